@@ -1,0 +1,84 @@
+"""Where data lives: the user cache, the embedded dataset, and ``--data`` choices."""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+
+__all__ = ["cache_dir", "embedded_path", "public_path", "resolve_data", "DATA_CHOICES"]
+
+#: Named data sources accepted wherever a command takes ``--data``.
+DATA_CHOICES = ("auto", "public", "embedded")
+CACHE_ENV = "LRID_DATA_DIR"
+
+
+def cache_dir(override=None):
+    """The folder holding downloads and converted data.
+
+    ``override`` first, then the ``LRID_DATA_DIR`` environment variable, then
+    ``$XDG_CACHE_HOME/lrid`` (``~/.cache/lrid`` by default).
+    """
+    if override:
+        return Path(override).expanduser()
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base).expanduser() / "lrid"
+
+
+def embedded_path():
+    """Folder of the small real dataset shipped inside the package."""
+    return Path(str(resources.files("lrid_analysis").joinpath("data", "embedded")))
+
+
+def public_path(cache=None):
+    """Folder of the converted public dataset (tidy Parquet)."""
+    return cache_dir(cache) / "nayebi2020"
+
+
+def _has_parquet(path):
+    return path.is_file() or (path.is_dir() and any(path.rglob("*.parquet")))
+
+
+def resolve_data(spec=None, cache=None):
+    """Resolve a ``--data`` value to a Parquet path and a sentence saying what it is.
+
+    Parameters
+    ----------
+    spec : {None, "auto", "public", "embedded"} or path
+        ``auto`` (default) uses the converted public dataset when present,
+        else the embedded one.
+    cache : str or Path, optional
+        Cache folder override (see :func:`cache_dir`).
+
+    Returns
+    -------
+    path : Path
+    description : str
+    """
+    spec = "auto" if spec is None else str(spec)
+    public = public_path(cache)
+    if spec == "auto":
+        if _has_parquet(public):
+            return public, f"public dataset (Nayebi et al. 2020) at {public}"
+        spec = "embedded"
+    if spec == "public":
+        if not _has_parquet(public):
+            raise FileNotFoundError(
+                f"the public dataset is not converted yet (looked in {public}); run "
+                "`python -m lrid_analysis.download` first, or use --data embedded"
+            )
+        return public, f"public dataset (Nayebi et al. 2020) at {public}"
+    if spec == "embedded":
+        path = embedded_path()
+        if not _has_parquet(path):
+            raise FileNotFoundError(
+                f"the embedded dataset is missing from {path}; regenerate it with "
+                "`python -m lrid_generate sweep --preset embedded`"
+            )
+        return path, f"embedded dataset shipped with lrid at {path}"
+    path = Path(spec).expanduser()
+    if not _has_parquet(path):
+        raise FileNotFoundError(f"--data {spec!r}: not one of {DATA_CHOICES} and no Parquet data at {path}")
+    return path, f"Parquet data at {path}"

@@ -10,7 +10,6 @@ position one-hot and a per-trajectory metadata DataFrame.
 from __future__ import annotations
 
 import os
-import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,9 +89,14 @@ _FLOAT_COLUMNS = [c.name for c in _META if pa.types.is_floating(c.type)]
 _STRING_COLUMNS = [c.name for c in _META if pa.types.is_string(c.type)]
 
 
+def _plain(value):
+    """A numpy scalar as the Python value, so messages read ``12.5``, not ``np.float64(12.5)``."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _first_bad(frame, mask, column):
-    row = frame.index[np.flatnonzero(np.asarray(mask))[0]]
-    return f"column {column!r}, row {row}: value {frame.at[row, column]!r}"
+    position = np.flatnonzero(np.asarray(mask))[0]
+    return f"column {column!r}, row {_plain(frame.index[position])}: value {_plain(frame[column].iloc[position])!r}"
 
 
 def validate_table(frame, where="table"):
@@ -109,7 +113,9 @@ def validate_table(frame, where="table"):
     Returns
     -------
     pandas.DataFrame
-        A copy with integer, float, string and float32 observable columns.
+        A copy with integer, float, string and float32 observable columns,
+        in :data:`COLUMNS` order followed by the extra columns (the order
+        :func:`write_table` stores).
 
     Raises
     ------
@@ -119,7 +125,7 @@ def validate_table(frame, where="table"):
     missing = [c.name for c in COLUMNS if c.name not in frame.columns]
     if missing:
         raise DatasetError(f"{where}: missing column(s) {missing}")
-    out = frame.copy()
+    out = frame[list(SCHEMA.names) + [c for c in frame.columns if c not in SCHEMA.names]].copy()
     for column in _META:
         values = out[column.name]
         if not column.nullable and values.isna().any():
@@ -156,9 +162,9 @@ def validate_table(frame, where="table"):
         out[name] = values.astype("float32")
     duplicated = out.duplicated(list(TRAJECTORY_KEY) + ["checkpoint"])
     if duplicated.any():
-        row = out.index[np.flatnonzero(duplicated.to_numpy())[0]]
-        key = {k: out.at[row, k] for k in TRAJECTORY_KEY + ("checkpoint",)}
-        raise DatasetError(f"{where}: duplicated trajectory checkpoint at row {row}: {key}")
+        position = np.flatnonzero(duplicated.to_numpy())[0]
+        key = {k: _plain(out[k].iloc[position]) for k in TRAJECTORY_KEY + ("checkpoint",)}
+        raise DatasetError(f"{where}: duplicated trajectory checkpoint at row {_plain(out.index[position])}: {key}")
     return out
 
 
@@ -201,14 +207,14 @@ def write_table(frame, path, validate=True, metadata=None):
         merged.update({str(k).encode(): str(v).encode() for k, v in metadata.items()})
         table = table.replace_schema_metadata(merged)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    # A hidden, unique name in the destination folder (same file system, so the
+    # rename is atomic). Not tempfile.mkstemp: its files are private (mode 0600).
+    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
     try:
         pq.write_table(table, tmp, compression="zstd")
         os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        tmp.unlink(missing_ok=True)
         raise
     return path
 
@@ -224,7 +230,8 @@ def write_partitioned(frame, root, partition_by=("source",), name=None, metadata
     frame : pandas.DataFrame
     root : str or Path
     partition_by : sequence of str
-        Metadata columns that name the folders.
+        Metadata columns that name the folders (a null value names its
+        folder ``col=null``).
     name : str, optional
         File stem; a random one when None.
     metadata : dict, optional
@@ -235,11 +242,17 @@ def write_partitioned(frame, root, partition_by=("source",), name=None, metadata
     list of Path
     """
     frame = validate_table(frame, where=str(root))
+    partition_by = list(partition_by)
+    unknown = [c for c in partition_by if c not in META_COLUMNS]
+    if unknown:
+        raise DatasetError(f"{root}: cannot partition by {unknown}; choose metadata columns from {list(META_COLUMNS)}")
     name = name or uuid.uuid4().hex
     paths = []
-    for values, part in frame.groupby(list(partition_by), sort=True, observed=True):
+    for values, part in frame.groupby(partition_by, sort=True, observed=True, dropna=False):
         values = values if isinstance(values, tuple) else (values,)
-        folder = Path(root).joinpath(*(f"{c}={v}" for c, v in zip(partition_by, values)))
+        folder = Path(root).joinpath(
+            *(f"{c}={'null' if pd.isna(v) else v}" for c, v in zip(partition_by, values))
+        )
         paths.append(write_table(part, folder / f"{name}.parquet", validate=False, metadata=metadata))
     return paths
 
@@ -258,18 +271,61 @@ def _parquet_files(path):
     return files
 
 
+_NULLABLE_INT_COLUMNS = [c.name for c in _META if c.nullable and pa.types.is_integer(c.type)]
+_STRING_TYPES = {pa.string(): pd.StringDtype(), pa.large_string(): pd.StringDtype()}
+
+
+def _read_arrow(files, columns=None, extra_columns=False, dictionary=()):
+    """Read Parquet files into one Arrow table, rows in file order.
+
+    ``columns`` must all exist in every file (None reads every column);
+    ``extra_columns`` adds each file's columns outside the contract;
+    ``dictionary`` names string columns to read dictionary-encoded (cheap to
+    group, they become pandas categoricals).
+    """
+    tables = []
+    for file in files:
+        try:
+            with pq.ParquetFile(file) as parquet:
+                names = parquet.schema_arrow.names
+                if columns is None:
+                    wanted = names
+                else:
+                    missing = [c for c in columns if c not in names]
+                    if missing:
+                        raise DatasetError(f"{file}: missing column(s) {missing}; the file has {names}")
+                    wanted = list(columns)
+                    if extra_columns:
+                        wanted += [c for c in names if c not in SCHEMA.names and c not in wanted]
+            encoded = [c for c in dictionary if c in wanted]
+            tables.append(pq.read_table(file, columns=wanted, read_dictionary=encoded or None))
+        except (pa.ArrowInvalid, OSError) as err:
+            raise DatasetError(f"{file}: not a readable Parquet file ({err})") from err
+    return pa.concat_tables(tables, promote_options="default")
+
+
+def _to_frame(table):
+    """Arrow table to DataFrame: strings as ``string``, nullable integers as ``Int64``."""
+    frame = table.to_pandas(types_mapper=_STRING_TYPES.get)
+    for name in _NULLABLE_INT_COLUMNS:
+        if name in frame.columns and frame[name].dtype != "Int64":
+            frame[name] = frame[name].astype("Int64")
+    return frame
+
+
 def read_table(path, columns=None, filters=None, validate=False):
     """Read a Parquet file or a folder of them into one DataFrame.
 
     Files are read in sorted path order, rows in file order, so the result is
-    deterministic. Hidden files (temporary writes) are ignored.
+    deterministic. Hidden files and files starting with ``_`` (temporary
+    writes, Parquet side files) are ignored.
 
     Parameters
     ----------
     path : str or Path
         A ``.parquet`` file or a folder searched recursively.
     columns : list of str, optional
-        Columns to read (all when None).
+        Columns to read (all when None); every file must have them.
     filters : dict, optional
         ``{column: value or list of values}``; see :func:`apply_filters`.
     validate : bool
@@ -278,18 +334,17 @@ def read_table(path, columns=None, filters=None, validate=False):
     Returns
     -------
     pandas.DataFrame
+        String columns have the ``string`` dtype and the nullable integer
+        columns of the contract ``Int64``.
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``path`` holds no Parquet file.
+    DatasetError
+        Naming the file that is unreadable or lacks a requested column.
     """
-    files = _parquet_files(path)
-    tables = []
-    for file in files:
-        try:
-            tables.append(pq.read_table(file, columns=columns))
-        except (pa.ArrowInvalid, OSError) as err:
-            raise DatasetError(f"{file}: not a readable Parquet file ({err})") from err
-        except KeyError as err:
-            raise DatasetError(f"{file}: missing column {err}") from err
-    table = pa.concat_tables(tables, promote_options="default")
-    frame = table.to_pandas(types_mapper={pa.string(): pd.StringDtype(), pa.large_string(): pd.StringDtype()}.get)
+    frame = _to_frame(_read_arrow(_parquet_files(path), columns=columns))
     if filters:
         frame = apply_filters(frame, filters, where=str(path))
     if validate:
@@ -420,11 +475,95 @@ class AnalysisView:
         return AnalysisView(self.X[:, :, cols], self.layer_onehot, self.meta, names, self.epochs)
 
 
+def _trajectory_codes(frame):
+    """Trajectory number of every row, in order of first appearance.
+
+    Returns
+    -------
+    codes : ndarray of int64, shape (n_rows,)
+    n_trajectories : int
+    """
+    combined = np.zeros(len(frame), dtype=np.int64)
+    size = 1
+    for column in TRAJECTORY_KEY:
+        values = frame[column]
+        if isinstance(values.dtype, pd.CategoricalDtype):  # integer codes exist already (-1 is null)
+            codes, n_values = values.cat.codes.to_numpy().astype(np.int64) + 1, len(values.cat.categories) + 1
+        else:
+            codes, uniques = pd.factorize(values, use_na_sentinel=False)
+            n_values = len(uniques)
+        if size * n_values >= 2**62:  # keep the mixed-radix code inside int64
+            combined, kept = pd.factorize(combined)
+            size = len(kept)
+        combined = combined * n_values + codes
+        size *= n_values
+    codes, uniques = pd.factorize(combined)
+    return codes.astype(np.int64, copy=False), len(uniques)
+
+
+def _view(frame, names, where, private=False):
+    """Pivot ``frame`` (filters already applied) into an :class:`AnalysisView`.
+
+    ``private`` says ``frame`` is a temporary of this module, so ``X`` may
+    share its memory.
+    """
+    if len(frame) == 0:
+        raise DatasetError(f"{where}: no rows left to build a view from")
+    missing = [c for c in TRAJECTORY_KEY + ("checkpoint", "layer_position") + tuple(names) if c not in frame.columns]
+    if missing:
+        raise DatasetError(f"{where}: missing column(s) {missing}")
+    if frame["checkpoint"].isna().any():
+        raise DatasetError(f"{where}: null not allowed in {_first_bad(frame, frame['checkpoint'].isna(), 'checkpoint')}")
+    checkpoint = frame["checkpoint"].to_numpy(dtype=np.int64)
+    if (checkpoint < 0).any():
+        raise DatasetError(f"{where}: {_first_bad(frame, checkpoint < 0, 'checkpoint')} must be >= 0")
+    codes, n_traj = _trajectory_codes(frame)
+    n_ckpt = int(checkpoint.max()) + 1
+    cell = codes * n_ckpt + checkpoint  # row's place in the flattened (trajectory, checkpoint) grid
+    counts = np.bincount(cell, minlength=n_traj * n_ckpt)
+    if not (counts == 1).all():
+        bad_traj, bad_ckpt = divmod(int(np.flatnonzero(counts != 1)[0]), n_ckpt)
+        row = np.flatnonzero(codes == bad_traj)[0]
+        key = {k: _plain(frame[k].iloc[row]) for k in TRAJECTORY_KEY}
+        raise DatasetError(
+            f"{where}: trajectory {key} has checkpoint {bad_ckpt} {counts[bad_traj * n_ckpt + bad_ckpt]} times "
+            f"(every trajectory needs checkpoints 0..{n_ckpt - 1} exactly once)"
+        )
+    values = frame[names].to_numpy(dtype=np.float32)
+    in_grid_order = bool((cell[1:] > cell[:-1]).all())  # rows already sorted by trajectory then checkpoint
+    if in_grid_order:
+        X = values.reshape(n_traj, n_ckpt, len(names))
+        if not private or not X.flags.writeable:
+            X = X.copy()
+    else:
+        X = np.empty((n_traj, n_ckpt, len(names)), dtype=np.float32)
+        X.reshape(-1, len(names))[cell] = values
+    epochs = np.full(n_traj * n_ckpt, np.nan)
+    if "epoch" in frame.columns:
+        epochs[cell] = frame["epoch"].to_numpy(dtype=np.float64, na_value=np.nan)
+    # codes number trajectories by first appearance: a row is a trajectory's
+    # first exactly where the running maximum of the codes grows.
+    running = np.maximum.accumulate(codes)
+    first = np.flatnonzero(np.concatenate(([True], running[1:] > running[:-1])))
+    meta_cols = [c for c in frame.columns if c not in OBSERVABLE_NAMES and c not in ("checkpoint", "epoch")]
+    meta = frame[meta_cols].iloc[first].reset_index(drop=True)
+    position = meta["layer_position"].astype(object).to_numpy()
+    unknown = ~np.isin(position, LAYER_POSITIONS)
+    if unknown.any():
+        raise DatasetError(
+            f"{where}: {_first_bad(meta, unknown, 'layer_position')} must be one of {LAYER_POSITIONS}"
+        )
+    layer_onehot = (position[:, None] == np.array(LAYER_POSITIONS, dtype=object)[None, :]).astype(np.float32)
+    return AnalysisView(X=X, layer_onehot=layer_onehot, meta=meta, observables=list(names),
+                        epochs=epochs.reshape(n_traj, n_ckpt))
+
+
 def to_view(frame, observables=None, filters=None, where="table"):
     """Pivot a tidy table into an :class:`AnalysisView`.
 
-    Trajectories keep the order of their first row in ``frame``, so the view
-    of the public dataset follows the original file's row order.
+    Trajectories (rows sharing :data:`TRAJECTORY_KEY`) keep the order of
+    their first row in ``frame``, so the view of the public dataset follows
+    the original file's row order.
 
     Parameters
     ----------
@@ -436,54 +575,53 @@ def to_view(frame, observables=None, filters=None, where="table"):
     where : str
         Origin named in error messages.
 
+    Returns
+    -------
+    AnalysisView
+
     Raises
     ------
     DatasetError
-        When a trajectory lacks a checkpoint or has it twice.
+        When a trajectory lacks a checkpoint or has it twice, a column is
+        missing, or a layer position is not one of :data:`LAYER_POSITIONS`.
     """
     names = resolve_observables(observables)
     if filters:
         frame = apply_filters(frame, filters, where=where)
-    if len(frame) == 0:
-        raise DatasetError(f"{where}: no rows left to build a view from")
-    missing = [c for c in TRAJECTORY_KEY + ("checkpoint",) if c not in frame.columns]
-    if missing:
-        raise DatasetError(f"{where}: missing column(s) {missing}")
-    codes = frame.groupby(list(TRAJECTORY_KEY), sort=False, dropna=False).ngroup().to_numpy()
-    checkpoint = frame["checkpoint"].to_numpy(dtype=np.int64)
-    n_traj, n_ckpt = int(codes.max()) + 1, int(checkpoint.max()) + 1
-    counts = np.zeros((n_traj, n_ckpt), dtype=np.int64)
-    np.add.at(counts, (codes, checkpoint), 1)
-    if not (counts == 1).all():
-        bad_traj, bad_ckpt = np.argwhere(counts != 1)[0]
-        row = np.flatnonzero(codes == bad_traj)[0]
-        key = {k: frame[k].iloc[row] for k in TRAJECTORY_KEY}
-        raise DatasetError(
-            f"{where}: trajectory {key} has checkpoint {bad_ckpt} {counts[bad_traj, bad_ckpt]} times "
-            f"(every trajectory needs checkpoints 0..{n_ckpt - 1} exactly once)"
-        )
-    X = np.empty((n_traj, n_ckpt, len(names)), dtype=np.float32)
-    X[codes, checkpoint] = frame[names].to_numpy(dtype=np.float32)
-    epochs = np.full((n_traj, n_ckpt), np.nan)
-    if "epoch" in frame.columns:
-        epochs[codes, checkpoint] = frame["epoch"].to_numpy(dtype=np.float64, na_value=np.nan)
-    first = np.zeros(n_traj, dtype=np.int64)
-    first[codes[::-1]] = np.arange(len(codes))[::-1]
-    meta_cols = [c for c in frame.columns if c not in OBSERVABLE_NAMES and c not in ("checkpoint", "epoch")]
-    meta = frame[meta_cols].iloc[first].reset_index(drop=True)
-    position = meta["layer_position"].astype(object).to_numpy()
-    layer_onehot = (position[:, None] == np.array(LAYER_POSITIONS)[None, :]).astype(np.float32)
-    return AnalysisView(X=X, layer_onehot=layer_onehot, meta=meta, observables=names, epochs=epochs)
+    return _view(frame, names, where)
 
 
 def load_view(path, observables=None, filters=None):
     """Read a tidy Parquet file or folder and return its :class:`AnalysisView`.
 
-    Only the metadata columns and the requested observables are read.
+    Only the metadata columns, extra columns and the requested observables are
+    read; the result equals ``to_view(read_table(path), observables, filters)``.
+
+    Parameters
+    ----------
+    path : str or Path
+        A ``.parquet`` file or a folder of them (see :func:`read_table`).
+    observables : see :func:`resolve_observables`
+    filters : dict, optional
+        Row filters, see :func:`apply_filters`.
+
+    Returns
+    -------
+    AnalysisView
     """
     names = resolve_observables(observables)
-    schema_names = pq.read_schema(_parquet_files(path)[0]).names
-    extra = [c for c in schema_names if c not in SCHEMA.names]
-    columns = list(META_COLUMNS) + names + extra
-    frame = read_table(path, columns=columns)
-    return to_view(frame, observables=names, filters=filters, where=str(path))
+    # String metadata is read dictionary-encoded, so grouping rows into
+    # trajectories works on integer codes; only the one row kept per
+    # trajectory is turned back into strings.
+    table = _read_arrow(
+        _parquet_files(path), columns=list(META_COLUMNS) + names, extra_columns=True, dictionary=_STRING_COLUMNS
+    )
+    frame = _to_frame(table)
+    del table
+    if filters:
+        frame = apply_filters(frame, filters, where=str(path))
+    view = _view(frame, names, str(path), private=True)
+    for column in _STRING_COLUMNS:
+        if isinstance(view.meta[column].dtype, pd.CategoricalDtype):
+            view.meta[column] = view.meta[column].astype(pd.StringDtype())
+    return view

@@ -6,6 +6,8 @@ import os
 from importlib import resources
 from pathlib import Path
 
+from .dataset import _parquet_files
+
 __all__ = ["cache_dir", "embedded_path", "public_path", "resolve_data", "DATA_CHOICES"]
 
 #: Named data sources accepted wherever a command takes ``--data``.
@@ -38,7 +40,11 @@ def public_path(cache=None):
 
 
 def _has_parquet(path):
-    return path.is_file() or (path.is_dir() and any(path.rglob("*.parquet")))
+    """Whether :func:`lrid_analysis.dataset.read_table` finds data at ``path``."""
+    try:
+        return bool(_parquet_files(path))
+    except FileNotFoundError:
+        return False
 
 
 def resolve_data(spec=None, cache=None):
@@ -59,10 +65,11 @@ def resolve_data(spec=None, cache=None):
     """
     spec = "auto" if spec is None else str(spec)
     public = public_path(cache)
+    looked = ""
     if spec == "auto":
         if _has_parquet(public):
             return public, f"public dataset (Nayebi et al. 2020) at {public}"
-        spec = "embedded"
+        spec, looked = "embedded", f"no converted public dataset in {public}, and "
     if spec == "public":
         if not _has_parquet(public):
             raise FileNotFoundError(
@@ -74,7 +81,7 @@ def resolve_data(spec=None, cache=None):
         path = embedded_path()
         if not _has_parquet(path):
             raise FileNotFoundError(
-                f"the embedded dataset is missing from {path}; regenerate it with "
+                f"{looked}the embedded dataset is missing from {path}; regenerate it with "
                 "`python -m lrid_generate sweep --preset embedded`"
             )
         return path, f"embedded dataset shipped with lrid at {path}"

@@ -13,6 +13,7 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 
+from .dataset import SCHEMA
 from .observables import ADMISSIBLE_NAMES, OBSERVABLE_NAMES
 
 __all__ = ["public_meta", "synthetic_table", "network_id"]
@@ -76,7 +77,8 @@ def synthetic_table(meta, n_checkpoints=21, signal=1.0, seed=0, source="syntheti
         One row per (network, layer) with columns ``task``, ``architecture``,
         ``learning_rule``, ``batch_size``, ``model_seed``, ``dataset_seed``,
         ``layer_name`` and ``layer_position`` (or
-        ``layer_position_inferred``).
+        ``layer_position_inferred``); an optional ``layer_index`` is kept,
+        otherwise ``layer_index`` is null (depth unknown).
     n_checkpoints : int
     signal : float
         Strength of the rule effect relative to the noise.
@@ -89,6 +91,8 @@ def synthetic_table(meta, n_checkpoints=21, signal=1.0, seed=0, source="syntheti
     Returns
     -------
     pandas.DataFrame, shape (n_trajectories * len(conditions) * n_checkpoints, 61)
+        Columns in :data:`lrid_analysis.dataset.COLUMNS` order; extra
+        columns of ``meta`` follow.
     """
     rng = np.random.default_rng(seed)
     meta = meta.reset_index(drop=True).copy()
@@ -100,7 +104,11 @@ def synthetic_table(meta, n_checkpoints=21, signal=1.0, seed=0, source="syntheti
     rule_code = meta["learning_rule"].map({r: i for i, r in enumerate(rules)}).to_numpy()
     t = np.linspace(0.0, 1.0, n_checkpoints)
     meta["run_id"] = network_id(meta)
-    meta["layer_index"] = meta.groupby("run_id", sort=False).cumcount()
+    # Row order within a network is not depth order in the public metadata:
+    # without a given layer_index the depth is unknown (null).
+    if "layer_index" not in meta.columns:
+        meta["layer_index"] = pd.NA
+    meta["layer_index"] = meta["layer_index"].astype("Int64")
     meta["source"] = source
     inadmissible = [i for i, n in enumerate(OBSERVABLE_NAMES) if n not in ADMISSIBLE_NAMES]
     frames = []
@@ -120,5 +128,6 @@ def synthetic_table(meta, n_checkpoints=21, signal=1.0, seed=0, source="syntheti
         obs = pd.DataFrame(values.reshape(-1, len(OBSERVABLE_NAMES)), columns=list(OBSERVABLE_NAMES))
         frames.append(pd.concat([rows, obs], axis=1))
     out = pd.concat(frames, ignore_index=True)
-    keep = [c for c in out.columns if c not in ("layer_position_inferred", "start_idxs", "end_idxs")]
-    return out[keep]
+    extra = [c for c in out.columns if c not in SCHEMA.names
+             and c not in ("layer_position_inferred", "start_idxs", "end_idxs")]
+    return out[list(SCHEMA.names) + extra]

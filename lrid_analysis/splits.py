@@ -1,0 +1,454 @@
+"""Train/test splitters over trajectory metadata, in scikit-learn style.
+
+Every splitter has ``split(X=None, y=None, groups=None)`` yielding
+``(train_index, test_index)`` integer arrays, ``get_n_splits`` and
+``fold_names``. The metadata comes either at split time or at construction:
+
+* ``splitter.split(view)`` or ``splitter.split(view.meta)``: an
+  :class:`~lrid_analysis.dataset.AnalysisView` or its ``meta`` DataFrame;
+* ``Splitter(..., meta=view.meta)`` then ``split(X)`` with any array ``X``
+  of the same length, which is what scikit-learn tools (``cross_val_score``,
+  ``GridSearchCV(cv=...)``) call.
+
+:class:`CategoryBalancedSplit`
+    The ten category-balanced 75%/25% splits of the paper (Fig. 2a). The draw
+    follows the original project's procedure exactly (see the class).
+:class:`HeldOutSplit`, :class:`HeldOutArchitecture`,
+:class:`HeldOutCurriculum`, :class:`HeldOutTask`
+    One fold per value of a metadata column (or tuple of columns): train on
+    all other values, test on the held-out one (Fig. 2b).
+:func:`window_transfer_pairs`
+    The nine (train window, test window) pairs of Fig. 4b. The splits stay
+    row splits; the experiment builds train features from one window and test
+    features from another (:func:`lrid_analysis.features.window`, and
+    ``X_test`` of :func:`lrid_analysis.evaluate.cross_validate`).
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Integral, Real
+
+import numpy as np
+import pandas as pd
+
+from .dataset import AnalysisView
+from .features import WINDOWS
+
+__all__ = [
+    "CategoryBalancedSplit",
+    "HeldOutSplit",
+    "HeldOutArchitecture",
+    "HeldOutCurriculum",
+    "HeldOutTask",
+    "balanced_draw",
+    "window_transfer_pairs",
+]
+
+
+def _resolve_meta(X, own_meta):
+    """The metadata DataFrame to split, from ``X`` or the one given at construction."""
+    if isinstance(X, AnalysisView):
+        return X.meta
+    if isinstance(X, pd.DataFrame):
+        return X
+    if own_meta is None:
+        return None
+    if X is not None and len(X) != len(own_meta):
+        raise ValueError(
+            f"X has {len(X)} rows but the splitter's metadata has {len(own_meta)}; "
+            "pass the matching metadata (or an AnalysisView) to split()"
+        )
+    return own_meta
+
+
+def _n_rows(X, y, meta):
+    for obj in (meta, X, y):
+        if obj is not None:
+            return len(obj)
+    raise ValueError("nothing to split: pass an AnalysisView, a metadata DataFrame, or X and y")
+
+
+def _labels(meta, y, label_col, n_rows):
+    if meta is not None:
+        if label_col not in meta.columns:
+            raise ValueError(f"metadata has no column {label_col!r} to balance on; columns are {list(meta.columns)}")
+        labels = meta[label_col]
+        if labels.isna().any():
+            raise ValueError(f"column {label_col!r} has missing values; cannot balance on it")
+        return labels.to_numpy(dtype=object)
+    if y is None:
+        raise ValueError("pass a metadata DataFrame (or AnalysisView), or y, to know the categories")
+    labels = np.asarray(y, dtype=object)
+    if len(labels) != n_rows:
+        raise ValueError(f"y has {len(labels)} entries for {n_rows} rows")
+    return labels
+
+
+def _mask(filt, meta, n_rows, name):
+    """Row indices admitted by a filter: None, a boolean mask, or a callable on the metadata."""
+    if filt is None:
+        return np.arange(n_rows)
+    if callable(filt):
+        if meta is None:
+            raise ValueError(f"{name} is a callable on the metadata, but no metadata was given")
+        filt = filt(meta)
+    mask = np.asarray(filt)
+    if mask.dtype != bool or mask.shape != (n_rows,):
+        raise ValueError(
+            f"{name} must be a boolean mask of shape ({n_rows},), got dtype {mask.dtype} shape {mask.shape}"
+        )
+    return np.flatnonzero(mask)
+
+
+def balanced_draw(labels, train_pool, test_pool, n_train, n_test, rng):
+    """One category-balanced train/test split drawn as the original project did.
+
+    First the test rows: for each category of the test pool in sorted order,
+    ``rng.permutation`` of that category's candidates and the first
+    ``n_test`` are kept. The chosen test rows are removed from the train
+    pool (the rest kept sorted), then the train rows are drawn the same way
+    for each category of the train pool with ``n_train`` per category.
+
+    Parameters
+    ----------
+    labels : ndarray, shape (n_rows,)
+        Category of every row.
+    train_pool, test_pool : ndarray of int
+        Sorted row indices eligible for training and testing (may overlap).
+    n_train, n_test : int
+        Rows per category.
+    rng : numpy.random.RandomState
+        Advanced in place.
+
+    Returns
+    -------
+    train, test : ndarray of int
+        Sorted, disjoint.
+
+    Raises
+    ------
+    ValueError
+        When a category has fewer candidates than requested.
+    """
+    test = []
+    for category in np.unique(labels[test_pool]):
+        candidates = test_pool[labels[test_pool] == category]
+        if len(candidates) < n_test:
+            raise ValueError(
+                f"asked for {n_test} test rows of category {category!r} but only {len(candidates)} are available"
+            )
+        test.extend(candidates[rng.permutation(len(candidates))[:n_test]])
+    test = np.sort(np.asarray(test, dtype=np.intp))
+    remaining = np.setdiff1d(train_pool, test)
+    train = []
+    for category in np.unique(labels[train_pool]):
+        candidates = remaining[labels[remaining] == category]
+        if len(candidates) < n_train:
+            raise ValueError(
+                f"asked for {n_train} train rows of category {category!r} but only {len(candidates)} remain "
+                "after removing the test rows"
+            )
+        train.extend(candidates[rng.permutation(len(candidates))[:n_train]])
+    train = np.sort(np.asarray(train, dtype=np.intp))
+    return train, test
+
+
+def _sizes(train_size, test_size):
+    """Resolve (train_size, test_size) specs the way scikit-learn's splitters do."""
+    for name, value in (("train_size", train_size), ("test_size", test_size)):
+        if value is None or isinstance(value, Integral):
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be >= 1 row per category, got {value}")
+        elif isinstance(value, Real):
+            if not 0 < value < 1:
+                raise ValueError(f"{name} as a fraction must be in (0, 1), got {value}")
+        else:
+            raise ValueError(f"{name} must be None, an int (rows per category) or a float fraction, got {value!r}")
+    if train_size is None and test_size is None:
+        return 0.75, 0.25
+    if isinstance(train_size, Real) and not isinstance(train_size, Integral) and test_size is None:
+        return train_size, 1.0 - train_size
+    if isinstance(test_size, Real) and not isinstance(test_size, Integral) and train_size is None:
+        return 1.0 - test_size, test_size
+    return train_size, test_size
+
+
+def _count(size, smallest):
+    if isinstance(size, Integral):
+        return int(size)
+    return int(math.floor(size * smallest + 1e-9))
+
+
+class CategoryBalancedSplit:
+    """Repeated category-balanced train/test splits (the paper's ten 75%/25% splits).
+
+    Each split holds the same number of rows of every category (learning
+    rule) in train and in test. The draw is the original project's
+    (``cross_validation.get_splits`` of neuroailab/lr-identify): a single
+    ``numpy.random.RandomState(seed)`` serves all splits; per split, for each
+    category in sorted order, a permutation of that category's candidate test
+    rows keeps the first ``n_test``; the test rows are removed from the train
+    pool; then, per category, a permutation of the remaining candidates keeps
+    the first ``n_train`` (see :func:`balanced_draw`). With the public data
+    and the defaults this gives 3,888 train and 1,296 test rows per rule.
+
+    Parameters
+    ----------
+    n_splits : int
+        Number of splits (10 in the paper).
+    train_size, test_size : float, int or None
+        A float is a fraction of the smallest category's count in the
+        respective pool, rounded down; an int is a number of rows per
+        category. Both None: 0.75 and 0.25 (the paper). One float given: the
+        other is its complement; one int given: the other is the rest of the
+        smallest category.
+    label_col : str
+        Metadata column whose categories are balanced.
+    train_filter, test_filter : None, boolean mask or callable
+        Rows eligible for training / testing: a boolean array over the rows,
+        or a callable taking the metadata DataFrame and returning one. Test
+        rows are always removed from the train pool.
+    seed : int
+    meta : pandas.DataFrame, optional
+        Metadata used when ``split`` receives a plain array.
+
+    Attributes
+    ----------
+    n_train_ : int
+        Train rows per category (set by ``split``).
+    n_test_ : int
+        Test rows per category (set by ``split``).
+    """
+
+    def __init__(self, n_splits=10, train_size=None, test_size=None, label_col="learning_rule",
+                 train_filter=None, test_filter=None, seed=0, meta=None):
+        if int(n_splits) < 1:
+            raise ValueError(f"n_splits must be >= 1, got {n_splits}")
+        self.n_splits = int(n_splits)
+        self.train_size = train_size
+        self.test_size = test_size
+        self.label_col = label_col
+        self.train_filter = train_filter
+        self.test_filter = test_filter
+        self.seed = seed
+        self.meta = meta
+
+    def get_n_splits(self, X=None, y=None, groups=None):
+        """Number of splits."""
+        return self.n_splits
+
+    def fold_names(self, X=None):
+        """Labels of the splits: ``["split0", "split1", ...]``."""
+        return [f"split{i}" for i in range(self.n_splits)]
+
+    def counts(self, X=None, y=None):
+        """The resolved (train, test) rows per category for this data."""
+        meta = _resolve_meta(X, self.meta)
+        n_rows = _n_rows(X, y, meta)
+        labels = _labels(meta, y, self.label_col, n_rows)
+        train_pool = _mask(self.train_filter, meta, n_rows, "train_filter")
+        test_pool = _mask(self.test_filter, meta, n_rows, "test_filter")
+        return self._counts(labels, train_pool, test_pool)
+
+    def _counts(self, labels, train_pool, test_pool):
+        for name, pool in (("train", train_pool), ("test", test_pool)):
+            if len(pool) == 0:
+                raise ValueError(f"the {name} filter admits no rows")
+        smallest_train = np.unique(labels[train_pool], return_counts=True)[1].min()
+        smallest_test = np.unique(labels[test_pool], return_counts=True)[1].min()
+        train_size, test_size = _sizes(self.train_size, self.test_size)
+        n_train = _count(train_size, smallest_train) if train_size is not None else None
+        n_test = _count(test_size, smallest_test) if test_size is not None else None
+        if n_train is None:  # an int test count alone: train on the rest of the smallest category
+            n_train = smallest_train - n_test
+        if n_test is None:
+            n_test = smallest_test - n_train
+        if n_train < 1 or n_test < 1:
+            raise ValueError(
+                f"too few rows for a balanced split: {n_train} train and {n_test} test rows per category "
+                f"(smallest category: {smallest_train} train candidates, {smallest_test} test candidates)"
+            )
+        return n_train, n_test
+
+    def split(self, X=None, y=None, groups=None):
+        """Yield the ``(train_index, test_index)`` of every split.
+
+        Parameters
+        ----------
+        X : AnalysisView, pandas.DataFrame or array-like, optional
+            The view or its metadata; an array when the metadata was given
+            at construction (or ``y`` holds the categories).
+        y : array-like, optional
+            Categories, used only when no metadata is available.
+        groups : ignored
+
+        Yields
+        ------
+        train, test : ndarray of int
+            Sorted, disjoint row indices.
+        """
+        meta = _resolve_meta(X, self.meta)
+        n_rows = _n_rows(X, y, meta)
+        labels = _labels(meta, y, self.label_col, n_rows)
+        train_pool = _mask(self.train_filter, meta, n_rows, "train_filter")
+        test_pool = _mask(self.test_filter, meta, n_rows, "test_filter")
+        self.n_train_, self.n_test_ = (int(n) for n in self._counts(labels, train_pool, test_pool))
+        rng = np.random.RandomState(seed=self.seed)
+        for _ in range(self.n_splits):
+            yield balanced_draw(labels, train_pool, test_pool, self.n_train_, self.n_test_, rng)
+
+    def __repr__(self):
+        return (f"CategoryBalancedSplit(n_splits={self.n_splits}, train_size={self.train_size}, "
+                f"test_size={self.test_size}, label_col={self.label_col!r}, seed={self.seed})")
+
+
+def _value_keys(meta, columns):
+    """Per-row tuples of the columns' values, with nulls as None."""
+    missing = [c for c in columns if c not in meta.columns]
+    if missing:
+        raise ValueError(f"metadata has no column(s) {missing}; columns are {list(meta.columns)}")
+    parts = []
+    for column in columns:
+        values = meta[column].astype(object)
+        parts.append(values.where(meta[column].notna(), None).tolist())
+    return list(zip(*parts))
+
+
+def _sort_key(key):
+    return tuple((v is None, "" if v is None else v) for v in key)
+
+
+class HeldOutSplit:
+    """Leave one value out: one fold per value of a metadata column (or columns).
+
+    Fold ``k`` tests on every row whose value equals the ``k``-th value (in
+    sorted order, nulls last and treated as a value of their own) and trains
+    on all other rows. With ``balance=True`` (default) each side is then made
+    rule-balanced: within the train rows and within the test rows, every
+    category present is subsampled to the count of the rarest one, with the
+    draw of :func:`balanced_draw` (a single ``RandomState(seed)`` for all
+    folds, advanced fold by fold). When the categories are already balanced
+    (as in the public data) this keeps every row.
+
+    Parameters
+    ----------
+    by : str or sequence of str
+        Metadata column(s) defining the held-out values.
+    label_col : str
+        Column whose categories are balanced.
+    balance : bool
+    seed : int
+    meta : pandas.DataFrame, optional
+        Metadata used when ``split`` receives a plain array.
+    """
+
+    def __init__(self, by, label_col="learning_rule", balance=True, seed=0, meta=None):
+        self.by = (by,) if isinstance(by, str) else tuple(by)
+        if not self.by:
+            raise ValueError("by must name at least one metadata column")
+        self.label_col = label_col
+        self.balance = balance
+        self.seed = seed
+        self.meta = meta
+
+    def _meta(self, X):
+        meta = _resolve_meta(X, self.meta)
+        if meta is None:
+            raise ValueError(
+                f"{type(self).__name__} needs the metadata: pass an AnalysisView or its meta DataFrame to "
+                "split(), or meta= at construction"
+            )
+        return meta
+
+    def values(self, X=None):
+        """The held-out values in fold order (scalars for one column, tuples for several)."""
+        keys = sorted(set(_value_keys(self._meta(X), self.by)), key=_sort_key)
+        return [k[0] for k in keys] if len(self.by) == 1 else keys
+
+    def fold_names(self, X=None):
+        """One label per fold: the value, or ``"col=value, col=value"`` for several columns."""
+        if len(self.by) == 1:
+            return [str(v) for v in self.values(X)]
+        return [", ".join(f"{c}={v}" for c, v in zip(self.by, key)) for key in self.values(X)]
+
+    def get_n_splits(self, X=None, y=None, groups=None):
+        """Number of folds: the number of distinct values."""
+        return len(self.values(X))
+
+    def split(self, X=None, y=None, groups=None):
+        """Yield ``(train_index, test_index)`` per held-out value.
+
+        Parameters
+        ----------
+        X : AnalysisView, pandas.DataFrame or array-like
+            The view or its metadata (an array only with ``meta=`` given).
+        y, groups : ignored
+
+        Yields
+        ------
+        train, test : ndarray of int
+        """
+        meta = self._meta(X)
+        keys = _value_keys(meta, self.by)
+        values = sorted(set(keys), key=_sort_key)
+        if len(values) < 2:
+            raise ValueError(f"cannot hold out by {list(self.by)}: only one value {values} present")
+        index = {v: i for i, v in enumerate(values)}
+        codes = np.array([index[k] for k in keys], dtype=np.intp)
+        labels = _labels(meta, None, self.label_col, len(meta)) if self.balance else None
+        rng = np.random.RandomState(seed=self.seed)
+        for k in range(len(values)):
+            test_pool = np.flatnonzero(codes == k)
+            train_pool = np.flatnonzero(codes != k)
+            if not self.balance:
+                yield train_pool, test_pool
+                continue
+            n_test = np.unique(labels[test_pool], return_counts=True)[1].min()
+            n_train = np.unique(labels[train_pool], return_counts=True)[1].min()
+            yield balanced_draw(labels, train_pool, test_pool, int(n_train), int(n_test), rng)
+
+    def __repr__(self):
+        return f"{type(self).__name__}(by={list(self.by)}, balance={self.balance}, seed={self.seed})"
+
+
+class HeldOutArchitecture(HeldOutSplit):
+    """One fold per architecture (ten in the public data), rule-balanced; see :class:`HeldOutSplit`."""
+
+    def __init__(self, label_col="learning_rule", balance=True, seed=0, meta=None):
+        super().__init__("architecture", label_col=label_col, balance=balance, seed=seed, meta=meta)
+
+
+class HeldOutCurriculum(HeldOutSplit):
+    """One fold per (batch size, dataset seed) pair (six in the public data; a null seed is its own value)."""
+
+    def __init__(self, label_col="learning_rule", balance=True, seed=0, meta=None):
+        super().__init__(("batch_size", "dataset_seed"), label_col=label_col, balance=balance, seed=seed, meta=meta)
+
+
+class HeldOutTask(HeldOutSplit):
+    """One fold per task (four in the public data), rule-balanced; see :class:`HeldOutSplit`."""
+
+    def __init__(self, label_col="learning_rule", balance=True, seed=0, meta=None):
+        super().__init__("task", label_col=label_col, balance=balance, seed=seed, meta=meta)
+
+
+def window_transfer_pairs(parts=WINDOWS):
+    """The (train window, test window) pairs of Fig. 4b, train-major.
+
+    Parameters
+    ----------
+    parts : sequence of str
+        Window names (default ``("early", "middle", "late")``).
+
+    Returns
+    -------
+    list of (str, str)
+        ``len(parts) ** 2`` pairs (9 by default), the same-window pairs
+        included: ``[("early", "early"), ("early", "middle"), ...]``.
+    """
+    parts = tuple(parts)
+    unknown = [p for p in parts if p not in WINDOWS]
+    if unknown:
+        raise ValueError(f"unknown window(s) {unknown}; use {WINDOWS}")
+    return [(train, test) for train in parts for test in parts]

@@ -1,0 +1,475 @@
+"""Record the 45 observables of every observed layer, in torch, on the training device.
+
+At each checkpoint the recorder runs the model once (evaluation mode, no
+gradient) on a fixed validation batch, capturing the input of every observed
+layer with a forward pre-hook. Each layer's module is then run again on that
+input (detached, requiring grad): its output gives the activation statistics,
+and one vector-Jacobian product of the output with a ones vector gives the
+per-example summed Jacobian for ``gradavg``. Through a FA / IA layer that
+product runs the layer's own backward, so it uses the feedback weights B.
+
+The statistics follow :mod:`lrid_analysis.observables` exactly (that module
+is the numpy reference the tests compare against):
+
+* values are float64; a weight kernel is one row of all its entries, an
+  activation one row per example, and per-example statistics are averaged
+  over examples;
+* median and third quartile are nearest-rank percentiles: with a row sorted in
+  descending order, the element at ``rint((n - 1) * (1 - q / 100))``; one
+  sort serves both, and ``sq`` reuses the sort of ``abs`` (squaring is
+  monotone on magnitudes);
+* population variance, ``skew = 3 (mean - median) / std``, non-excess
+  kurtosis, L2 norm; a constant row gives NaN skew and kurtosis.
+
+Unit subsampling and measurement noise (DESIGN.md section 3) are measurement
+conditions ``(unit_fraction, noise_std, obs_seed)``: Gaussian noise is added
+to every unit, then the units at the first ``ceil(f * N)`` entries of
+``numpy.random.RandomState(obs_seed).permutation(N)`` are kept (the same units
+for every example and at every checkpoint), then the function and the
+statistic are applied. For ``gradavg`` the output units are subsampled first
+(seed ``obs_seed + 1``: the ones vector of the product is masked to the kept
+output units, and the sum is divided by their number), and the input units of
+the resulting Jacobian sums are noised and subsampled after.
+
+The noise is drawn with a CPU ``torch.Generator`` (float64) seeded by
+:func:`noise_seed` from ``(obs_seed, checkpoint, measure)``, then moved to the
+device: the same values on any device, fresh noise at every checkpoint (a new
+recording session) but the same units throughout (a chronic recording).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from itertools import product
+
+import numpy as np
+import pandas as pd
+import torch
+
+from lrid_analysis.observables import OBSERVABLE_NAMES, STATISTICS, n_kept_units
+
+__all__ = [
+    "Condition",
+    "FULL_ACCESS",
+    "condition_grid",
+    "Recorder",
+    "function_statistics",
+    "unit_statistics",
+    "obfuscate_units",
+    "noise_seed",
+    "summed_jacobian",
+]
+
+_MEASURE_CODES = {"weight": 0, "act": 1, "gradavg": 2}
+
+
+@dataclass(frozen=True, order=True)
+class Condition:
+    """One measurement condition: fraction of units kept, noise std, seed."""
+
+    unit_fraction: float = 1.0
+    noise_std: float = 0.0
+    obs_seed: int = 0
+
+    def __post_init__(self):
+        if not 0.0 < float(self.unit_fraction) <= 1.0:
+            raise ValueError(f"unit_fraction must be in (0, 1], got {self.unit_fraction}")
+        if not float(self.noise_std) >= 0.0:
+            raise ValueError(f"noise_std must be >= 0, got {self.noise_std}")
+        if int(self.obs_seed) < 0:
+            raise ValueError(f"obs_seed must be >= 0, got {self.obs_seed}")
+        object.__setattr__(self, "unit_fraction", float(self.unit_fraction))
+        object.__setattr__(self, "noise_std", float(self.noise_std))
+        object.__setattr__(self, "obs_seed", int(self.obs_seed))
+
+    @property
+    def is_full_access(self):
+        return self.unit_fraction == 1.0 and self.noise_std == 0.0
+
+
+#: Noiseless access to every unit (the paper's sections 4 and 5).
+FULL_ACCESS = Condition(1.0, 0.0, 0)
+
+
+def condition_grid(unit_fractions=(1.0,), noise_stds=(0.0,), obs_seeds=(0,)):
+    """Every combination of the given values, with :data:`FULL_ACCESS` first.
+
+    Full-access combinations with another seed are dropped (they would
+    repeat the plain record).
+
+    Returns
+    -------
+    list of Condition
+    """
+    grid = [FULL_ACCESS]
+    for f, s, seed in product(unit_fractions, noise_stds, obs_seeds):
+        condition = Condition(f, s, seed)
+        if not condition.is_full_access and condition not in grid:
+            grid.append(condition)
+    return grid
+
+
+def _conditions(conditions):
+    if conditions is None:
+        return [FULL_ACCESS]
+    out = [c if isinstance(c, Condition) else Condition(*c) for c in conditions]
+    if len(set(out)) != len(out):
+        raise ValueError(f"duplicated measurement conditions in {out}")
+    return out
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def _percentile_index(n, q):
+    # Same arithmetic as lrid_analysis.observables.nearest_rank_percentile.
+    return int(np.rint((n - 1) * (1.0 - q / 100.0)))
+
+
+def _statistics_from(values, descending):
+    """The 7 statistics (STATISTICS order) of each row, given the rows sorted descending."""
+    n = values.shape[1]
+    mean = values.mean(dim=1)
+    centred = values - mean[:, None]
+    sq_centred = centred * centred
+    var = sq_centred.mean(dim=1)
+    median = descending[:, _percentile_index(n, 50.0)]
+    by_name = {
+        "kurtosis": (sq_centred * sq_centred).mean(dim=1) / (var * var),
+        "mean": mean,
+        "median": median,
+        "norm": torch.sqrt((values * values).sum(dim=1)),
+        "skew": 3.0 * (mean - median) / torch.sqrt(var),
+        "thirdquartile": descending[:, _percentile_index(n, 75.0)],
+        "var": var,
+    }
+    return torch.stack([by_name[s] for s in STATISTICS], dim=1)
+
+
+def unit_statistics(rows):
+    """The seven distribution statistics of each row.
+
+    Parameters
+    ----------
+    rows : Tensor, shape (n_rows, n_units)
+        Values after the function was applied.
+
+    Returns
+    -------
+    Tensor of float64, shape (n_rows, 7)
+        Columns in :data:`lrid_analysis.observables.STATISTICS` order.
+    """
+    rows = _as_rows(rows)
+    descending = -torch.sort(-rows, dim=1).values
+    return _statistics_from(rows, descending)
+
+
+def function_statistics(rows):
+    """The 21 statistics of one measure: 3 functions x 7 statistics, averaged over rows.
+
+    Parameters
+    ----------
+    rows : Tensor, shape (n_rows, n_units)
+        One row per example (activations) or a single row (a weight kernel).
+
+    Returns
+    -------
+    Tensor of float64, shape (21,)
+        In the order of the public names: ``abs``, ``raw``, ``sq``, each with
+        the statistics in :data:`~lrid_analysis.observables.STATISTICS` order.
+    """
+    raw = _as_rows(rows)
+    magnitude = raw.abs()
+    desc_raw = -torch.sort(-raw, dim=1).values
+    desc_abs = -torch.sort(-magnitude, dim=1).values
+    blocks = (
+        _statistics_from(magnitude, desc_abs),
+        _statistics_from(raw, desc_raw),
+        _statistics_from(raw * raw, desc_abs * desc_abs),
+    )
+    return torch.cat([b.mean(dim=0) for b in blocks])
+
+
+def _gradavg_functions(g):
+    """``gradavg{abs,raw,sq}_id``: each function of the per-example values, averaged."""
+    return torch.stack([g.abs().mean(), g.mean(), (g * g).mean()])
+
+
+def _as_rows(rows):
+    rows = torch.as_tensor(rows)
+    if rows.ndim != 2 or rows.shape[1] == 0:
+        raise ValueError(f"expected a (n_rows, n_units) tensor with n_units >= 1, got shape {tuple(rows.shape)}")
+    return rows.to(torch.float64)
+
+
+# --------------------------------------------------------------------------- obfuscation
+
+
+def noise_seed(obs_seed, checkpoint, measure):
+    """Seed of the measurement noise of one measure at one checkpoint.
+
+    Parameters
+    ----------
+    obs_seed : int
+    checkpoint : int
+    measure : {"weight", "act", "gradavg"}
+
+    Returns
+    -------
+    int
+    """
+    entropy = [int(obs_seed), int(checkpoint), _MEASURE_CODES[measure]]
+    return int(np.random.SeedSequence(entropy).generate_state(1, dtype=np.uint64)[0] >> 1)
+
+
+def standard_normal(shape, seed, device="cpu"):
+    """Float64 standard normal draws from a CPU generator seeded with ``seed``, on ``device``."""
+    generator = torch.Generator().manual_seed(int(seed))
+    return torch.randn(tuple(shape), generator=generator, dtype=torch.float64).to(device)
+
+
+def _kept_units(n_units, unit_fraction, seed):
+    """Indices of the kept units, or None when every unit is kept."""
+    n_keep = n_kept_units(n_units, unit_fraction)
+    if n_keep == n_units:
+        return None
+    return np.random.RandomState(int(seed)).permutation(n_units)[:n_keep]
+
+
+def obfuscate_units(units, unit_fraction=1.0, noise_std=0.0, seed=0, batch_axis=True, noise_seed=None):
+    """Measurement noise then unit subsampling, in torch.
+
+    Same units as :func:`lrid_analysis.observables.obfuscate_units` for the
+    same ``seed``; the noise comes from :func:`standard_normal` with
+    ``noise_seed`` (``seed`` when None) instead of numpy.
+
+    Parameters
+    ----------
+    units : Tensor, shape (n_examples, ...) if ``batch_axis`` else any shape
+    unit_fraction : float in (0, 1]
+    noise_std : float >= 0
+    seed : int
+        Seed of the unit permutation.
+    batch_axis : bool
+        Whether the first axis indexes examples (never subsampled).
+    noise_seed : int, optional
+
+    Returns
+    -------
+    Tensor of float64, shape (n_examples, n_kept) or (1, n_kept)
+    """
+    if not noise_std >= 0:
+        raise ValueError(f"noise_std must be >= 0, got {noise_std}")
+    flat = units.reshape(units.shape[0], -1) if batch_axis else units.reshape(1, -1)
+    flat = flat.to(torch.float64)
+    if noise_std > 0:
+        draw = standard_normal(flat.shape, seed if noise_seed is None else noise_seed, flat.device)
+        flat = flat + noise_std * draw
+    keep = _kept_units(flat.shape[1], unit_fraction, seed)
+    if keep is not None:
+        flat = flat[:, torch.from_numpy(keep).to(flat.device)]
+    return flat
+
+
+def summed_jacobian(module, inputs, output_units=None):
+    """Per-example input gradient of the summed (optionally subsampled) outputs.
+
+    One vector-Jacobian product: ``J[n, i] = sum_j m_j d y[n, j] / d x[n, i]``
+    with ``m`` a ones vector (restricted to ``output_units`` when given). In
+    evaluation mode a layer treats examples independently, so one product
+    gives every example's sums at once.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        Maps the layer input to its recorded output.
+    inputs : Tensor, shape (n_examples, ...)
+    output_units : ndarray of int, optional
+        Flat indices of the output units kept.
+
+    Returns
+    -------
+    output : Tensor, shape (n_examples, ...)
+        The module's output (detached).
+    jacobian_sums : Tensor, shape (n_examples, n_input_units)
+    """
+    x = inputs.detach().requires_grad_(True)
+    with torch.enable_grad():
+        y = module(x)
+        mask = _output_mask(y, output_units)
+        (grad,) = torch.autograd.grad(y, x, grad_outputs=mask)
+    return y.detach(), grad.reshape(grad.shape[0], -1)
+
+
+def _output_mask(y, output_units):
+    if output_units is None:
+        return torch.ones_like(y)
+    mask = torch.zeros(y[0].numel(), dtype=y.dtype, device=y.device)
+    mask[torch.from_numpy(np.asarray(output_units)).to(y.device)] = 1
+    return mask.expand(y.shape[0], -1).reshape(y.shape)
+
+
+# --------------------------------------------------------------------------- recorder
+
+
+def _default_weight_of(module):
+    from lrid_generate.models import weight_of
+
+    return weight_of(module)
+
+
+class Recorder:
+    """Observables of a model's observed layers on a fixed batch, at checkpoints.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        With ``observed_layers``: objects with ``name``, ``module``,
+        ``position`` and ``index`` (depth order).
+    inputs : Tensor, shape (n_examples, C, H, W)
+        The fixed validation batch, on the model's device.
+    conditions : sequence of Condition or (fraction, std, seed) tuples, optional
+        Measurement conditions; default only :data:`FULL_ACCESS`.
+    weight_of : callable, optional
+        Maps an observed module to its forward kernel
+        (default :func:`lrid_generate.models.weight_of`).
+
+    Attributes
+    ----------
+    layers : list
+        The observed layers in depth order.
+    conditions : list of Condition
+    seconds : float
+        Time spent recording so far.
+    """
+
+    def __init__(self, model, inputs, conditions=None, weight_of=None):
+        self.model = model
+        self.inputs = inputs
+        self.layers = sorted(model.observed_layers, key=lambda layer: layer.index)
+        if not self.layers:
+            raise ValueError("the model has no observed layers")
+        names = [layer.name for layer in self.layers]
+        if len(set(names)) != len(names):
+            raise ValueError(f"observed layer names are not unique: {names}")
+        self.conditions = _conditions(conditions)
+        self.weight_of = weight_of or _default_weight_of
+        self.seconds = 0.0
+
+    def _capture_inputs(self):
+        captured = {}
+
+        def hook_for(name):
+            def hook(module, args):
+                captured.setdefault(name, []).append(args[0].detach().clone())
+
+            return hook
+
+        handles = [layer.module.register_forward_pre_hook(hook_for(layer.name)) for layer in self.layers]
+        try:
+            with torch.no_grad():
+                self.model(self.inputs)
+        finally:
+            for handle in handles:
+                handle.remove()
+        for layer in self.layers:
+            calls = len(captured.get(layer.name, ()))
+            if calls != 1:
+                raise RuntimeError(
+                    f"observed layer {layer.name!r} ran {calls} times in one forward pass; the recorder "
+                    "needs every observed module called exactly once"
+                )
+        return {name: inputs[0] for name, inputs in captured.items()}
+
+    def _layer_values(self, layer, inputs, checkpoint):
+        """Tensor (n_conditions, 45) of one layer."""
+        weight = self.weight_of(layer.module).detach()
+        x = inputs.detach().requires_grad_(True)
+        with torch.enable_grad():
+            y = layer.module(x)
+        act = y.detach()
+        n_out_all = act[0].numel()
+        jacobians = {}
+        out = []
+        for condition in self.conditions:
+            f, s, seed = condition.unit_fraction, condition.noise_std, condition.obs_seed
+            # output units are drawn with seed + 1, so inputs and outputs are different units
+            output_units = _kept_units(n_out_all, f, seed + 1)
+            key = None if output_units is None else (f, seed)
+            if key not in jacobians:
+                with torch.enable_grad():
+                    (grad,) = torch.autograd.grad(y, x, grad_outputs=_output_mask(y, output_units), retain_graph=True)
+                jacobians[key] = grad.reshape(grad.shape[0], -1)
+            n_out = n_out_all if output_units is None else len(output_units)
+            w_rows = obfuscate_units(weight, f, s, seed, batch_axis=False,
+                                     noise_seed=noise_seed(seed, checkpoint, "weight"))
+            a_rows = obfuscate_units(act, f, s, seed, noise_seed=noise_seed(seed, checkpoint, "act"))
+            g_rows = obfuscate_units(jacobians[key], f, s, seed, noise_seed=noise_seed(seed, checkpoint, "gradavg"))
+            g = g_rows.sum(dim=1) / n_out
+            out.append(torch.cat([function_statistics(w_rows), function_statistics(a_rows), _gradavg_functions(g)]))
+        return torch.stack(out)
+
+    def observe(self, checkpoint=0):
+        """The observables of every layer and condition now.
+
+        The model runs in evaluation mode (batch-norm running statistics, no
+        dropout), so each example's Jacobian is its own; its mode is
+        restored afterwards.
+
+        Parameters
+        ----------
+        checkpoint : int
+            Seeds the measurement noise (fresh noise at every checkpoint).
+
+        Returns
+        -------
+        ndarray of float64, shape (n_layers, n_conditions, 45)
+        """
+        start = time.perf_counter()
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            captured = self._capture_inputs()
+            values = torch.stack(
+                [self._layer_values(layer, captured[layer.name], checkpoint) for layer in self.layers]
+            )
+            result = values.cpu().numpy()
+        finally:
+            self.model.train(was_training)
+        self.seconds += time.perf_counter() - start
+        return result
+
+    def record(self, checkpoint, epoch=None):
+        """Tidy rows for one checkpoint.
+
+        Parameters
+        ----------
+        checkpoint : int
+        epoch : float, optional
+            Training progress in epochs.
+
+        Returns
+        -------
+        pandas.DataFrame, shape (n_layers * n_conditions, 53)
+            Columns ``layer_name``, ``layer_index``, ``layer_position``,
+            ``checkpoint``, ``epoch``, ``unit_fraction``, ``noise_std``,
+            ``obs_seed`` and the 45 observables.
+        """
+        values = self.observe(checkpoint)
+        n_layers, n_conditions = values.shape[:2]
+        frame = pd.DataFrame(values.reshape(-1, len(OBSERVABLE_NAMES)).astype(np.float32), columns=list(OBSERVABLE_NAMES))
+        meta = pd.DataFrame(
+            {
+                "layer_name": np.repeat([layer.name for layer in self.layers], n_conditions),
+                "layer_index": np.repeat([int(layer.index) for layer in self.layers], n_conditions),
+                "layer_position": np.repeat([layer.position for layer in self.layers], n_conditions),
+                "checkpoint": int(checkpoint),
+                "epoch": np.nan if epoch is None else float(epoch),
+                "unit_fraction": np.tile([c.unit_fraction for c in self.conditions], n_layers),
+                "noise_std": np.tile([c.noise_std for c in self.conditions], n_layers),
+                "obs_seed": np.tile([c.obs_seed for c in self.conditions], n_layers),
+            }
+        )
+        return pd.concat([meta, frame], axis=1)
+

@@ -1,0 +1,695 @@
+"""Learning rules: SGDM, Adam, Feedback Alignment (FA) and Information Alignment (IA).
+
+A model is written once with plain :class:`torch.nn.Linear` and
+:class:`torch.nn.Conv2d` layers. :func:`convert` turns every such layer into
+an alignment layer in place; :func:`make_optimizer` builds the optimizer with
+coupled L2 weight decay on kernels only. A training step is then::
+
+    convert(model, "information")
+    opt = make_optimizer(model, "information", lr=0.01, weight_decay=1e-4)
+    out = model(x)
+    (task_loss(out, y) + local_loss(model)).backward()
+    opt.step()
+
+Feedback Alignment (Lillicrap et al. 2016)
+    The forward pass uses the forward kernel ``W``. In the backward pass the
+    error reaches the layer input through a fixed feedback kernel ``B`` of
+    ``W``'s shape instead of through ``W``; ``W`` and the bias get their
+    ordinary gradients. ``B`` is a buffer (it follows ``.to()``, is saved in
+    ``state_dict`` and is not in ``parameters()``) and is never trained.
+
+Information Alignment (Kunin et al. 2020)
+    As FA, but ``B`` is a parameter trained only by the layer-local loss
+    ``R = alpha * Amp + beta * Null + gamma * Decay`` with ``x`` the layer
+    input, ``y = W x`` (no bias, no nonlinearity) and ``N`` the batch size:
+
+    * ``Amp = -(1/N) sum_batch sum_units y * (B x)``,
+    * ``Null = (1/N) sum_batch ||B^T y||^2`` (for a convolution ``B^T`` is the
+      transposed convolution at the layer's stride, padding and dilation),
+    * ``Decay = ||W||^2 + ||B||^2``.
+
+    ``x``, ``W`` and the bias are detached, so ``R`` moves only ``B``; the task
+    loss never reaches ``B``. Each IA layer computes ``R`` during a training
+    forward pass (``module.training`` and gradients enabled) and keeps the
+    latest value; :func:`local_loss` sums them.
+
+Feedback kernels are drawn with the initializer of the forward kernel: a
+layer may carry a ``kernel_init`` attribute, a callable
+``init(tensor, generator=None)`` that fills ``tensor`` in place (the models in
+:mod:`lrid_generate.models` set it to the initializer they used for ``W``);
+without it, PyTorch's default ``nn.Linear`` / ``nn.Conv2d`` initializer
+(:func:`default_kernel_init`) is used.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = [
+    "RULES",
+    "RULE_ALIASES",
+    "BASE_OPTIMIZERS",
+    "IA_DEFAULTS",
+    "canonical_rule",
+    "default_kernel_init",
+    "FeedbackLinear",
+    "FeedbackConv2d",
+    "InformationLinear",
+    "InformationConv2d",
+    "AlignmentLayer",
+    "convert",
+    "alignment_layers",
+    "local_loss",
+    "alignment_angle",
+    "parameter_groups",
+    "make_optimizer",
+]
+
+#: Public rule names, spelled as in the public dataset.
+RULES = ("sgdm", "adam", "feedback", "information")
+#: Accepted short names.
+RULE_ALIASES = {"fa": "feedback", "ia": "information"}
+#: Optimizers that can drive FA / IA training.
+BASE_OPTIMIZERS = ("sgdm", "adam")
+#: Default weights of the IA local loss (Kunin et al. 2020 reference code).
+IA_DEFAULTS = {"alpha": 2e-3, "beta": 1e-3, "gamma": 1e-3}
+
+#: Name of the optional attribute holding a layer's kernel initializer.
+KERNEL_INIT_ATTR = "kernel_init"
+
+
+def canonical_rule(rule: str) -> str:
+    """Return the public spelling of a learning-rule name.
+
+    Parameters
+    ----------
+    rule : str
+        One of :data:`RULES` or an alias in :data:`RULE_ALIASES`
+        (case-insensitive).
+
+    Returns
+    -------
+    str
+        The name in :data:`RULES`.
+    """
+    if not isinstance(rule, str):
+        raise TypeError(f"learning rule must be a string, got {type(rule).__name__}")
+    key = rule.strip().lower()
+    key = RULE_ALIASES.get(key, key)
+    if key not in RULES:
+        raise ValueError(
+            f"unknown learning rule {rule!r}; expected one of {RULES} "
+            f"or an alias in {sorted(RULE_ALIASES)}"
+        )
+    return key
+
+
+def default_kernel_init(tensor: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """PyTorch's default ``nn.Linear`` / ``nn.Conv2d`` kernel initializer.
+
+    Kaiming-uniform with ``a = sqrt(5)``, i.e. ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``.
+    """
+    return nn.init.kaiming_uniform_(tensor, a=math.sqrt(5), generator=generator)
+
+
+# --------------------------------------------------------------------------
+# autograd functions
+# --------------------------------------------------------------------------
+
+
+class _FeedbackLinearFunction(torch.autograd.Function):
+    """``y = x W^T + b``; backward sends ``dy B`` to ``x``, ordinary grads to W, b."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, feedback):
+        ctx.save_for_backward(x, feedback)
+        ctx.weight_dtype = weight.dtype
+        ctx.has_bias = bias is not None
+        ctx.bias_dtype = bias.dtype if bias is not None else None
+        return F.linear(x, weight, bias)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        x, feedback = ctx.saved_tensors
+        grad_x = grad_w = grad_b = None
+        if ctx.needs_input_grad[0]:
+            grad_x = grad_out.to(feedback.dtype).matmul(feedback).to(x.dtype)
+        if ctx.needs_input_grad[1] or (ctx.has_bias and ctx.needs_input_grad[2]):
+            g2 = grad_out.reshape(-1, grad_out.shape[-1]).to(ctx.weight_dtype)
+            if ctx.needs_input_grad[1]:
+                x2 = x.reshape(-1, x.shape[-1]).to(ctx.weight_dtype)
+                grad_w = g2.t().matmul(x2)
+            if ctx.has_bias and ctx.needs_input_grad[2]:
+                grad_b = g2.sum(0).to(ctx.bias_dtype)
+        return grad_x, grad_w, grad_b, None
+
+
+class _FeedbackConv2dFunction(torch.autograd.Function):
+    """2-D convolution whose input gradient uses the feedback kernel (groups=1)."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, feedback, stride, padding, dilation):
+        ctx.save_for_backward(x, feedback)
+        ctx.conf = (stride, padding, dilation)
+        ctx.weight_shape = weight.shape
+        ctx.weight_dtype = weight.dtype
+        ctx.has_bias = bias is not None
+        ctx.bias_dtype = bias.dtype if bias is not None else None
+        return F.conv2d(x, weight, bias, stride, padding, dilation, 1)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        x, feedback = ctx.saved_tensors
+        stride, padding, dilation = ctx.conf
+        grad_x = grad_w = grad_b = None
+        if ctx.needs_input_grad[0]:
+            grad_x = torch.nn.grad.conv2d_input(
+                x.shape, feedback, grad_out.to(feedback.dtype), stride, padding, dilation, 1
+            ).to(x.dtype)
+        if ctx.needs_input_grad[1]:
+            grad_w = torch.nn.grad.conv2d_weight(
+                x.to(ctx.weight_dtype), ctx.weight_shape, grad_out.to(ctx.weight_dtype),
+                stride, padding, dilation, 1,
+            )
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            grad_b = grad_out.sum((0, 2, 3)).to(ctx.bias_dtype)
+        return grad_x, grad_w, grad_b, None, None, None, None
+
+
+# --------------------------------------------------------------------------
+# layers
+# --------------------------------------------------------------------------
+
+
+class AlignmentLayer:
+    """Mixin shared by the FA and IA layers.
+
+    Attributes
+    ----------
+    feedback_weight : torch.Tensor
+        ``B``, same shape as ``weight``. A buffer for FA, a parameter for IA.
+    rule : str
+        ``"feedback"`` or ``"information"``.
+    """
+
+    rule = "feedback"
+    feedback_trainable = False
+
+    def _register_feedback(self, tensor: torch.Tensor) -> None:
+        if self.feedback_trainable:
+            self.feedback_weight = nn.Parameter(tensor)
+        else:
+            self.register_buffer("feedback_weight", tensor)
+
+    def reset_feedback(self, generator: torch.Generator | None = None) -> None:
+        """Draw ``B`` with the forward kernel's initializer (see module docs).
+
+        ``B`` is drawn in float32 on the CPU (so the draw does not depend on
+        the device) and then cast to the dtype and device of ``weight``.
+        """
+        init = getattr(self, KERNEL_INIT_ATTR, None) or default_kernel_init
+        draw = torch.empty(tuple(self.weight.shape), dtype=torch.float32)
+        init(draw, generator=generator)
+        with torch.no_grad():
+            self.feedback_weight.copy_(draw.to(self.feedback_weight.dtype))
+
+    def extra_repr(self) -> str:  # pragma: no cover - cosmetic
+        return super().extra_repr() + f", rule={self.rule}"
+
+
+class _InformationMixin:
+    """IA part: ``B`` is a parameter and a local loss is computed in training."""
+
+    rule = "information"
+    feedback_trainable = True
+
+    def _init_information(self, alpha: float, beta: float, gamma: float) -> None:
+        for name, value in (("alpha", alpha), ("beta", beta), ("gamma", gamma)):
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise ValueError(f"IA {name} must be a finite number >= 0, got {value!r}")
+        self.alpha = float(alpha)
+        self.beta = float(beta)
+        self.gamma = float(gamma)
+        self._local_loss = None
+
+    def _wants_local_loss(self) -> bool:
+        return self.training and torch.is_grad_enabled() and self.feedback_weight.requires_grad
+
+    @property
+    def last_local_loss(self) -> torch.Tensor | None:
+        """Local loss ``R`` of the latest training forward pass (or None)."""
+        return self._local_loss
+
+    def clear_local_loss(self) -> None:
+        self._local_loss = None
+
+    def _combine(self, amp, null, n):
+        decay = self.weight.detach().pow(2).sum() + self.feedback_weight.pow(2).sum()
+        return self.alpha * amp / n + self.beta * null / n + self.gamma * decay
+
+    def extra_repr(self) -> str:  # pragma: no cover - cosmetic
+        return super().extra_repr() + f", alpha={self.alpha}, beta={self.beta}, gamma={self.gamma}"
+
+
+class FeedbackLinear(AlignmentLayer, nn.Linear):
+    """Linear layer trained with Feedback Alignment.
+
+    Parameters
+    ----------
+    in_features, out_features, bias, device, dtype
+        As for :class:`torch.nn.Linear`.
+    kernel_init : callable, optional
+        ``init(tensor, generator=None)`` used for ``weight`` and ``B``;
+        default :func:`default_kernel_init`.
+    generator : torch.Generator, optional
+        Random source for the initial ``weight`` and ``B``.
+
+    Notes
+    -----
+    Input ``(..., in_features)``, output ``(..., out_features)``;
+    ``feedback_weight`` has shape ``(out_features, in_features)``.
+    """
+
+    def __init__(self, in_features, out_features, bias=True, device=None, dtype=None,
+                 *, kernel_init: Callable | None = None, generator=None):
+        nn.Linear.__init__(self, in_features, out_features, bias=bias, device=device, dtype=dtype)
+        _setup_alignment(self, kernel_init, generator)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _FeedbackLinearFunction.apply(x, self.weight, self.bias, self.feedback_weight.detach())
+
+
+class FeedbackConv2d(AlignmentLayer, nn.Conv2d):
+    """2-D convolution trained with Feedback Alignment (``groups=1``, zero padding).
+
+    Parameters are those of :class:`torch.nn.Conv2d` plus ``kernel_init`` and
+    ``generator`` as in :class:`FeedbackLinear`. ``padding="same"`` is
+    accepted when it is symmetric (odd effective kernel size).
+
+    Notes
+    -----
+    Input ``(N, C_in, H, W)`` or ``(C_in, H, W)``; ``feedback_weight`` has the
+    kernel's shape ``(C_out, C_in, kH, kW)``.
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
+                 dilation=1, groups=1, bias=True, padding_mode="zeros", device=None,
+                 dtype=None, *, kernel_init: Callable | None = None, generator=None):
+        nn.Conv2d.__init__(self, in_channels, out_channels, kernel_size, stride, padding,
+                           dilation, groups, bias, padding_mode, device, dtype)
+        _check_conv_supported(self, type(self).__name__)
+        self.padding = _numeric_padding(self)
+        _setup_alignment(self, kernel_init, generator)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        unbatched = x.dim() == 3
+        if unbatched:
+            x = x.unsqueeze(0)
+        out = _FeedbackConv2dFunction.apply(
+            x, self.weight, self.bias, self.feedback_weight.detach(),
+            self.stride, self.padding, self.dilation,
+        )
+        return out.squeeze(0) if unbatched else out
+
+
+class InformationLinear(_InformationMixin, FeedbackLinear):
+    """Linear layer trained with Information Alignment.
+
+    Parameters as :class:`FeedbackLinear`, plus ``alpha``, ``beta``, ``gamma``
+    (weights of the local loss, defaults :data:`IA_DEFAULTS`).
+    """
+
+    def __init__(self, in_features, out_features, bias=True, device=None, dtype=None,
+                 *, kernel_init=None, generator=None, alpha=IA_DEFAULTS["alpha"],
+                 beta=IA_DEFAULTS["beta"], gamma=IA_DEFAULTS["gamma"]):
+        FeedbackLinear.__init__(self, in_features, out_features, bias, device, dtype,
+                                kernel_init=kernel_init, generator=generator)
+        self._init_information(alpha, beta, gamma)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = FeedbackLinear.forward(self, x)
+        if self._wants_local_loss():
+            self._local_loss = self._linear_local_loss(x.detach(), out.detach())
+        return out
+
+    def _linear_local_loss(self, x, out):
+        B = self.feedback_weight
+        x2 = x.reshape(-1, self.in_features).to(B.dtype)
+        y = out.reshape(-1, self.out_features).to(B.dtype)
+        if self.bias is not None:
+            y = y - self.bias.detach().to(B.dtype)
+        n = x2.shape[0]
+        amp = -(y * x2.matmul(B.t())).sum()          # y . (B x)
+        null = y.matmul(B).pow(2).sum()              # ||B^T y||^2
+        return self._combine(amp, null, n)
+
+
+class InformationConv2d(_InformationMixin, FeedbackConv2d):
+    """2-D convolution trained with Information Alignment.
+
+    ``Null`` uses the transposed convolution of ``W x`` with ``B`` at the
+    layer's stride, padding and dilation, with the output padding that
+    recovers the input's spatial size.
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
+                 dilation=1, groups=1, bias=True, padding_mode="zeros", device=None,
+                 dtype=None, *, kernel_init=None, generator=None, alpha=IA_DEFAULTS["alpha"],
+                 beta=IA_DEFAULTS["beta"], gamma=IA_DEFAULTS["gamma"]):
+        FeedbackConv2d.__init__(self, in_channels, out_channels, kernel_size, stride, padding,
+                                dilation, groups, bias, padding_mode, device, dtype,
+                                kernel_init=kernel_init, generator=generator)
+        self._init_information(alpha, beta, gamma)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = FeedbackConv2d.forward(self, x)
+        if self._wants_local_loss():
+            if x.dim() == 3:
+                self._local_loss = self._conv_local_loss(x.detach()[None], out.detach()[None])
+            else:
+                self._local_loss = self._conv_local_loss(x.detach(), out.detach())
+        return out
+
+    def _conv_local_loss(self, x, out):
+        B = self.feedback_weight
+        x = x.to(B.dtype)
+        y = out.to(B.dtype)
+        if self.bias is not None:
+            y = y - self.bias.detach().to(B.dtype).view(1, -1, 1, 1)
+        n = x.shape[0]
+        bx = F.conv2d(x, B, None, self.stride, self.padding, self.dilation, 1)
+        amp = -(y * bx).sum()
+        recon = F.conv_transpose2d(y, B, None, self.stride, self.padding,
+                                   _output_padding(self, x.shape[-2:], y.shape[-2:]),
+                                   1, self.dilation)
+        null = recon.pow(2).sum()
+        return self._combine(amp, null, n)
+
+
+# --------------------------------------------------------------------------
+# helpers for the layers
+# --------------------------------------------------------------------------
+
+
+def _setup_alignment(layer, kernel_init, generator) -> None:
+    if kernel_init is not None:
+        setattr(layer, KERNEL_INIT_ATTR, kernel_init)
+        if layer.weight.device.type != "meta":
+            with torch.no_grad():
+                draw = torch.empty(tuple(layer.weight.shape), dtype=torch.float32)
+                kernel_init(draw, generator=generator)
+                layer.weight.copy_(draw.to(layer.weight.dtype))
+    layer._register_feedback(torch.empty_like(layer.weight))
+    if layer.weight.device.type != "meta":
+        layer.reset_feedback(generator)
+
+
+def _check_conv_supported(conv: nn.Conv2d, name: str) -> None:
+    if conv.groups != 1:
+        raise NotImplementedError(f"{name}: FA/IA convolutions need groups=1, got groups={conv.groups}")
+    if conv.padding_mode != "zeros":
+        raise NotImplementedError(
+            f"{name}: FA/IA convolutions need padding_mode='zeros', got {conv.padding_mode!r}"
+        )
+    _numeric_padding(conv, name)
+
+
+def _numeric_padding(conv: nn.Conv2d, name: str = "Conv2d") -> tuple[int, int]:
+    pad = conv.padding
+    if isinstance(pad, str):
+        if pad == "valid":
+            return (0, 0)
+        # "same" (PyTorch allows it only with stride 1)
+        out = []
+        for d, k in zip(conv.dilation, conv.kernel_size):
+            total = d * (k - 1)
+            if total % 2:
+                raise NotImplementedError(
+                    f"{name}: padding='same' with an even effective kernel size "
+                    f"(dilation {d}, kernel {k}) needs asymmetric padding, which FA/IA "
+                    "convolutions do not support; pad the input explicitly instead"
+                )
+            out.append(total // 2)
+        return tuple(out)
+    return tuple(int(p) for p in pad)
+
+
+def _output_padding(conv, in_hw, out_hw) -> tuple[int, int]:
+    """Output padding that makes the transposed convolution return ``in_hw``."""
+    result = []
+    for n_in, n_out, s, p, d, k in zip(in_hw, out_hw, conv.stride, conv.padding,
+                                       conv.dilation, conv.kernel_size):
+        result.append(int(n_in - ((n_out - 1) * s - 2 * p + d * (k - 1) + 1)))
+    return tuple(result)
+
+
+_CONVERSIONS = {
+    ("feedback", nn.Linear): FeedbackLinear,
+    ("feedback", nn.Conv2d): FeedbackConv2d,
+    ("information", nn.Linear): InformationLinear,
+    ("information", nn.Conv2d): InformationConv2d,
+}
+
+
+def _converted_layer(layer: nn.Module, rule: str, name: str, ia_kwargs: dict,
+                     generator) -> nn.Module:
+    """Build the FA/IA twin of ``layer`` sharing its weight and bias Parameters."""
+    base = nn.Linear if type(layer) is nn.Linear else nn.Conv2d
+    cls = _CONVERSIONS[(rule, base)]
+    kwargs = dict(ia_kwargs) if rule == "information" else {}
+    w = layer.weight
+    if base is nn.Linear:
+        new = cls(layer.in_features, layer.out_features, bias=layer.bias is not None,
+                  device="meta", dtype=w.dtype, **kwargs)
+    else:
+        _check_conv_supported(layer, f"layer {name!r}")
+        new = cls(layer.in_channels, layer.out_channels, layer.kernel_size, layer.stride,
+                  _numeric_padding(layer, f"layer {name!r}"), layer.dilation, 1,
+                  layer.bias is not None, "zeros", device="meta", dtype=w.dtype, **kwargs)
+    new.weight = w
+    new.bias = layer.bias
+    init = getattr(layer, KERNEL_INIT_ATTR, None)
+    if init is not None:
+        setattr(new, KERNEL_INIT_ATTR, init)
+    new._register_feedback(torch.empty_like(w, requires_grad=False))
+    new.reset_feedback(generator)
+    new.train(layer.training)
+    return new
+
+
+# --------------------------------------------------------------------------
+# public functions
+# --------------------------------------------------------------------------
+
+
+def alignment_layers(model: nn.Module) -> Iterator[tuple[str, nn.Module]]:
+    """Yield ``(qualified_name, layer)`` for every FA / IA layer of ``model``."""
+    for name, module in model.named_modules():
+        if isinstance(module, AlignmentLayer):
+            yield name, module
+
+
+def convert(model: nn.Module, rule: str, *, seed: int | None = None, **ia_kwargs) -> nn.Module:
+    """Turn every ``nn.Linear`` / ``nn.Conv2d`` of ``model`` into an FA or IA layer, in place.
+
+    Weights and biases are kept (the same ``Parameter`` objects, so their
+    ``state_dict`` names do not change); each converted layer gains a
+    ``feedback_weight`` entry. Norm layers, nonlinearities, pooling, dropout
+    and residual additions are untouched. For ``"sgdm"`` / ``"adam"`` nothing
+    changes.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Model built from plain ``nn.Linear`` / ``nn.Conv2d`` layers (``groups=1``,
+        zero padding). Create the optimizer after converting.
+    rule : str
+        One of :data:`RULES` (or an alias).
+    seed : int, optional
+        Seed for the feedback kernels (drawn in module order on the CPU).
+        ``None`` draws them from torch's global random state.
+    **ia_kwargs
+        ``alpha``, ``beta``, ``gamma`` of the IA local loss (IA only).
+
+    Returns
+    -------
+    nn.Module
+        ``model`` itself (a new layer when ``model`` is itself a bare layer).
+    """
+    rule = canonical_rule(rule)
+    unknown = set(ia_kwargs) - set(IA_DEFAULTS)
+    if unknown:
+        raise TypeError(f"convert() got unknown keyword(s) {sorted(unknown)}; "
+                        f"IA accepts {sorted(IA_DEFAULTS)}")
+    if ia_kwargs and rule != "information":
+        raise ValueError(f"IA keywords {sorted(ia_kwargs)} given for rule {rule!r}")
+    existing = [name or "<root>" for name, _ in alignment_layers(model)]
+    if existing:
+        raise ValueError(
+            f"model already contains FA/IA layers ({', '.join(existing[:3])}"
+            f"{', ...' if len(existing) > 3 else ''}); convert a freshly built model"
+        )
+    if rule in ("sgdm", "adam"):
+        return model
+    generator = torch.Generator().manual_seed(int(seed)) if seed is not None else None
+    ia = {**IA_DEFAULTS, **ia_kwargs}
+
+    targets = []
+    for name, module in model.named_modules():
+        if type(module) in (nn.Linear, nn.Conv2d):
+            targets.append((name, module))
+        elif isinstance(module, (nn.Linear, nn.Conv2d)):
+            raise TypeError(
+                f"layer {name or '<root>'!r} is a {type(module).__name__}, a subclass of "
+                "nn.Linear/nn.Conv2d that convert() does not know how to convert"
+            )
+    if not targets:
+        raise ValueError(f"model has no nn.Linear or nn.Conv2d layer to convert to {rule!r}")
+
+    replaced = {}
+    for name, module in targets:
+        replaced[name] = _converted_layer(module, rule, name or "<root>", ia, generator)
+    if "" in replaced:  # the model is a bare layer
+        return replaced[""]
+    for name, new in replaced.items():
+        parent_name, _, attr = name.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        setattr(parent, attr, new)
+    return model
+
+
+def local_loss(model: nn.Module) -> torch.Tensor:
+    """Sum of the IA local losses of the latest training forward pass.
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar; ``0`` (on the model's device) when the model has no IA layer
+        or no training forward pass has run.
+    """
+    losses = [m.last_local_loss for _, m in alignment_layers(model)
+              if isinstance(m, _InformationMixin) and m.last_local_loss is not None]
+    if losses:
+        total = losses[0]
+        for value in losses[1:]:
+            total = total + value
+        return total
+    ref = next(iter(model.parameters()), None)
+    if ref is None:
+        ref = next(iter(model.buffers()), torch.zeros(()))
+    return torch.zeros((), dtype=ref.dtype if ref.is_floating_point() else torch.float32,
+                       device=ref.device)
+
+
+def alignment_angle(layer: nn.Module) -> float:
+    """Angle in degrees between the flattened forward and feedback kernels.
+
+    Parameters
+    ----------
+    layer : nn.Module
+        An FA/IA layer, or a module containing exactly one.
+    """
+    if not isinstance(layer, AlignmentLayer):
+        found = [m for _, m in alignment_layers(layer)]
+        if len(found) != 1:
+            raise TypeError(
+                f"alignment_angle needs an FA/IA layer (or a module holding exactly one); "
+                f"{type(layer).__name__} holds {len(found)}"
+            )
+        layer = found[0]
+    with torch.no_grad():
+        w = layer.weight.detach().reshape(-1).double()
+        b = layer.feedback_weight.detach().reshape(-1).double()
+        denom = w.norm() * b.norm()
+        if denom == 0:
+            return float("nan")
+        cos = torch.clamp(w.dot(b) / denom, -1.0, 1.0)
+    return float(torch.rad2deg(torch.arccos(cos)))
+
+
+def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """Split trainable parameters into decayed kernels and the rest.
+
+    Kernels are the ``weight`` of every ``nn.Linear`` / ``nn.Conv2d`` (FA/IA
+    layers included). Biases, normalisation parameters and IA feedback
+    kernels get no weight decay (the IA ``Decay`` term regularises ``B``).
+
+    Returns
+    -------
+    list of dict
+        ``[{"name": "kernels", "params": [...], "weight_decay": weight_decay},
+        {"name": "other", "params": [...], "weight_decay": 0.0}]``; empty
+        groups are left out.
+    """
+    if not (isinstance(weight_decay, (int, float)) and math.isfinite(weight_decay) and weight_decay >= 0):
+        raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}")
+    kernel_ids = set()
+    for module in model.modules():
+        if isinstance(module, (nn.Linear, nn.Conv2d)) and module.weight.requires_grad:
+            kernel_ids.add(id(module.weight))
+    kernels, other, seen = [], [], set()
+    for p in model.parameters():
+        if not p.requires_grad or id(p) in seen:
+            continue
+        seen.add(id(p))
+        (kernels if id(p) in kernel_ids else other).append(p)
+    groups = []
+    if kernels:
+        groups.append({"name": "kernels", "params": kernels, "weight_decay": float(weight_decay)})
+    if other:
+        groups.append({"name": "other", "params": other, "weight_decay": 0.0})
+    return groups
+
+
+def make_optimizer(model: nn.Module, rule: str, lr: float, weight_decay: float = 0.0,
+                   base_optimizer: str = "sgdm") -> torch.optim.Optimizer:
+    """Optimizer for ``model`` trained with ``rule``.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Already converted with :func:`convert` for FA / IA.
+    rule : str
+        One of :data:`RULES` (or an alias).
+    lr : float
+        Learning rate.
+    weight_decay : float
+        Coupled L2 decay on kernels only (gradient ``+ weight_decay * w``, the
+        loss term ``weight_decay * sum(w**2) / 2``).
+    base_optimizer : {"sgdm", "adam"}
+        Optimizer used for FA and IA (ignored for ``"sgdm"`` / ``"adam"``).
+        Default ``"sgdm"``, the reference code's default.
+
+    Returns
+    -------
+    torch.optim.Optimizer
+        ``SGD(momentum=0.9, nesterov=True)`` or ``Adam`` with torch defaults.
+    """
+    rule = canonical_rule(rule)
+    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
+    base = base_optimizer.strip().lower() if isinstance(base_optimizer, str) else base_optimizer
+    if base not in BASE_OPTIMIZERS:
+        raise ValueError(f"base_optimizer must be one of {BASE_OPTIMIZERS}, got {base_optimizer!r}")
+    layers = [m for _, m in alignment_layers(model)]
+    if rule in ("sgdm", "adam"):
+        if layers:
+            raise ValueError(f"rule {rule!r} is backprop but the model contains FA/IA layers")
+        base = rule
+    else:
+        if not layers:
+            raise ValueError(f"rule {rule!r} needs a converted model: call convert(model, {rule!r}) first")
+        wrong = {m.rule for m in layers} - {rule}
+        if wrong:
+            raise ValueError(f"rule {rule!r} but the model contains {sorted(wrong)} layers")
+    groups = parameter_groups(model, weight_decay)
+    if not groups:
+        raise ValueError("model has no trainable parameters")
+    if base == "sgdm":
+        return torch.optim.SGD(groups, lr=lr, momentum=0.9, nesterov=True)
+    return torch.optim.Adam(groups, lr=lr)

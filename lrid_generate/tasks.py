@@ -1,0 +1,699 @@
+"""Training tasks: data held as tensors on the training device, losses, accuracies.
+
+The paper trained on ImageNet (supervised and SimCLR), Word-Speaker-Noise
+(audio, spectrogram-like inputs) and CIFAR-10. The generator ships small,
+offline stand-ins so that a whole sweep runs on a laptop:
+
+============================  ==========  ==========================================
+generator task name           paper task  data
+============================  ==========  ==========================================
+``digits``                    imagenet    scikit-learn's bundled 8x8 digits, 10 classes
+``digits_simclr``             simclr      the same images, SimCLR (two augmented views)
+``signal1d``                  audionet    procedural 1-D signals (``mnist1d``), 10 classes,
+                                          as a 16x16 magnitude spectrogram
+``fashion_mnist``             imagenet    Fashion-MNIST from a local IDX copy
+``cifar10``                   cifar10     CIFAR-10 from a local python-format copy
+``<name>_simclr``             simclr      SimCLR on any of the image-like data above
+============================  ==========  ==========================================
+
+:data:`PAPER_TASKS` holds this mapping. The tidy data keeps the generator's
+names (the ``task`` column), so generated and public data are never mixed up.
+
+Every task keeps its data in tensors on one device. Each epoch visits the
+training set in the order of a seeded permutation (:meth:`Task.epoch_batches`),
+dropping the last incomplete batch so every step sees ``batch_size`` examples.
+The train / validation split and the data themselves are fixed (they do not
+depend on the run's seeds); a run's ``dataset_seed`` only drives the example
+order and the SimCLR augmentations (see :func:`resolve_dataset_seed`).
+"""
+
+from __future__ import annotations
+
+import gzip
+import pickle
+import random
+import struct
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+__all__ = [
+    "TASK_NAMES",
+    "PAPER_TASKS",
+    "KINDS",
+    "DEFAULT_DATASET_SEED",
+    "FASHION_MNIST_DIRS",
+    "Augmentation",
+    "Task",
+    "make_task",
+    "resolve_dataset_seed",
+    "nt_xent_loss",
+    "contrastive_accuracy",
+    "load_digits",
+    "load_signal1d",
+    "load_fashion_mnist",
+    "load_cifar10",
+    "TaskDataError",
+]
+
+_BASE_TASKS = ("digits", "signal1d", "fashion_mnist", "cifar10")
+#: Task names understood by :func:`make_task`.
+TASK_NAMES = tuple(n for b in _BASE_TASKS for n in (b, f"{b}_simclr"))
+#: The paper's task that each generator task stands in for.
+PAPER_TASKS = {
+    "digits": "imagenet",
+    "signal1d": "audionet",
+    "fashion_mnist": "imagenet",
+    "cifar10": "cifar10",
+    **{f"{b}_simclr": "simclr" for b in _BASE_TASKS},
+}
+KINDS = ("supervised", "simclr")
+
+#: Order seed used for a run whose ``dataset_seed`` is None. The public data
+#: has two dataset-seed settings, ``None`` (unseeded) and ``0``; the generator
+#: keeps both settings but makes ``None`` reproducible by mapping it to this seed.
+DEFAULT_DATASET_SEED = 20200
+
+#: Folders searched for Fashion-MNIST (the Debian package ``dataset-fashion-mnist``
+#: installs it in the first one).
+FASHION_MNIST_DIRS = ("/usr/share/datasets/fashion-mnist",)
+_FASHION_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+_CIFAR_FILES = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch",)
+
+# The split between training data and the fixed validation batch is drawn once
+# with this seed, so every run of a task sees the same examples.
+_SPLIT_SEED = 0
+
+
+class TaskDataError(FileNotFoundError):
+    """Data a task needs is missing or malformed."""
+
+
+def resolve_dataset_seed(dataset_seed):
+    """The integer order seed of a run: ``None`` maps to :data:`DEFAULT_DATASET_SEED`."""
+    if dataset_seed is None or (isinstance(dataset_seed, float) and np.isnan(dataset_seed)):
+        return DEFAULT_DATASET_SEED
+    seed = int(dataset_seed)
+    if seed < 0:
+        raise ValueError(f"dataset_seed must be None or >= 0, got {dataset_seed}")
+    return seed
+
+
+# --------------------------------------------------------------------------- losses
+
+
+def nt_xent_loss(z1, z2, temperature=0.5):
+    """SimCLR's normalised temperature-scaled cross-entropy (NT-Xent).
+
+    Parameters
+    ----------
+    z1, z2 : Tensor, shape (n, d)
+        Projections of the two views; row ``i`` of ``z1`` and of ``z2`` come
+        from the same example (a positive pair).
+    temperature : float
+
+    Returns
+    -------
+    Tensor, shape ()
+        Mean over the ``2 n`` anchors of ``-log softmax`` of the positive's
+        cosine similarity among the ``2 n - 1`` other projections.
+    """
+    if z1.shape != z2.shape or z1.ndim != 2:
+        raise ValueError(f"expected two (n, d) projections of equal shape, got {tuple(z1.shape)} and {tuple(z2.shape)}")
+    logits, target = _contrastive_logits(z1, z2, temperature)
+    return F.cross_entropy(logits, target)
+
+
+def contrastive_accuracy(z1, z2):
+    """Fraction of the ``2 n`` anchors whose most similar other projection is their positive.
+
+    Parameters
+    ----------
+    z1, z2 : Tensor, shape (n, d)
+
+    Returns
+    -------
+    Tensor, shape ()
+    """
+    logits, target = _contrastive_logits(z1, z2, 1.0)
+    return (logits.argmax(dim=1) == target).float().mean()
+
+
+def _contrastive_logits(z1, z2, temperature):
+    n = z1.shape[0]
+    z = F.normalize(torch.cat([z1, z2], dim=0), dim=1)
+    logits = z @ z.T / temperature
+    logits = logits.masked_fill(torch.eye(2 * n, dtype=torch.bool, device=z.device), float("-inf"))
+    target = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(z.device)
+    return logits, target
+
+
+# --------------------------------------------------------------------------- augmentation
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """Random views for SimCLR, batched in torch on the data's device.
+
+    Each example is independently shifted by up to ``max_shift`` pixels along
+    both spatial axes (zero padding), its intensities scaled by a factor in
+    ``[1 - scale_jitter, 1 + scale_jitter]`` and offset by a value in
+    ``[-offset_jitter, offset_jitter]``, and Gaussian pixel noise of std
+    ``noise_std`` is added.
+    """
+
+    max_shift: int = 1
+    scale_jitter: float = 0.2
+    offset_jitter: float = 0.2
+    noise_std: float = 0.1
+
+    def __call__(self, x, generator=None):
+        """Augment a batch.
+
+        Parameters
+        ----------
+        x : Tensor, shape (n, C, H, W)
+        generator : torch.Generator, optional
+            On ``x``'s device; drives every random choice.
+
+        Returns
+        -------
+        Tensor, shape (n, C, H, W)
+        """
+        n, _, h, w = x.shape
+        opts = dict(generator=generator, device=x.device)
+        if self.max_shift > 0:
+            s = int(self.max_shift)
+            padded = F.pad(x, (s, s, s, s))
+            oy = torch.randint(0, 2 * s + 1, (n,), **opts)
+            ox = torch.randint(0, 2 * s + 1, (n,), **opts)
+            rows = (oy[:, None] + torch.arange(h, device=x.device))[:, None, :, None]
+            cols = (ox[:, None] + torch.arange(w, device=x.device))[:, None, None, :]
+            batch = torch.arange(n, device=x.device)[:, None, None, None]
+            chans = torch.arange(x.shape[1], device=x.device)[None, :, None, None]
+            x = padded[batch, chans, rows, cols]
+        if self.scale_jitter > 0:
+            x = x * (1 + self.scale_jitter * (2 * torch.rand((n, 1, 1, 1), dtype=x.dtype, **opts) - 1))
+        if self.offset_jitter > 0:
+            x = x + self.offset_jitter * (2 * torch.rand((n, 1, 1, 1), dtype=x.dtype, **opts) - 1)
+        if self.noise_std > 0:
+            x = x + self.noise_std * torch.randn(x.shape, dtype=x.dtype, **opts)
+        return x
+
+
+# --------------------------------------------------------------------------- task
+
+
+@dataclass(eq=False)
+class Task:
+    """One training task: data tensors, a loss and an accuracy.
+
+    Attributes
+    ----------
+    name : str
+        Generator task name (the ``task`` column of the tidy data).
+    kind : {"supervised", "simclr"}
+    x_train : Tensor, shape (n_train, C, H, W)
+    y_train : Tensor of int64, shape (n_train,)
+    x_val : Tensor, shape (n_val, C, H, W)
+        The fixed validation batch on which observables are recorded.
+    y_val : Tensor of int64, shape (n_val,)
+    n_classes : int
+    paper_task : str
+        The paper's task this one stands in for (see :data:`PAPER_TASKS`).
+    projection_dim : int
+        Output size of the SimCLR projection head.
+    temperature : float
+        NT-Xent temperature (SimCLR only).
+    augmentation : Augmentation or None
+        View generator (SimCLR only).
+    """
+
+    name: str
+    kind: str
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+    n_classes: int
+    paper_task: str
+    projection_dim: int = 64
+    temperature: float = 0.5
+    augmentation: Augmentation | None = None
+    description: str = field(default="", repr=False)
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"task {self.name!r}: kind must be one of {KINDS}, got {self.kind!r}")
+        if self.kind == "simclr" and self.augmentation is None:
+            raise ValueError(f"task {self.name!r}: a SimCLR task needs an augmentation")
+        if self.x_train.shape[1:] != self.x_val.shape[1:]:
+            raise ValueError(
+                f"task {self.name!r}: train inputs {tuple(self.x_train.shape[1:])} and validation inputs "
+                f"{tuple(self.x_val.shape[1:])} differ in shape"
+            )
+
+    @property
+    def input_shape(self):
+        """Shape of one input example, ``(C, H, W)``."""
+        return tuple(int(s) for s in self.x_train.shape[1:])
+
+    @property
+    def n_train(self):
+        return int(self.x_train.shape[0])
+
+    @property
+    def n_outputs(self):
+        """Model output size: the classes, or the SimCLR projection size."""
+        return self.n_classes if self.kind == "supervised" else self.projection_dim
+
+    @property
+    def head(self):
+        """The model head this task trains (``classifier`` or ``simclr``)."""
+        return "classifier" if self.kind == "supervised" else "simclr"
+
+    @property
+    def device(self):
+        return self.x_train.device
+
+    def to(self, device):
+        """A copy of the task with every tensor on ``device``."""
+        device = torch.device(device)
+        if device == self.device:
+            return self
+        return replace(
+            self,
+            x_train=self.x_train.to(device),
+            y_train=self.y_train.to(device),
+            x_val=self.x_val.to(device),
+            y_val=self.y_val.to(device),
+        )
+
+    def steps_per_epoch(self, batch_size):
+        """Number of full batches in one epoch."""
+        steps = self.n_train // int(batch_size)
+        if steps < 1:
+            raise ValueError(f"task {self.name!r}: batch_size {batch_size} exceeds the {self.n_train} training examples")
+        return steps
+
+    def epoch_batches(self, batch_size, generator):
+        """The batches of one epoch in a seeded random order.
+
+        Parameters
+        ----------
+        batch_size : int
+        generator : torch.Generator
+            CPU generator drawing the permutation of the training examples.
+
+        Yields
+        ------
+        x : Tensor, shape (batch_size, C, H, W)
+        y : Tensor, shape (batch_size,)
+        """
+        steps = self.steps_per_epoch(batch_size)
+        order = torch.randperm(self.n_train, generator=generator).to(self.device)
+        for step in range(steps):
+            index = order[step * batch_size:(step + 1) * batch_size]
+            yield self.x_train[index], self.y_train[index]
+
+    def forward(self, model, batch, generator=None):
+        """Loss and number of correct predictions of ``model`` on one batch.
+
+        Parameters
+        ----------
+        model : torch.nn.Module
+        batch : tuple (x, y)
+        generator : torch.Generator, optional
+            On the task's device; draws the SimCLR views.
+
+        Returns
+        -------
+        loss : Tensor, shape ()
+        n_correct : Tensor, shape ()
+            Correct top-1 class predictions (supervised), or anchors whose
+            nearest projection is their positive (SimCLR; out of ``2 n``).
+        """
+        x, y = batch
+        if self.kind == "supervised":
+            logits = model(x)
+            return F.cross_entropy(logits, y), (logits.argmax(dim=1) == y).sum()
+        n = x.shape[0]
+        views = torch.cat([self.augmentation(x, generator), self.augmentation(x, generator)], dim=0)
+        z = model(views)
+        z1, z2 = z[:n], z[n:]
+        return nt_xent_loss(z1, z2, self.temperature), contrastive_accuracy(z1, z2).detach() * (2 * n)
+
+    def loss(self, model, batch, generator=None):
+        """The task loss of ``model`` on ``batch`` (cross-entropy or NT-Xent)."""
+        return self.forward(model, batch, generator)[0]
+
+    def n_scored(self, batch_size):
+        """How many predictions :meth:`forward` scores per batch."""
+        return int(batch_size) * (1 if self.kind == "supervised" else 2)
+
+    @torch.no_grad()
+    def evaluate(self, model, x=None, y=None, seed=0):
+        """Loss and accuracy in evaluation mode (the validation batch by default).
+
+        Returns
+        -------
+        dict with float ``loss`` and ``accuracy``
+        """
+        x = self.x_val if x is None else x
+        y = self.y_val if y is None else y
+        generator = torch.Generator(device=self.device).manual_seed(int(seed))
+        was_training = model.training
+        model.eval()
+        try:
+            loss, correct = self.forward(model, (x, y), generator)
+        finally:
+            model.train(was_training)
+        return {"loss": float(loss), "accuracy": float(correct) / self.n_scored(x.shape[0])}
+
+
+# --------------------------------------------------------------------------- data sources
+
+
+def _split(n, n_val):
+    if not 0 < n_val < n:
+        raise ValueError(f"n_val must be in (0, {n}), got {n_val}")
+    order = np.random.RandomState(_SPLIT_SEED).permutation(n)
+    return order[n_val:], order[:n_val]
+
+
+def _standardize(train, *others):
+    """Scale by the training mean and std (per channel)."""
+    mean = train.mean(axis=(0, 2, 3), keepdims=True)
+    std = train.std(axis=(0, 2, 3), keepdims=True)
+    std[std == 0] = 1.0
+    return [((a - mean) / std).astype(np.float32) for a in (train, *others)]
+
+
+def _resize(images, size):
+    if size is None or images.shape[-1] == size and images.shape[-2] == size:
+        return images
+    tensor = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))
+    return F.interpolate(tensor, size=(size, size), mode="bilinear", align_corners=False).numpy()
+
+
+def load_digits(n_val=256, image_size=None):
+    """scikit-learn's bundled 8x8 digits (1797 images, 10 classes).
+
+    Parameters
+    ----------
+    n_val : int
+        Size of the fixed validation batch (drawn once with a fixed seed).
+    image_size : int, optional
+        Resize the images to ``image_size`` x ``image_size`` (bilinear).
+
+    Returns
+    -------
+    x_train : ndarray, shape (1797 - n_val, 1, S, S)
+    y_train : ndarray, shape (1797 - n_val,)
+    x_val : ndarray, shape (n_val, 1, S, S)
+    y_val : ndarray, shape (n_val,)
+    """
+    from sklearn.datasets import load_digits as _sk_digits
+
+    data = _sk_digits()
+    images = _resize(data.images[:, None].astype(np.float32) / 16.0, image_size)
+    train, val = _split(len(images), n_val)
+    x_train, x_val = _standardize(images[train], images[val])
+    return x_train, data.target[train], x_val, data.target[val]
+
+
+def _mnist1d_signals(n_samples, seq_len, seed):
+    """Signals from the mnist1d generator, leaving the global random state untouched."""
+    try:
+        from mnist1d.data import get_dataset_args, make_dataset
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "the signal1d task needs the mnist1d package (its procedural generator, no download): "
+            "pip install 'lrid[mnist1d]'"
+        ) from err
+    args = get_dataset_args()
+    args.num_samples = int(n_samples)
+    args.final_seq_length = int(seq_len)
+    args.train_split = 1.0
+    args.seed = int(seed)
+    np_state, py_state = np.random.get_state(), random.getstate()
+    try:
+        data = make_dataset(args)
+    finally:
+        np.random.set_state(np_state)
+        random.setstate(py_state)
+    return data["x"].astype(np.float32), data["y"].astype(np.int64)
+
+
+def signal_spectrogram(signals, n_fft=30, hop_length=4, n_frames=16):
+    """Magnitude short-time Fourier transform of 1-D signals.
+
+    Parameters
+    ----------
+    signals : ndarray or Tensor, shape (n, length)
+    n_fft, hop_length : int
+        Hann window of ``n_fft`` samples, ``hop_length`` apart (centred frames).
+    n_frames : int
+        Keep the first ``n_frames`` frames.
+
+    Returns
+    -------
+    ndarray, shape (n, 1, n_fft // 2 + 1, n_frames)
+    """
+    x = torch.as_tensor(np.asarray(signals, dtype=np.float32))
+    spec = torch.stft(
+        x, n_fft=n_fft, hop_length=hop_length, window=torch.hann_window(n_fft), center=True,
+        pad_mode="reflect", return_complex=True,
+    ).abs()
+    if spec.shape[-1] < n_frames:
+        raise ValueError(f"signals of length {x.shape[-1]} give {spec.shape[-1]} frames, fewer than n_frames={n_frames}")
+    return spec[..., :n_frames].unsqueeze(1).numpy()
+
+
+def load_signal1d(n_val=256, n_samples=4000, seq_len=64, n_fft=30, hop_length=4, seed=0):
+    """Procedural 1-D signals (mnist1d's templates, shifts, scales, noise) as spectrograms.
+
+    The mnist1d generator draws ``n_samples`` signals of ``seq_len`` samples
+    (10 classes) with ``seed``; each becomes a (1, n_fft // 2 + 1, 16)
+    magnitude spectrogram (16 x 16 with the defaults), a stand-in for the
+    audio task's spectrogram-like inputs.
+
+    Returns
+    -------
+    x_train, y_train, x_val, y_val : ndarrays (see :func:`load_digits`)
+    """
+    signals, labels = _mnist1d_signals(n_samples, seq_len, seed)
+    images = signal_spectrogram(signals, n_fft=n_fft, hop_length=hop_length, n_frames=n_fft // 2 + 1)
+    train, val = _split(len(images), n_val)
+    x_train, x_val = _standardize(images[train], images[val])
+    return x_train, labels[train], x_val, labels[val]
+
+
+def _read_idx(path):
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as handle:
+        raw = handle.read()
+    if len(raw) < 8:
+        raise TaskDataError(f"{path}: too short to be an IDX file")
+    zero, dtype_code, ndim = struct.unpack(">HBB", raw[:4])
+    if zero != 0 or dtype_code != 0x08:
+        raise TaskDataError(f"{path}: not an unsigned-byte IDX file (magic {raw[:4].hex()})")
+    shape = struct.unpack(f">{ndim}I", raw[4:4 + 4 * ndim])
+    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
+    if data.size != int(np.prod(shape)):
+        raise TaskDataError(f"{path}: header says shape {shape} but holds {data.size} values")
+    return data.reshape(shape)
+
+
+def _find_file(folder, stem):
+    for name in (stem, stem + ".gz"):
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def load_fashion_mnist(data_dir=None, n_val=256):
+    """Fashion-MNIST (28x28, 10 classes) from a local IDX copy.
+
+    Looks in ``data_dir`` (and its ``fashion-mnist`` subfolder), then in
+    :data:`FASHION_MNIST_DIRS`, for ``train-images-idx3-ubyte``,
+    ``train-labels-idx1-ubyte``, ``t10k-images-idx3-ubyte`` and
+    ``t10k-labels-idx1-ubyte`` (each optionally ``.gz``). The validation
+    batch is the first ``n_val`` test images.
+
+    Raises
+    ------
+    TaskDataError
+        Naming the folders searched and the files expected.
+    """
+    candidates = []
+    if data_dir is not None:
+        candidates += [Path(data_dir), Path(data_dir) / "fashion-mnist"]
+    candidates += [Path(d) for d in FASHION_MNIST_DIRS]
+    for folder in candidates:
+        files = [_find_file(folder, stem) for stem in _FASHION_FILES]
+        if all(files):
+            break
+    else:
+        raise TaskDataError(
+            f"Fashion-MNIST not found: expected {', '.join(_FASHION_FILES)} (optionally .gz) in one of "
+            f"{[str(c) for c in candidates]}; install the Debian package dataset-fashion-mnist or pass --data-dir"
+        )
+    x_tr, y_tr, x_te, y_te = (_read_idx(f) for f in files)
+    if x_tr.shape[0] != y_tr.shape[0] or x_te.shape[0] < n_val:
+        raise TaskDataError(f"Fashion-MNIST in {folder}: images and labels disagree in count")
+    x_train, x_val = _standardize(x_tr[:, None].astype(np.float32) / 255.0, x_te[:n_val, None].astype(np.float32) / 255.0)
+    return x_train, y_tr.astype(np.int64), x_val, y_te[:n_val].astype(np.int64)
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """Admits only what a CIFAR-10 batch holds: numpy arrays and builtin containers."""
+
+    _ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+        ("_codecs", "encode"),
+    }
+
+    def find_class(self, module, name):
+        if (module, name) in self._ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name}: a CIFAR-10 batch holds only arrays and lists")
+
+
+def _load_cifar_batch(path):
+    try:
+        with open(path, "rb") as handle:
+            batch = _ArrayUnpickler(handle, encoding="bytes").load()
+    except (pickle.UnpicklingError, EOFError, ValueError) as err:
+        raise TaskDataError(f"{path}: not a CIFAR-10 python batch ({err})") from err
+    if not isinstance(batch, dict):
+        raise TaskDataError(f"{path}: expected a pickled dict, got {type(batch).__name__}")
+    batch = {k.decode() if isinstance(k, bytes) else k: v for k, v in batch.items()}
+    missing = [k for k in ("data", "labels") if k not in batch]
+    if missing:
+        raise TaskDataError(f"{path}: missing key(s) {missing} (found {sorted(batch)})")
+    data = np.asarray(batch["data"], dtype=np.uint8)
+    labels = np.asarray(batch["labels"], dtype=np.int64)
+    if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or data.shape[0] != labels.shape[0]:
+        raise TaskDataError(
+            f"{path}: expected data of shape (n, 3072) and n labels, got {data.shape} and {labels.shape}"
+        )
+    return data.reshape(-1, 3, 32, 32), labels
+
+
+def load_cifar10(data_dir=None, n_val=256):
+    """CIFAR-10 (32x32 RGB, 10 classes) from a local copy in its python format.
+
+    Parameters
+    ----------
+    data_dir : str or Path, optional
+        A folder holding ``data_batch_1`` .. ``data_batch_5`` and
+        ``test_batch``, or holding a ``cifar-10-batches-py`` folder with them.
+        Defaults to the lrid cache folder (``$LRID_DATA_DIR`` or ``~/.cache/lrid``).
+    n_val : int
+        The validation batch is the first ``n_val`` test images.
+
+    Raises
+    ------
+    TaskDataError
+        Naming the expected files and the folders searched.
+    """
+    if data_dir is None:
+        from lrid_analysis.sources import cache_dir
+
+        data_dir = cache_dir()
+    root = Path(data_dir).expanduser()
+    candidates = [root, root / "cifar-10-batches-py", root / "cifar10" / "cifar-10-batches-py"]
+    for folder in candidates:
+        if all((folder / name).is_file() for name in _CIFAR_FILES):
+            break
+    else:
+        raise TaskDataError(
+            f"CIFAR-10 not found: expected {', '.join(_CIFAR_FILES)} (the python version, "
+            f"cifar-10-python.tar.gz unpacked) in one of {[str(c) for c in candidates]}; pass --data-dir"
+        )
+    parts = [_load_cifar_batch(folder / name) for name in _CIFAR_FILES[:5]]
+    x_te, y_te = _load_cifar_batch(folder / "test_batch")
+    if x_te.shape[0] < n_val:
+        raise TaskDataError(f"{folder / 'test_batch'}: holds {x_te.shape[0]} images, fewer than n_val={n_val}")
+    x_tr = np.concatenate([p[0] for p in parts]).astype(np.float32) / 255.0
+    y_tr = np.concatenate([p[1] for p in parts])
+    x_train, x_val = _standardize(x_tr, x_te[:n_val].astype(np.float32) / 255.0)
+    return x_train, y_tr, x_val, y_te[:n_val]
+
+
+@lru_cache(maxsize=8)
+def _load_arrays(base, data_dir, n_val, options):
+    options = dict(options)
+    if base == "digits":
+        return load_digits(n_val=n_val, **options)
+    if base == "signal1d":
+        return load_signal1d(n_val=n_val, **options)
+    if base == "fashion_mnist":
+        return load_fashion_mnist(data_dir, n_val=n_val, **options)
+    if base == "cifar10":
+        return load_cifar10(data_dir, n_val=n_val, **options)
+    raise AssertionError(base)  # pragma: no cover
+
+
+def make_task(name, device="cpu", data_dir=None, n_val=256, projection_dim=64, temperature=0.5,
+              augmentation=None, **options):
+    """Build a task with its data on ``device``.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`TASK_NAMES`.
+    device : str or torch.device
+    data_dir : str or Path, optional
+        Where local copies of Fashion-MNIST / CIFAR-10 live.
+    n_val : int
+        Size of the fixed validation batch used for recording.
+    projection_dim, temperature : SimCLR settings (ignored for supervised tasks).
+    augmentation : Augmentation, optional
+        SimCLR views; defaults to :class:`Augmentation` with ``max_shift``
+        one eighth of the image side.
+    **options
+        Passed to the loader (e.g. ``image_size`` for digits, ``n_samples``
+        for signal1d).
+
+    Returns
+    -------
+    Task
+    """
+    if name not in TASK_NAMES:
+        raise ValueError(f"unknown task {name!r}; choose from {list(TASK_NAMES)}")
+    simclr = name.endswith("_simclr")
+    base = name[: -len("_simclr")] if simclr else name
+    key_dir = None if data_dir is None else str(data_dir)
+    x_train, y_train, x_val, y_val = _load_arrays(base, key_dir, int(n_val), tuple(sorted(options.items())))
+    if simclr and augmentation is None:
+        augmentation = Augmentation(max_shift=max(1, x_train.shape[-1] // 8))
+    task = Task(
+        name=name,
+        kind="simclr" if simclr else "supervised",
+        x_train=torch.from_numpy(np.ascontiguousarray(x_train)),
+        y_train=torch.from_numpy(np.asarray(y_train, dtype=np.int64)),
+        x_val=torch.from_numpy(np.ascontiguousarray(x_val)),
+        y_val=torch.from_numpy(np.asarray(y_val, dtype=np.int64)),
+        n_classes=int(max(y_train.max(), y_val.max()) + 1),
+        paper_task=PAPER_TASKS[name],
+        projection_dim=int(projection_dim),
+        temperature=float(temperature),
+        augmentation=augmentation if simclr else None,
+    )
+    return task.to(device)

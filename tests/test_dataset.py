@@ -1,0 +1,476 @@
+"""Tests for lrid_analysis.dataset: contract, atomic writes, reading, the analysis view."""
+
+import os
+import stat
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from lrid_analysis import dataset
+from lrid_analysis.dataset import (
+    COLUMNS,
+    LAYER_POSITIONS,
+    META_COLUMNS,
+    SCHEMA,
+    TRAJECTORY_KEY,
+    AnalysisView,
+    DatasetError,
+    apply_filters,
+    load_view,
+    read_table,
+    resolve_observables,
+    to_view,
+    validate_table,
+    write_partitioned,
+    write_table,
+)
+from lrid_analysis.observables import ADMISSIBLE_NAMES, MEASURE_GROUPS, OBSERVABLE_NAMES
+from lrid_analysis.synthetic import synthetic_table
+
+N_CKPT = 21
+
+
+def trajectory_keys(frame):
+    """Trajectory key tuples in order of first appearance (plain Python)."""
+    rows = zip(*(frame[k].tolist() for k in TRAJECTORY_KEY))
+    return list(dict.fromkeys(rows))
+
+
+def assert_views_equal(a, b):
+    assert a.observables == b.observables
+    np.testing.assert_array_equal(a.X, b.X)
+    np.testing.assert_array_equal(a.layer_onehot, b.layer_onehot)
+    np.testing.assert_array_equal(a.epochs, b.epochs)
+    pd.testing.assert_frame_equal(a.meta, b.meta)
+
+
+# ---------------------------------------------------------------- contract
+
+
+def test_columns_and_schema():
+    names = [c.name for c in COLUMNS]
+    assert names == list(META_COLUMNS) + list(OBSERVABLE_NAMES)
+    assert SCHEMA.names == names
+    assert all(SCHEMA.field(n).type == pa.float32() for n in OBSERVABLE_NAMES)
+    nullable = {c.name for c in COLUMNS if c.nullable}
+    assert nullable == {"model_seed", "dataset_seed", "layer_index", "epoch"} | set(OBSERVABLE_NAMES)
+    assert set(TRAJECTORY_KEY) <= set(META_COLUMNS) and "checkpoint" not in TRAJECTORY_KEY
+    assert all(c.doc for c in COLUMNS)
+
+
+def test_validate_table_sets_declared_dtypes(small_table):
+    out = validate_table(small_table)
+    assert out["task"].dtype == "string" and out["run_id"].dtype == "string"
+    assert out["batch_size"].dtype == "int64" and out["checkpoint"].dtype == "int64"
+    assert out["model_seed"].dtype == "Int64" and out["layer_index"].dtype == "Int64"
+    assert out["unit_fraction"].dtype == "float64"
+    assert all(out[n].dtype == np.float32 for n in OBSERVABLE_NAMES)
+    assert out["model_seed"].isna().any()  # public None seeds stay null
+    assert len(out) == len(small_table)
+
+
+def test_validate_table_keeps_extra_columns(small_table):
+    small_table["curriculum"] = "standard"
+    assert (validate_table(small_table)["curriculum"] == "standard").all()
+
+
+def test_validate_table_missing_column(small_table):
+    with pytest.raises(DatasetError, match=r"runs\.parquet: missing column\(s\) \['layer_position'\]"):
+        validate_table(small_table.drop(columns="layer_position"), where="runs.parquet")
+
+
+def test_validate_table_bad_layer_position(small_table):
+    small_table.loc[5, "layer_position"] = "top"
+    with pytest.raises(DatasetError, match=r"column 'layer_position', row 5: value 'top' must be one of"):
+        validate_table(small_table)
+
+
+def test_validate_table_non_integer_batch_size(small_table):
+    small_table["batch_size"] = small_table["batch_size"].astype(float)
+    small_table.loc[3, "batch_size"] = 12.5
+    with pytest.raises(DatasetError, match=r"expected integers in column 'batch_size', row 3: value 12\.5"):
+        validate_table(small_table)
+
+
+def test_validate_table_text_in_integer_column(small_table):
+    small_table["obs_seed"] = small_table["obs_seed"].astype(object)
+    small_table.loc[8, "obs_seed"] = "seven"
+    with pytest.raises(DatasetError, match=r"column 'obs_seed', row 8: value 'seven'"):
+        validate_table(small_table)
+
+
+@pytest.mark.parametrize("value", [1.5, 0.0, -0.2])
+def test_validate_table_unit_fraction_out_of_range(small_table, value):
+    small_table.loc[7, "unit_fraction"] = value
+    with pytest.raises(DatasetError, match=rf"column 'unit_fraction', row 7: value {value} must be in \(0, 1\]"):
+        validate_table(small_table)
+
+
+def test_validate_table_negative_values(small_table):
+    bad = small_table.copy()
+    bad.loc[2, "noise_std"] = -1.0
+    with pytest.raises(DatasetError, match=r"column 'noise_std', row 2: value -1\.0 must be >= 0"):
+        validate_table(bad)
+    small_table.loc[4, "checkpoint"] = -3
+    with pytest.raises(DatasetError, match=r"column 'checkpoint', row 4: value -3 must be >= 0"):
+        validate_table(small_table)
+
+
+def test_validate_table_duplicated_checkpoint(small_table):
+    doubled = pd.concat([small_table, small_table.iloc[[30]]], ignore_index=True)
+    run_id = small_table.loc[30, "run_id"]
+    with pytest.raises(DatasetError, match=rf"duplicated trajectory checkpoint at row {len(small_table)}") as err:
+        validate_table(doubled)
+    assert run_id in str(err.value) and small_table.loc[30, "layer_name"] in str(err.value)
+
+
+def test_validate_table_non_numeric_observable(small_table):
+    small_table["actraw_mean"] = small_table["actraw_mean"].astype(object)
+    small_table.loc[2, "actraw_mean"] = "high"
+    with pytest.raises(DatasetError, match=r"expected numbers in column 'actraw_mean', row 2: value 'high'"):
+        validate_table(small_table)
+
+
+@pytest.mark.parametrize("column", ["task", "run_id", "checkpoint", "unit_fraction", "batch_size"])
+def test_validate_table_null_in_required_column(small_table, column):
+    small_table[column] = small_table[column].astype(object)
+    small_table.loc[4, column] = None
+    with pytest.raises(DatasetError, match=rf"null not allowed in column '{column}', row 4"):
+        validate_table(small_table)
+
+
+def test_validate_table_nulls_allowed_where_declared(small_table):
+    small_table["layer_index"] = pd.array([pd.NA] * len(small_table), dtype="Int64")
+    small_table["epoch"] = np.nan
+    small_table.loc[0, "model_seed"] = pd.NA
+    small_table.loc[1, "actsq_kurtosis"] = np.nan
+    out = validate_table(small_table)
+    assert out["layer_index"].isna().all() and out["epoch"].isna().all()
+    assert np.isnan(out.loc[1, "actsq_kurtosis"])
+
+
+def test_validate_table_names_index_labels(small_table):
+    small_table.index = np.arange(len(small_table)) + 1000
+    small_table.loc[1005, "layer_position"] = "top"
+    with pytest.raises(DatasetError, match=r"row 1005: value 'top'"):
+        validate_table(small_table)
+    small_table.index = np.zeros(len(small_table), dtype=int)  # duplicated labels still give one value
+    with pytest.raises(DatasetError, match=r"row 0: value 'top'"):
+        validate_table(small_table)
+
+
+# ---------------------------------------------------------------- writing
+
+
+def test_write_table_round_trip(small_table, tmp_path):
+    path = write_table(small_table, tmp_path / "sub" / "runs.parquet", metadata={"lrid_version": "0.1.0"})
+    assert path == tmp_path / "sub" / "runs.parquet"
+    back = read_table(path)
+    pd.testing.assert_frame_equal(back, validate_table(small_table))
+    assert pq.read_schema(path).metadata[b"lrid_version"] == b"0.1.0"
+    assert [p.name for p in path.parent.iterdir()] == ["runs.parquet"]
+
+
+def test_write_table_file_mode_follows_umask(small_table, tmp_path):
+    path = write_table(small_table.head(21), tmp_path / "runs.parquet")
+    plain = tmp_path / "plain"
+    plain.write_bytes(b"")
+    assert stat.S_IMODE(os.stat(path).st_mode) == stat.S_IMODE(os.stat(plain).st_mode)
+
+
+def test_write_table_validates_first(small_table, tmp_path):
+    small_table.loc[0, "layer_position"] = "top"
+    with pytest.raises(DatasetError, match="layer_position"):
+        write_table(small_table, tmp_path / "runs.parquet")
+    assert list(tmp_path.iterdir()) == []
+
+
+def _crashing_writer(monkeypatch, exception, seen):
+    real = pq.write_table
+
+    def crash(table, where, **kwargs):
+        real(table.slice(0, 5), where, **kwargs)  # a partial file under the temporary name
+        seen["tmp"] = Path(where)
+        seen["visible"] = read_table(Path(where).parent) if seen.get("read") else None
+        raise exception
+
+    monkeypatch.setattr(dataset.pq, "write_table", crash)
+
+
+@pytest.mark.parametrize("exception", [OSError("disk full"), KeyboardInterrupt()])
+def test_write_table_crash_leaves_no_file(small_table, tmp_path, monkeypatch, exception):
+    seen = {}
+    _crashing_writer(monkeypatch, exception, seen)
+    with pytest.raises(type(exception)):
+        write_table(small_table, tmp_path / "runs.parquet")
+    assert seen["tmp"].parent == tmp_path and seen["tmp"].name.startswith(".")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_write_table_crash_keeps_old_file_and_readers_see_it(small_table, tmp_path, monkeypatch):
+    old = small_table.head(42)
+    path = write_table(old, tmp_path / "runs.parquet")
+    seen = {"read": True}
+    _crashing_writer(monkeypatch, OSError("disk full"), seen)
+    with pytest.raises(OSError, match="disk full"):
+        write_table(small_table, path)
+    # while the partial temporary file existed, a reader of the folder saw the old table only
+    assert len(seen["visible"]) == 42
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs.parquet"]
+    pd.testing.assert_frame_equal(read_table(path), validate_table(old))
+
+
+def test_write_partitioned_layout(small_table, tmp_path):
+    paths = write_partitioned(small_table, tmp_path, partition_by=("source", "task"), name="part")
+    relative = sorted(str(p.relative_to(tmp_path)) for p in paths)
+    assert relative == ["source=synthetic/task=cifar10/part.parquet", "source=synthetic/task=imagenet/part.parquet"]
+    for path in paths:
+        part = read_table(path)  # each file is a complete table
+        assert list(part.columns) == SCHEMA.names
+        assert part["task"].unique().tolist() == [path.parent.name.split("=")[1]]
+    back = read_table(tmp_path)
+    assert len(back) == len(small_table)
+    assert back["task"].tolist() == sorted(small_table["task"])  # folder order: cifar10 then imagenet
+
+
+def test_write_partitioned_null_values_and_bad_column(small_table, tmp_path):
+    paths = write_partitioned(small_table, tmp_path, partition_by=("model_seed",), name="part")
+    assert sorted(p.parent.name for p in paths) == ["model_seed=0", "model_seed=null"]
+    assert len(read_table(tmp_path)) == len(small_table)
+    with pytest.raises(DatasetError, match=r"cannot partition by \['colour'\]"):
+        write_partitioned(small_table, tmp_path, partition_by=("colour",))
+
+
+# ---------------------------------------------------------------- reading
+
+
+def test_read_table_folder_order_and_hidden_files(small_table, tmp_path):
+    first, second = small_table.iloc[:63], small_table.iloc[63:126]
+    write_table(second, tmp_path / "b.parquet")
+    write_table(first, tmp_path / "a.parquet")
+    (tmp_path / ".b.parquet.0123.tmp").write_bytes(b"PAR1 half a file")
+    (tmp_path / ".hidden.parquet").write_bytes(b"garbage")
+    (tmp_path / "_SUCCESS").write_bytes(b"")
+    (tmp_path / "_tmp").mkdir()
+    (tmp_path / "_tmp" / "x.parquet").write_bytes(b"garbage")
+    (tmp_path / "notes.txt").write_text("not data")
+    back = read_table(tmp_path)
+    pd.testing.assert_frame_equal(back, validate_table(pd.concat([first, second], ignore_index=True)))
+
+
+def test_read_table_nested_folders_sorted(small_table, tmp_path):
+    write_table(small_table.iloc[21:42], tmp_path / "z" / "p.parquet")
+    write_table(small_table.iloc[:21], tmp_path / "a" / "q" / "p.parquet")
+    assert read_table(tmp_path)["checkpoint"].tolist() == list(range(21)) * 2
+    assert read_table(tmp_path)["layer_name"].tolist() == small_table["layer_name"].iloc[:42].tolist()
+
+
+def test_read_table_corrupt_file_is_named(small_table, tmp_path):
+    write_table(small_table.head(21), tmp_path / "a.parquet")
+    (tmp_path / "broken.parquet").write_bytes(b"this is not parquet")
+    with pytest.raises(DatasetError, match=r"broken\.parquet: not a readable Parquet file"):
+        read_table(tmp_path)
+
+
+def test_read_table_missing_paths(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no Parquet data at"):
+        read_table(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match=r"no \.parquet files under"):
+        read_table(tmp_path / "empty")
+
+
+def test_read_table_columns_and_missing_column(small_table, tmp_path):
+    path = write_table(small_table, tmp_path / "a.parquet")
+    part = read_table(path, columns=["run_id", "actraw_mean"])
+    assert list(part.columns) == ["run_id", "actraw_mean"]
+    with pytest.raises(DatasetError, match=r"a\.parquet: missing column\(s\) \['colour'\]"):
+        read_table(path, columns=["run_id", "colour"])
+
+
+def test_read_table_filters_and_validate(small_table, tmp_path):
+    path = write_table(small_table, tmp_path / "a.parquet")
+    adam = read_table(path, filters={"learning_rule": "adam"}, validate=True)
+    assert set(adam["learning_rule"]) == {"adam"}
+    assert len(adam) == (small_table["learning_rule"] == "adam").sum()
+
+
+def test_read_table_nullable_integers_without_pandas_metadata(small_table, tmp_path):
+    table = pa.Table.from_pandas(validate_table(small_table), preserve_index=False).replace_schema_metadata(None)
+    pq.write_table(table, tmp_path / "plain.parquet")
+    back = read_table(tmp_path / "plain.parquet")
+    assert back["model_seed"].dtype == "Int64" and back["batch_size"].dtype == "int64"
+    assert back["model_seed"].isna().sum() == small_table["model_seed"].isna().sum()
+    assert back["task"].dtype == "string"
+
+
+# ---------------------------------------------------------------- filters and observables
+
+
+def test_apply_filters(small_table):
+    kept = apply_filters(small_table, {"learning_rule": ["adam", "sgdm"], "task": "imagenet"})
+    assert set(kept["learning_rule"]) == {"adam", "sgdm"} and set(kept["task"]) == {"imagenet"}
+    assert kept.index.tolist() == list(range(len(kept)))
+    assert len(apply_filters(small_table, {"unit_fraction": "1.0"})) == len(small_table)
+    nulls = apply_filters(small_table, {"model_seed": None})
+    assert len(nulls) == small_table["model_seed"].isna().sum() > 0
+
+
+def test_apply_filters_errors_list_what_exists(small_table):
+    with pytest.raises(DatasetError, match="cannot filter on unknown column 'rule'") as err:
+        apply_filters(small_table, {"rule": "adam"}, where="runs")
+    assert "learning_rule" in str(err.value)
+    with pytest.raises(DatasetError, match=r"no rows with learning_rule = 'hebb'") as err:
+        apply_filters(small_table, {"learning_rule": "hebb"})
+    assert "['adam', 'feedback', 'information', 'sgdm']" in str(err.value)
+
+
+def test_resolve_observables():
+    assert resolve_observables(None) == list(ADMISSIBLE_NAMES)
+    assert resolve_observables("all") == list(ADMISSIBLE_NAMES)
+    assert resolve_observables("all45") == list(OBSERVABLE_NAMES)
+    assert resolve_observables("grad") == list(MEASURE_GROUPS["grad"])
+    assert resolve_observables("actraw_mean, weightabs_var") == ["actraw_mean", "weightabs_var"]
+    assert resolve_observables(["weightsq_skew"]) == ["weightsq_skew"]
+    with pytest.raises(DatasetError, match=r"unknown observable\(s\) \['spikes'\]") as err:
+        resolve_observables(["spikes"])
+    assert "all45" in str(err.value) and "gradavgsq_id" in str(err.value)
+
+
+# ---------------------------------------------------------------- the analysis view
+
+
+def test_to_view_shapes_and_values(small_table, small_meta):
+    shuffled = small_table.sample(frac=1.0, random_state=0)  # rows in no particular order
+    view = to_view(shuffled)
+    n_traj = len(small_meta)
+    assert view.X.shape == (n_traj, N_CKPT, 24) and view.X.dtype == np.float32
+    assert view.layer_onehot.shape == (n_traj, 3) and view.epochs.shape == (n_traj, N_CKPT)
+    assert len(view) == n_traj and view.observables == list(ADMISSIBLE_NAMES)
+    # trajectories in order of first appearance, each value where its row says
+    keys = trajectory_keys(shuffled)
+    assert list(zip(*(view.meta[k].tolist() for k in TRAJECTORY_KEY))) == keys
+    position = {key: i for i, key in enumerate(keys)}
+    values = shuffled[list(ADMISSIBLE_NAMES)].to_numpy()
+    for row, (key, checkpoint) in enumerate(zip(zip(*(shuffled[k] for k in TRAJECTORY_KEY)), shuffled["checkpoint"])):
+        i = position[key]
+        np.testing.assert_array_equal(view.X[i, checkpoint], values[row])
+        assert view.epochs[i, checkpoint] == shuffled["epoch"].iloc[row]
+
+
+def test_to_view_meta_onehot_and_labels(small_table):
+    view = to_view(small_table)
+    assert "checkpoint" not in view.meta and "epoch" not in view.meta
+    assert not set(OBSERVABLE_NAMES) & set(view.meta.columns)
+    assert set(TRAJECTORY_KEY) <= set(view.meta.columns)
+    np.testing.assert_array_equal(view.layer_onehot.sum(axis=1), 1.0)
+    positions = np.array(LAYER_POSITIONS)[view.layer_onehot.argmax(axis=1)]
+    assert positions.tolist() == view.meta["layer_position"].tolist()
+    assert view.y.tolist() == view.meta["learning_rule"].tolist()
+    np.testing.assert_array_equal(view.epochs, np.tile(np.arange(N_CKPT) * 5.0, (len(view), 1)))
+    # X owns its memory: editing it leaves the table alone
+    before = small_table["weightabs_mean"].iloc[0]
+    view.X[0, 0, 0] = before + 1.0
+    assert small_table["weightabs_mean"].iloc[0] == before
+
+
+def test_to_view_conditions_are_separate_trajectories(small_meta):
+    meta = small_meta.iloc[:20]
+    table = synthetic_table(meta, conditions=((1.0, 0.0, 0), (0.5, 0.1, 1)), seed=3)
+    view = to_view(table, observables="all45")
+    assert view.X.shape == (40, N_CKPT, 45)
+    assert view.meta["unit_fraction"].tolist() == [1.0] * 20 + [0.5] * 20
+    assert view.meta["run_id"].iloc[:20].tolist() == view.meta["run_id"].iloc[20:].tolist()
+
+
+def test_to_view_filters_and_observables(small_table):
+    view = to_view(small_table, observables=["actraw_mean", "weightabs_var"], filters={"learning_rule": "adam"})
+    assert set(view.y) == {"adam"}
+    assert view.observables == ["actraw_mean", "weightabs_var"]
+    adam = small_table[small_table["learning_rule"] == "adam"]
+    np.testing.assert_array_equal(view.X[..., 0].ravel(), adam["actraw_mean"].to_numpy())
+    assert to_view(small_table, observables="grad").X.shape[-1] == 3
+    with pytest.raises(DatasetError, match="no rows with task = 'mnist'"):
+        to_view(small_table, filters={"task": "mnist"})
+    with pytest.raises(DatasetError, match="cannot filter on unknown column 'colour'"):
+        to_view(small_table, filters={"colour": "red"})
+
+
+def test_to_view_missing_checkpoint_names_the_trajectory(small_table):
+    row = 3 * N_CKPT + 7
+    run_id, layer = small_table.loc[row, "run_id"], small_table.loc[row, "layer_name"]
+    with pytest.raises(DatasetError, match=r"has checkpoint 7 0 times") as err:
+        to_view(small_table.drop(index=row), where="runs.parquet")
+    message = str(err.value)
+    assert message.startswith("runs.parquet: trajectory") and run_id in message and layer in message
+    doubled = pd.concat([small_table, small_table.iloc[[row]]], ignore_index=True)
+    with pytest.raises(DatasetError, match=r"has checkpoint 7 2 times"):
+        to_view(doubled)
+
+
+def test_to_view_rejects_bad_rows(small_table):
+    with pytest.raises(DatasetError, match="no rows left"):
+        to_view(small_table.iloc[:0])
+    with pytest.raises(DatasetError, match=r"missing column\(s\) \['obs_seed'\]"):
+        to_view(small_table.drop(columns="obs_seed"))
+    bad = small_table.copy()
+    bad.loc[0, "layer_position"] = "top"
+    with pytest.raises(DatasetError, match=r"column 'layer_position', row 0: value 'top' must be one of"):
+        to_view(bad)
+    small_table.loc[5, "checkpoint"] = -1
+    with pytest.raises(DatasetError, match=r"column 'checkpoint', row 5: value -1 must be >= 0"):
+        to_view(small_table)
+
+
+def test_load_view_round_trip(small_table, tmp_path):
+    path = write_table(small_table, tmp_path / "runs.parquet")
+    assert_views_equal(load_view(path), to_view(validate_table(small_table)))
+    filters = {"learning_rule": ["feedback", "information"], "task": "cifar10"}
+    assert_views_equal(load_view(path, "all45", filters), to_view(read_table(path), "all45", filters))
+    view = load_view(path)
+    assert view.meta["run_id"].dtype == "string" and view.meta["model_seed"].dtype == "Int64"
+    assert view.X.flags.writeable and view.X.flags.c_contiguous
+
+
+def test_load_view_partitioned_folder_with_extra_column(small_table, tmp_path):
+    small_table["curriculum"] = "standard"
+    write_partitioned(small_table, tmp_path, partition_by=("source", "task"), name="part")
+    view = load_view(tmp_path, observables="act")
+    assert_views_equal(view, to_view(read_table(tmp_path), "act"))
+    assert view.meta["task"].tolist() == sorted(view.meta["task"])
+    assert (view.meta["curriculum"] == "standard").all()
+    with pytest.raises(DatasetError, match="no rows with learning_rule"):
+        load_view(tmp_path, filters={"learning_rule": "hebb"})
+
+
+def test_load_view_shuffled_rows(small_table, tmp_path):
+    shuffled = small_table.sample(frac=1.0, random_state=1).reset_index(drop=True)
+    path = write_table(shuffled, tmp_path / "runs.parquet")
+    assert_views_equal(load_view(path), to_view(validate_table(shuffled)))
+
+
+def test_view_subset_and_select_observables(small_table):
+    view = to_view(small_table)
+    index = np.array([5, 0, 17])
+    part = view.subset(index)
+    np.testing.assert_array_equal(part.X, view.X[index])
+    np.testing.assert_array_equal(part.layer_onehot, view.layer_onehot[index])
+    np.testing.assert_array_equal(part.epochs, view.epochs[index])
+    assert part.meta.index.tolist() == [0, 1, 2]
+    assert part.meta["run_id"].tolist() == view.meta["run_id"].iloc[index].tolist()
+    mask = view.y == "sgdm"
+    assert_views_equal(view.subset(mask), view.subset(np.flatnonzero(mask)))
+    assert isinstance(part, AnalysisView)
+
+    act = view.select_observables("act")
+    assert act.observables == list(MEASURE_GROUPS["act"])
+    columns = [view.observables.index(n) for n in act.observables]
+    np.testing.assert_array_equal(act.X, view.X[:, :, columns])
+    two = view.select_observables(["gradavgsq_id", "weightabs_mean"])
+    np.testing.assert_array_equal(two.X[..., 1], view.X[..., 0])
+    with pytest.raises(DatasetError, match=r"observable\(s\) \['actsq_var'\] not in this view"):
+        view.select_observables(["actsq_var"])

@@ -1,0 +1,335 @@
+"""Tests for lrid_analysis.public: restricted unpickling, checks and conversion."""
+
+from __future__ import annotations
+
+import copy
+import copyreg
+import hashlib
+import os
+import pickle
+import pickletools
+import subprocess
+import warnings
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from public_pickles import meta_slice, synthetic_public_dict, write_pickle
+
+from lrid_analysis import public
+from lrid_analysis.dataset import LAYER_POSITIONS, load_view
+from lrid_analysis.observables import OBSERVABLE_NAMES
+from lrid_analysis.synthetic import network_id, public_meta
+
+
+@pytest.fixture(scope="module")
+def full_meta():
+    return public_meta()
+
+
+@pytest.fixture(scope="module")
+def full_data(full_meta):
+    return synthetic_public_dict(full_meta, seed=1)
+
+
+@pytest.fixture(scope="module")
+def slice_meta():
+    return meta_slice(240, seed=3)
+
+
+@pytest.fixture()
+def slice_data(slice_meta):
+    return synthetic_public_dict(slice_meta, seed=2)
+
+
+# ---------------------------------------------------------------------------
+# conversion round trip
+
+
+def test_full_size_round_trip_keeps_values_order_and_meta(tmp_path, full_meta, full_data):
+    pkl = write_pickle(full_data, tmp_path / "dataset.pkl", style="py3", protocol=2)
+    out = tmp_path / "converted"
+    path = public.convert_public(pkl, out)  # strict: full size, balanced rules
+
+    assert path == out / "source=nayebi2020" / "part-0.parquet"
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.parquet")) == [
+        "source=nayebi2020/part-0.parquet"
+    ]
+    view = load_view(out, observables="all45")
+    # values: bit-identical float32, infinities included, in the public row order
+    assert view.X.dtype == np.float32
+    np.testing.assert_array_equal(view.X, full_data["X"])
+    assert np.isinf(view.X).sum() == np.isinf(full_data["X"]).sum() > 0
+    meta = view.meta
+    for column in ("task", "architecture", "learning_rule", "layer_name"):
+        assert meta[column].astype(str).tolist() == full_meta[column].astype(str).tolist()
+    assert meta["batch_size"].tolist() == full_meta["batch_size"].tolist()
+    for column in ("model_seed", "dataset_seed"):
+        expected_null = full_meta[column].isna().to_numpy()
+        assert meta[column].isna().to_numpy().tolist() == expected_null.tolist()
+        assert (meta[column][~expected_null] == 0).all()
+    assert (meta["source"] == "nayebi2020").all()
+    assert meta["run_id"].tolist() == network_id(full_meta).tolist()
+    assert meta["layer_position"].tolist() == full_meta["layer_position_inferred"].tolist()
+    onehot = full_data["X_cat"][:, 0, :]
+    np.testing.assert_array_equal(view.layer_onehot, onehot)
+    np.testing.assert_array_equal(view.epochs, np.tile(5.0 * np.arange(21), (len(full_meta), 1)))
+    assert (meta["unit_fraction"] == 1.0).all() and (meta["noise_std"] == 0.0).all()
+    assert (meta["obs_seed"] == 0).all()
+    # 1056 networks, each with layer indices 0..n_layers-1
+    assert meta["run_id"].nunique() == 1056
+    for _, group in meta.groupby("run_id"):
+        assert sorted(group["layer_index"].tolist()) == list(range(len(group)))
+
+    footer = pq.read_schema(path).metadata
+    assert footer[b"lrid.source_sha256"].decode() == hashlib.sha256(pkl.read_bytes()).hexdigest()
+    assert footer[b"lrid.epochs_per_checkpoint"] == b"5.0"
+
+
+@pytest.mark.parametrize("protocol", [0, 2])
+def test_python2_style_pickle_with_bytes_text(tmp_path, slice_meta, protocol):
+    """Python 2 ``str`` opcodes read with latin1, ``S`` text arrays, bytes keys, float64 X."""
+    data = synthetic_public_dict(slice_meta, seed=4, text="bytes", x_dtype=np.float64)
+    data[b"extra_unknown_key"] = np.arange(3)
+    pkl = write_pickle(data, tmp_path / "dataset.pkl", style="py2", protocol=protocol)
+    raw = pkl.read_bytes()
+    assert b"numpy.core.multiarray" in raw and b"_codecs" not in raw  # really the Python 2 layout
+
+    path = public.convert_public(pkl, tmp_path / "out", strict=False)
+    view = load_view(path.parent.parent, observables="all45")
+    np.testing.assert_array_equal(view.X, data[b"X"].astype(np.float32))
+    assert view.meta["layer_name"].tolist() == slice_meta["layer_name"].tolist()
+    assert view.meta["learning_rule"].tolist() == slice_meta["learning_rule"].tolist()
+    assert view.meta["model_seed"].isna().sum() == slice_meta["model_seed"].isna().sum()
+
+
+def test_layer_index_matches_hand_written_resnet_and_alexnet_orders(full_meta):
+    frame_meta = full_meta.assign(run_id=network_id(full_meta))
+    # ResNet-18 v1: stem, 4 groups x 2 blocks, projection conv0 only in block 0, readout
+    resnet18 = ["conv0"]
+    for group in range(1, 5):
+        for block in range(2):
+            resnet18 += [f"block_group{group}_{block}/conv{c}" for c in range(0 if block == 0 else 1, 3)]
+    resnet18 += ["dense"]
+    alexnet_simclr = ["conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7",
+                      "head_contrastive/nl_0", "head_contrastive/nl_1"]
+    cases = {
+        "imagenet-resnet18-adam-bs256-ms0-dsNone": resnet18,
+        "simclr-alexnet-sgdm-bs256-ms0-dsNone": alexnet_simclr,
+    }
+    rows = frame_meta[frame_meta["run_id"].isin(cases)]
+    sub = synthetic_public_dict(rows.drop(columns="run_id"), seed=0)
+    frame = public.public_frame(sub, strict=False)
+    per_row = frame[frame["checkpoint"] == 0]
+    for run_id, expected in cases.items():
+        got = per_row[per_row["run_id"] == run_id].sort_values("layer_index")
+        assert got["layer_name"].tolist() == expected
+        assert got["layer_index"].tolist() == list(range(len(expected)))
+
+
+def test_layer_depth_key_unknown_name_gives_null_index(slice_meta, slice_data):
+    assert public.layer_depth_key("mystery_layer") is None
+    assert public.layer_depth_key("block_layer2_0/conv0") < public.layer_depth_key("block_layer2_0/conv1")
+    data = copy.deepcopy(slice_data)
+    data["meta"]["layer_name"][0] = "mystery"
+    with pytest.warns(UserWarning, match="mystery"):
+        frame = public.public_frame(data, strict=False)
+    first = frame[frame["checkpoint"] == 0].reset_index(drop=True)
+    assert pd.isna(first.loc[0, "layer_index"])
+    assert first["layer_index"].iloc[1:].notna().all()
+
+
+# ---------------------------------------------------------------------------
+# checks against what is known about the public file
+
+
+def _break(data, change):
+    data = copy.deepcopy(data)
+    change(data)
+    return data
+
+
+def _swap_obs(d):
+    d["obs_keys"] = d["obs_keys"][[1, 0] + list(range(2, 45))]
+
+
+def _cat_not_onehot(d):
+    d["X_cat"][5, :, :] = [1, 1, 0]
+
+
+def _cat_varies(d):
+    d["X_cat"][7, 10:, :] = np.roll(d["X_cat"][7, 0], 1)
+
+
+def _bad_label(d):
+    d["Y"] = d["Y"].astype("<U11")
+    d["Y"][3] = "hebbian"
+
+
+def _y_disagrees(d):
+    i = int(np.flatnonzero(d["Y"] == "adam")[0])
+    d["Y"][i] = "sgdm"
+
+
+def _drop_field(d):
+    names = [n for n in d["meta"].dtype.names if n != "batch_size"]
+    d["meta"] = np.rec.fromarrays([d["meta"][n] for n in names], names=names)
+
+
+def _bad_checkpoints(d):
+    d["meta"]["end_idxs"][4] = 20
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda d: d.pop("X_cat"), r"missing key\(s\) \['X_cat'\]"),
+        (lambda d: d.update(X=d["X"][:, :20]), r"X has shape \(240, 20, 45\)"),
+        (_swap_obs, "obs_keys differ.*position 0"),
+        (_cat_not_onehot, "X_cat row 5 is not a one-hot"),
+        (_cat_varies, "X_cat row 7 changes along the trajectory"),
+        (_bad_label, r"unknown learning rule\(s\) \['hebbian'\]"),
+        (_y_disagrees, "Y and meta learning_rule disagree at row"),
+        (_drop_field, r"lacks field\(s\) \['batch_size'\]"),
+        (lambda d: d.update(meta={"task": d["meta"]["task"]}), "should be a numpy record array"),
+        (_bad_checkpoints, "meta row 4 covers checkpoints 0..20"),
+    ],
+)
+def test_public_frame_rejects_unexpected_data(slice_data, change, message):
+    with pytest.raises(public.PublicDataError, match=message):
+        public.public_frame(_break(slice_data, change), strict=False)
+
+
+def test_unknown_extra_keys_are_ignored(slice_data):
+    data = dict(slice_data, notes=np.arange(4), more={"a": 1})
+    frame = public.public_frame(data, strict=False)
+    assert len(frame) == 240 * 21
+
+
+def test_strict_requires_full_balanced_file(slice_data, full_data):
+    with pytest.raises(public.PublicDataError, match="240 rows.*20736.*--no-strict"):
+        public.public_frame(slice_data)
+    unbalanced = dict(full_data, Y=full_data["Y"].copy(), meta=full_data["meta"].copy())
+    i = int(np.flatnonzero(unbalanced["Y"] == "adam")[0])
+    unbalanced["Y"][i] = "sgdm"
+    unbalanced["meta"]["learning_rule"][i] = "sgdm"
+    with pytest.raises(public.PublicDataError, match="not balanced.*'sgdm': 5185"):
+        public.public_frame(unbalanced)
+
+
+def test_seeds_none_become_nulls_and_infinities_survive(slice_meta, slice_data):
+    frame = public.public_frame(slice_data, strict=False)
+    first = frame[frame["checkpoint"] == 0]
+    assert first["model_seed"].isna().tolist() == slice_meta["model_seed"].isna().tolist()
+    assert first["dataset_seed"].isna().tolist() == slice_meta["dataset_seed"].isna().tolist()
+    values = frame[list(OBSERVABLE_NAMES)].to_numpy()
+    assert (values == np.inf).sum() == (slice_data["X"] == np.inf).sum() > 0
+    assert (values == -np.inf).sum() == (slice_data["X"] == -np.inf).sum() > 0
+    assert set(frame["layer_position"]) <= set(LAYER_POSITIONS)
+
+
+# ---------------------------------------------------------------------------
+# restricted unpickler
+
+
+class _Payload:
+    """An object whose unpickling would call ``func(*args)``."""
+
+    def __init__(self, func, *args):
+        self.func, self.args = func, args
+
+    def __reduce__(self):
+        return self.func, self.args
+
+
+def _creators(target):
+    code = f"open({str(target)!r}, 'w').close()"
+    return {
+        "os.system": _Payload(os.system, f"touch {target}"),
+        "subprocess.call": _Payload(subprocess.call, ["touch", str(target)]),
+        "builtins.eval": _Payload(eval, code),
+        "builtins.exec": _Payload(exec, code),
+        "builtins.open": _Payload(open, str(target), "w"),
+        "numpy.save": _Payload(np.save, str(target), np.zeros(2)),
+    }
+
+
+@pytest.mark.parametrize("kind", ["os.system", "subprocess.call", "builtins.eval", "builtins.exec",
+                                  "builtins.open", "numpy.save"])
+def test_malicious_pickle_is_refused_and_not_executed(tmp_path, kind):
+    target = tmp_path / "pwned"
+    payload = _creators(target)[kind]
+    # the payload hides after legitimate arrays, as in a tampered dataset.pkl
+    data = {"X": np.zeros((2, 21, 45), np.float32), "obs_keys": np.array(OBSERVABLE_NAMES), "evil": payload}
+    pkl = tmp_path / "dataset.pkl"
+    pkl.write_bytes(pickle.dumps(data, protocol=2))
+    with pytest.raises(public.UnsafePickleError) as info:
+        public.safe_load_pickle(pkl)
+    err = info.value
+    named = [arg.split(" ") for op, arg, _ in pickletools.genops(pkl.read_bytes()) if op.name == "GLOBAL"]
+    assert [err.module, err.name] == named[-1] and err.name == payload.func.__name__
+    assert f"{err.module}.{err.name}" in str(err) and str(pkl) in str(err)
+    assert "nothing from it was executed" in str(err)
+    assert not target.exists()
+    # and the same file through the converter
+    with pytest.raises(public.UnsafePickleError):
+        public.convert_public(pkl, tmp_path / "out", strict=False)
+    assert not target.exists()
+    assert not (tmp_path / "out").exists()
+
+
+def test_getattr_gadget_is_refused(tmp_path):
+    # protocol 0: builtins.getattr(numpy.ndarray, "__subclasses__")
+    pkl = tmp_path / "gadget.pkl"
+    pkl.write_bytes(b"c__builtin__\ngetattr\n(cnumpy\nndarray\nV__subclasses__\ntR.")
+    with pytest.raises(public.UnsafePickleError, match=r"__builtin__\.getattr"):
+        public.safe_load_pickle(pkl)
+
+
+def test_guarded_callables_refuse_other_arguments(tmp_path):
+    frozen = tmp_path / "frozen.pkl"
+    frozen.write_bytes(pickle.dumps(_Payload(copyreg._reconstructor, frozenset, frozenset, (1, 2)), protocol=2))
+    with pytest.raises(public.UnsafePickleError, match="only numpy array classes") as info:
+        public.safe_load_pickle(frozen)
+    assert str(frozen) in str(info.value)
+    rot = tmp_path / "rot.pkl"
+    rot.write_bytes(b"c_codecs\nencode\n(Vabc\nVrot13\ntR.")
+    with pytest.raises(public.UnsafePickleError, match="rot13"):
+        public.safe_load_pickle(rot)
+
+
+def test_reconstructor_with_numpy_classes_is_admitted(tmp_path):
+    # protocol 0: copy_reg._reconstructor(numpy.ndarray, numpy.ndarray, (3,))
+    pkl = tmp_path / "reconstructor.pkl"
+    pkl.write_bytes(b"ccopy_reg\n_reconstructor\n(cnumpy\nndarray\ncnumpy\nndarray\n(I3\nttR.")
+    array = public.safe_load_pickle(pkl)
+    assert type(array) is np.ndarray and array.shape == (3,)
+    # plain Python 3 pickles of arrays, record arrays and containers load unchanged
+    record = np.rec.fromarrays([np.array(["a", "b"]), np.array([None, 0], dtype=object)], names=["s", "o"])
+    obj = {"r": record, "s": {1, 2}, "f": frozenset([3]), "c": 1 + 2j, "sl": slice(1, 5), "l": [np.float32(2.5)]}
+    for protocol in (0, 2, pickle.HIGHEST_PROTOCOL):
+        path = tmp_path / f"ok{protocol}.pkl"
+        path.write_bytes(pickle.dumps(obj, protocol=protocol))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            back = public.safe_load_pickle(path)
+        assert type(back["r"]) is np.recarray and back["r"]["s"].tolist() == ["a", "b"]
+        assert back["r"]["o"].tolist() == [None, 0]
+        assert (back["s"], back["f"], back["c"], back["sl"]) == ({1, 2}, frozenset([3]), 1 + 2j, slice(1, 5))
+        assert back["l"][0] == np.float32(2.5)
+
+
+@pytest.mark.parametrize("content", [b"", b"not a pickle at all", None])
+def test_unreadable_pickle_gives_clear_error(tmp_path, slice_data, content):
+    pkl = tmp_path / "dataset.pkl"
+    if content is None:  # truncated download
+        content = pickle.dumps(slice_data, protocol=2)[:5000]
+    pkl.write_bytes(content)
+    with pytest.raises(public.PublicDataError, match="not a readable pickle"):
+        public.safe_load_pickle(pkl)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        public.convert_public(tmp_path / "nope.pkl", tmp_path / "out")

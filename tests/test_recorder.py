@@ -1,0 +1,281 @@
+"""Tests for lrid_generate.recorder: torch statistics against the numpy reference."""
+
+from collections import namedtuple
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from lrid_analysis import observables as npobs
+from lrid_analysis.dataset import validate_table
+from lrid_generate.recorder import (
+    FULL_ACCESS,
+    Condition,
+    Recorder,
+    condition_grid,
+    function_statistics,
+    noise_seed,
+    obfuscate_units,
+    summed_jacobian,
+    unit_statistics,
+)
+
+ObservedLayer = namedtuple("ObservedLayer", "name module position index")
+
+
+class TinyNet(nn.Module):
+    """A conv block (conv + ReLU recorded together) and a linear readout."""
+
+    def __init__(self, width=3, side=5, n_out=4):
+        super().__init__()
+        self.block = nn.Sequential(nn.Conv2d(1, width, 3, padding=1), nn.ReLU())
+        self.fc = nn.Linear(width * side * side, n_out)
+
+    def forward(self, x):
+        return self.fc(self.block(x).flatten(1))
+
+    @property
+    def observed_layers(self):
+        return [
+            ObservedLayer("fc", self.fc, "deep", 1),  # deliberately out of depth order
+            ObservedLayer("conv1", self.block, "early", 0),
+        ]
+
+
+def tiny_weight_of(module):
+    return module[0].weight if isinstance(module, nn.Sequential) else module.weight
+
+
+def numpy_reference(x_np):
+    """The 21 numpy observables of rows (n_rows, n_units), in public order."""
+    out = npobs._measure_observables("m", x_np)
+    return np.array([out[f"m{f}_{s}"] for f in npobs.FUNCTIONS for s in npobs.STATISTICS])
+
+
+def assert_close(a, b, rtol=1e-9, atol=1e-12):
+    np.testing.assert_allclose(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64),
+                               rtol=rtol, atol=atol, equal_nan=True)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 2), (1, 7), (1, 8), (3, 10), (4, 11), (5, 64), (2, 101)])
+def test_function_statistics_match_numpy(shape):
+    rng = np.random.default_rng(sum(shape))
+    x = rng.normal(size=shape) * rng.uniform(0.1, 3.0) + rng.normal()
+    assert_close(function_statistics(torch.from_numpy(x)), numpy_reference(x))
+
+
+def test_unit_statistics_match_numpy_with_ties():
+    rng = np.random.default_rng(1)
+    x = rng.integers(-3, 4, size=(6, 9)).astype(float)  # many ties: the rank rule matters
+    got = unit_statistics(torch.from_numpy(x)).numpy()
+    ref = npobs.unit_statistics(x)
+    for k, stat in enumerate(npobs.STATISTICS):
+        assert_close(got[:, k], ref[stat])
+
+
+@pytest.mark.parametrize("value", [0.0, 2.0, -1.5])
+@pytest.mark.parametrize("n", [1, 4, 7])
+def test_constant_rows_follow_ieee_like_numpy(value, n):
+    # values whose mean is exact in any summation order, so both sides see var == 0
+    x = np.full((2, n), value)
+    got = function_statistics(torch.from_numpy(x)).numpy()
+    assert_close(got, numpy_reference(x))
+    names = [f"{f}_{s}" for f in npobs.FUNCTIONS for s in npobs.STATISTICS]
+    assert np.isnan(got[names.index("raw_skew")]) and np.isnan(got[names.index("raw_kurtosis")])
+
+
+def test_float32_input_is_computed_in_float64():
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(3, 50)).astype(np.float32)
+    assert_close(function_statistics(torch.from_numpy(x)), numpy_reference(x.astype(np.float64)))
+
+
+@pytest.mark.parametrize("fraction,std,seed,batch_axis", [
+    (1.0, 0.0, 0, True), (0.3, 0.0, 4, True), (0.25, 0.5, 3, True), (1.0, 0.7, 1, False), (0.1, 0.2, 9, False),
+])
+def test_obfuscation_matches_numpy_obfuscate_units(fraction, std, seed, batch_axis):
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(4, 3, 5))
+    nseed = 1234 + seed
+    got = obfuscate_units(torch.from_numpy(x), fraction, std, seed, batch_axis=batch_axis, noise_seed=nseed)
+    # the noise, drawn independently as documented: float64 normals from a CPU generator
+    flat_shape = (x.shape[0], 15) if batch_axis else (1, x.size)
+    noise = torch.randn(flat_shape, generator=torch.Generator().manual_seed(nseed), dtype=torch.float64).numpy()
+    noisy = x.reshape(flat_shape) + std * noise
+    ref = npobs.obfuscate_units(noisy, fraction, 0.0, seed, batch_axis=True)
+    assert got.shape == ref.shape == (flat_shape[0], npobs.n_kept_units(flat_shape[1], fraction))
+    assert_close(got, ref)
+    assert_close(function_statistics(got), numpy_reference(ref))
+
+
+def test_noise_seed_differs_by_checkpoint_and_measure():
+    seeds = {noise_seed(0, c, m) for c in range(3) for m in ("weight", "act", "gradavg")}
+    assert len(seeds) == 9
+    assert noise_seed(2, 5, "act") == noise_seed(2, 5, "act")
+
+
+def test_condition_grid_puts_full_access_first_without_repeats():
+    grid = condition_grid((1.0, 0.5), (0.0, 0.1), (0, 1))
+    assert grid[0] == FULL_ACCESS
+    assert len(grid) == len(set(grid)) == 1 + 7 - 1  # (1.0, 0.0, 1) is dropped
+    assert Condition(1.0, 0.0, 1) not in grid
+    with pytest.raises(ValueError, match="unit_fraction"):
+        Condition(0.0, 0.0, 0)
+    with pytest.raises(ValueError, match="noise_std"):
+        Condition(0.5, -1.0, 0)
+
+
+def test_summed_jacobian_of_linear_layer_is_column_sum():
+    torch.manual_seed(0)
+    layer = nn.Linear(6, 4).double()
+    x = torch.randn(3, 6, dtype=torch.float64)
+    _, jac = summed_jacobian(layer, x)
+    expected = layer.weight.detach().sum(dim=0).expand(3, -1)
+    assert_close(jac, expected)
+    _, jac_sub = summed_jacobian(layer, x, output_units=np.array([2, 0]))
+    assert_close(jac_sub, layer.weight.detach()[[0, 2]].sum(dim=0).expand(3, -1))
+
+
+def _recorder(model=None, conditions=None, seed=0):
+    torch.manual_seed(seed)
+    model = model or TinyNet()
+    x = torch.randn(6, 1, 5, 5)
+    return Recorder(model, x, conditions=conditions, weight_of=tiny_weight_of), model, x
+
+
+def test_recorder_matches_numpy_observables():
+    recorder, model, x = _recorder()
+    values = recorder.observe()
+    assert values.shape == (2, 1, 45)
+    assert [layer.name for layer in recorder.layers] == ["conv1", "fc"]
+    names = list(npobs.OBSERVABLE_NAMES)
+    with torch.no_grad():
+        hidden = model.block(x)
+        outputs = {"conv1": hidden, "fc": model.fc(hidden.flatten(1))}
+    inputs = {"conv1": x, "fc": hidden.flatten(1)}
+    modules = {"conv1": model.block, "fc": model.fc}
+    for k, name in enumerate(["conv1", "fc"]):
+        ref = npobs.weight_observables(tiny_weight_of(modules[name]).detach().double().numpy())
+        ref.update(npobs.activation_observables(outputs[name].double().numpy()))
+        # gradavg from full per-example Jacobians (independent of the one-VJP shortcut)
+        g = []
+        for n in range(x.shape[0]):
+            jac = torch.autograd.functional.jacobian(modules[name], inputs[name][n:n + 1])
+            g.append(jac.sum().item() / outputs[name][0].numel())
+        ref.update(npobs.gradavg_observables(np.array(g)))
+        assert_close(values[k, 0], [ref[o] for o in names], rtol=2e-5, atol=1e-6)
+
+
+def test_gradavg_of_linear_layer_closed_form():
+    recorder, model, _ = _recorder()
+    values = recorder.observe()
+    names = list(npobs.OBSERVABLE_NAMES)
+    w = model.fc.weight.detach().double()
+    g = w.sum().item() / w.shape[0]  # (1 / N_out) * sum of all entries of W, same for every example
+    fc = values[1, 0]
+    assert fc[names.index("gradavgraw_id")] == pytest.approx(g, rel=1e-6)
+    assert fc[names.index("gradavgabs_id")] == pytest.approx(abs(g), rel=1e-6)
+    assert fc[names.index("gradavgsq_id")] == pytest.approx(g * g, rel=1e-6)
+
+
+def test_gradavg_under_feedback_alignment_uses_b():
+    rules = pytest.importorskip("lrid_generate.rules")
+    torch.manual_seed(0)
+    model = TinyNet()
+    rules.convert(model, "feedback", seed=3)
+    recorder = Recorder(model, torch.randn(4, 1, 5, 5), weight_of=tiny_weight_of)
+    values = recorder.observe()
+    names = list(npobs.OBSERVABLE_NAMES)
+    b = model.fc.feedback_weight.detach().double()
+    w = model.fc.weight.detach().double()
+    assert values[1, 0, names.index("gradavgraw_id")] == pytest.approx(b.sum().item() / b.shape[0], rel=1e-6)
+    assert abs(b.sum().item() - w.sum().item()) > 1e-3  # B is not W, so the check can fail
+    # the weight statistics see W, never B
+    assert values[1, 0, names.index("weightraw_mean")] == pytest.approx(w.mean().item(), rel=1e-6)
+
+
+def test_full_access_condition_equals_plain_record():
+    grid = condition_grid((1.0, 0.5), (0.0, 0.3), (0, 2))
+    rec_grid, model, x = _recorder(conditions=grid)
+    rec_plain = Recorder(model, x, weight_of=tiny_weight_of)
+    assert_close(rec_grid.observe(3)[:, 0], rec_plain.observe(3)[:, 0], rtol=0, atol=0)
+
+
+def test_subsampled_gradavg_of_linear_layer_closed_form():
+    f, seed = 0.4, 7
+    recorder, model, _ = _recorder(conditions=[FULL_ACCESS, Condition(f, 0.0, seed)])
+    values = recorder.observe()
+    w = model.fc.weight.detach().double().numpy()
+    n_out, n_in = w.shape
+    kept_out = np.random.RandomState(seed + 1).permutation(n_out)[:npobs.n_kept_units(n_out, f)]
+    kept_in = np.random.RandomState(seed).permutation(n_in)[:npobs.n_kept_units(n_in, f)]
+    g = w[np.ix_(kept_out, kept_in)].sum() / len(kept_out)
+    assert values[1, 1, list(npobs.OBSERVABLE_NAMES).index("gradavgraw_id")] == pytest.approx(g, rel=1e-6)
+
+
+def test_noisy_condition_matches_numpy_pipeline():
+    f, s, seed, ckpt = 0.5, 0.25, 4, 2
+    recorder, model, x = _recorder(conditions=[FULL_ACCESS, Condition(f, s, seed)])
+    values = recorder.observe(checkpoint=ckpt)
+    names = list(npobs.OBSERVABLE_NAMES)
+
+    def noisy(units, measure, batch_axis=True):
+        flat = units.reshape(units.shape[0], -1) if batch_axis else units.reshape(1, -1)
+        gen = torch.Generator().manual_seed(noise_seed(seed, ckpt, measure))
+        noise = torch.randn(flat.shape, generator=gen, dtype=torch.float64).numpy()
+        return npobs.obfuscate_units(flat + s * noise, f, 0.0, seed)
+
+    w = model.fc.weight.detach().double().numpy()
+    with torch.no_grad():
+        act = model.fc(model.block(x).flatten(1)).double().numpy()
+    ref = {}
+    for measure, rows in (("weight", noisy(w, "weight", batch_axis=False)), ("act", noisy(act, "act"))):
+        stats = npobs._measure_observables(measure, rows)
+        ref.update(stats)
+    for name in names[:42]:
+        assert values[1, 1, names.index(name)] == pytest.approx(ref[name], rel=1e-5, abs=1e-7, nan_ok=True), name
+    # gradavg: kept output units (seed + 1) -> per-example column sums of W, noise, kept inputs
+    n_out, n_in = w.shape
+    kept_out = np.random.RandomState(seed + 1).permutation(n_out)[:npobs.n_kept_units(n_out, f)]
+    jac = np.tile(w[kept_out].sum(axis=0), (x.shape[0], 1))
+    g = noisy(jac, "gradavg").sum(axis=1) / len(kept_out)
+    ref_g = npobs.gradavg_observables(g)
+    for name, value in ref_g.items():
+        assert values[1, 1, names.index(name)] == pytest.approx(value, rel=1e-5)
+
+
+def test_record_rows_follow_contract_and_restore_mode():
+    grid = [FULL_ACCESS, Condition(0.5, 0.1, 1)]
+    recorder, model, _ = _recorder(conditions=grid)
+    model.train()
+    frame = recorder.record(checkpoint=4, epoch=2.5)
+    assert model.training and all(m.training for m in model.modules())
+    assert len(frame) == 2 * len(grid)
+    assert list(frame["layer_name"]) == ["conv1", "conv1", "fc", "fc"]
+    assert list(frame["unit_fraction"]) == [1.0, 0.5, 1.0, 0.5]
+    assert (frame["checkpoint"] == 4).all() and (frame["epoch"] == 2.5).all()
+    run = dict(source="test", run_id="r", task="t", architecture="a", learning_rule="sgdm",
+               batch_size=8, model_seed=None, dataset_seed=0)
+    validate_table(frame.assign(**run))
+    assert recorder.seconds > 0
+
+
+def test_record_does_not_touch_batchnorm_statistics():
+    model = nn.Sequential()
+    model.conv = nn.Conv2d(1, 2, 3)
+    model.bn = nn.BatchNorm2d(2)
+    model.observed_layers = [ObservedLayer("conv", model.conv, "early", 0)]
+    before = model.bn.running_mean.clone()
+    Recorder(model, torch.randn(5, 1, 6, 6) + 3, weight_of=lambda m: m.weight).observe()
+    assert torch.equal(model.bn.running_mean, before)
+
+
+def test_layer_called_twice_is_refused():
+    class Twice(TinyNet):
+        def forward(self, x):
+            return self.fc(self.block(self.block(x)[:, :1]).flatten(1))
+
+    recorder, _, _ = _recorder(model=Twice())
+    with pytest.raises(RuntimeError, match="conv1.*2 times"):
+        recorder.observe()

@@ -1,0 +1,206 @@
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import cross_val_score
+
+from lrid_analysis import splits as S
+from lrid_analysis.synthetic import public_meta
+
+
+def reference_get_splits(labels, n_splits, n_test, n_train, train_mask=None, test_mask=None, seed=0):
+    """The described procedure, written out with plain Python loops."""
+    labels = list(labels)
+    n = len(labels)
+    train_pool = [i for i in range(n) if train_mask is None or train_mask[i]]
+    test_pool = [i for i in range(n) if test_mask is None or test_mask[i]]
+    rng = np.random.RandomState(seed)
+    out = []
+    for _ in range(n_splits):
+        test = []
+        for rule in sorted(set(labels[i] for i in test_pool)):
+            candidates = [i for i in test_pool if labels[i] == rule]
+            perm = rng.permutation(len(candidates))
+            test += [candidates[p] for p in perm[:n_test]]
+        test = sorted(test)
+        remaining = sorted(set(train_pool) - set(test))
+        train = []
+        for rule in sorted(set(labels[i] for i in train_pool)):
+            candidates = [i for i in remaining if labels[i] == rule]
+            perm = rng.permutation(len(candidates))
+            train += [candidates[p] for p in perm[:n_train]]
+        out.append((sorted(train), test))
+    return out
+
+
+@pytest.fixture(scope="module")
+def meta12():
+    rules = ["sgdm", "adam", "information", "adam", "feedback", "sgdm",
+             "information", "feedback", "sgdm", "adam", "information", "feedback"]
+    return pd.DataFrame({"learning_rule": rules, "task": ["imagenet", "cifar10"] * 6})
+
+
+@pytest.fixture(scope="module")
+def pmeta():
+    return public_meta()
+
+
+def test_category_balanced_matches_reference_procedure(meta12):
+    splitter = S.CategoryBalancedSplit(n_splits=6, train_size=2, test_size=1, seed=0)
+    got = list(splitter.split(meta12))
+    expected = reference_get_splits(meta12["learning_rule"], 6, n_test=1, n_train=2, seed=0)
+    assert len(got) == 6 and splitter.get_n_splits() == 6
+    for (train, test), (e_train, e_test) in zip(got, expected):
+        assert train.tolist() == e_train and test.tolist() == e_test
+        assert train.dtype.kind == "i" and test.dtype.kind == "i"
+    assert len({tuple(t) for _, t in got}) > 1  # the splits differ
+
+
+def test_category_balanced_hand_computed_tiny_case():
+    labels = ["b", "a", "a", "b", "a", "b", "b", "a"]
+    a_rows, b_rows = [1, 2, 4, 7], [0, 3, 5, 6]
+    rng = np.random.RandomState(0)
+    expected = []
+    for _ in range(2):
+        test_a = a_rows[rng.permutation(4)[0]]          # "a" comes first in sorted order
+        test_b = b_rows[rng.permutation(4)[0]]
+        left_a = [r for r in a_rows if r != test_a]
+        left_b = [r for r in b_rows if r != test_b]
+        train_a = [left_a[p] for p in rng.permutation(3)[:2]]
+        train_b = [left_b[p] for p in rng.permutation(3)[:2]]
+        expected.append((sorted(train_a + train_b), sorted([test_a, test_b])))
+    got = list(S.CategoryBalancedSplit(n_splits=2, train_size=2, test_size=1).split(
+        pd.DataFrame({"learning_rule": labels})))
+    assert [(tr.tolist(), te.tolist()) for tr, te in got] == expected
+
+
+def test_category_balanced_defaults_on_public_meta(pmeta):
+    splitter = S.CategoryBalancedSplit()
+    got = list(splitter.split(pmeta))
+    assert len(got) == 10
+    assert (splitter.n_train_, splitter.n_test_) == (3888, 1296)  # 75% / 25% of 5184 per rule
+    rules = pmeta["learning_rule"].to_numpy()
+    for train, test in got:
+        assert len(np.intersect1d(train, test)) == 0
+        assert (np.diff(train) > 0).all() and (np.diff(test) > 0).all()
+        for rule in np.unique(rules):
+            assert (rules[train] == rule).sum() == 3888 and (rules[test] == rule).sum() == 1296
+    assert not np.array_equal(got[0][1], got[1][1])
+
+
+def test_fraction_sizes_round_down_and_fit_in_the_class():
+    labels = ["x"] * 7 + ["y"] * 9
+    splitter = S.CategoryBalancedSplit(n_splits=1)
+    train, test = next(splitter.split(None, y=labels))
+    assert (splitter.n_train_, splitter.n_test_) == (5, 1)  # floor(0.75*7), floor(0.25*7)
+    assert splitter.counts(y=labels) == (5, 1)
+    assert S.CategoryBalancedSplit(test_size=0.4).counts(y=labels) == (4, 2)  # 0.6*7 -> 4, 0.4*7 -> 2
+    assert S.CategoryBalancedSplit(test_size=3).counts(y=labels) == (4, 3)  # the rest of the smallest class
+    with pytest.raises(ValueError, match="asked for 6 train rows of category 'x' but only 2 remain"):
+        list(S.CategoryBalancedSplit(train_size=6, test_size=5).split(None, y=labels))
+    with pytest.raises(ValueError, match="too few rows"):
+        S.CategoryBalancedSplit(train_size=0.05).counts(y=labels)
+    with pytest.raises(ValueError, match="fraction"):
+        S.CategoryBalancedSplit(train_size=1.5).counts(y=labels)
+
+
+def test_filters_match_reference_and_are_respected(meta12):
+    train_mask = (meta12["task"] == "imagenet").to_numpy() | (np.arange(12) < 4)
+    test_mask = (meta12["task"] == "cifar10").to_numpy()
+    splitter = S.CategoryBalancedSplit(n_splits=4, train_size=1, test_size=1, train_filter=train_mask,
+                                       test_filter=lambda m: (m["task"] == "cifar10").to_numpy(), seed=3)
+    got = list(splitter.split(meta12))
+    expected = reference_get_splits(meta12["learning_rule"], 4, 1, 1, train_mask, test_mask, seed=3)
+    assert [(a.tolist(), b.tolist()) for a, b in got] == [tuple(e) for e in expected]
+    for train, test in got:
+        assert train_mask[train].all() and test_mask[test].all()
+        assert len(np.intersect1d(train, test)) == 0
+    with pytest.raises(ValueError, match="boolean mask"):
+        list(S.CategoryBalancedSplit(train_filter=np.ones(5, bool)).split(meta12))
+
+
+def test_meta_at_construction_and_sklearn_compatibility(meta12):
+    rng = np.random.default_rng(0)
+    y = meta12["learning_rule"].to_numpy()
+    X = rng.normal(size=(12, 3)) + (y == "adam")[:, None] * 3.0
+    splitter = S.CategoryBalancedSplit(n_splits=3, train_size=2, test_size=1, meta=meta12)
+    from_array = [(a.tolist(), b.tolist()) for a, b in splitter.split(X)]
+    from_meta = [(a.tolist(), b.tolist()) for a, b in S.CategoryBalancedSplit(3, 2, 1).split(meta12)]
+    assert from_array == from_meta
+    scores = cross_val_score(LogisticRegression(), X, y, cv=splitter)
+    assert scores.shape == (3,)
+    with pytest.raises(ValueError, match="X has 5 rows but the splitter's metadata has 12"):
+        list(splitter.split(X[:5]))
+
+
+@pytest.mark.parametrize(
+    "cls, columns, n_folds",
+    [(S.HeldOutArchitecture, ["architecture"], 10), (S.HeldOutTask, ["task"], 4),
+     (S.HeldOutCurriculum, ["batch_size", "dataset_seed"], 6)],
+)
+def test_held_out_folds_on_public_meta(pmeta, cls, columns, n_folds):
+    splitter = cls()
+    folds = list(splitter.split(pmeta))
+    assert len(folds) == n_folds == splitter.get_n_splits(pmeta) == len(splitter.fold_names(pmeta))
+    keys = pmeta[columns].astype(object).where(pmeta[columns].notna(), None).apply(tuple, axis=1).to_numpy()
+    seen = []
+    total_test = 0
+    for (train, test), value in zip(folds, splitter.values(pmeta)):
+        value = value if isinstance(value, tuple) else (value,)
+        assert all(k == value for k in keys[test])
+        assert not any(k == value for k in keys[train])
+        # the public data is rule-balanced within every value: nothing is dropped
+        assert len(train) + len(test) == len(pmeta)
+        seen.append(value)
+        total_test += len(test)
+    assert total_test == len(pmeta) and len(set(seen)) == n_folds
+
+
+def test_curriculum_treats_null_seed_as_its_own_value(pmeta):
+    names = S.HeldOutCurriculum().fold_names(pmeta)
+    assert names == [f"batch_size={b}, dataset_seed={s}" for b in (128, 256, 512) for s in (0, None)]
+
+
+def test_held_out_balances_rules_with_a_seed():
+    rng = np.random.default_rng(5)
+    meta = pd.DataFrame({
+        "architecture": rng.choice(["a1", "a2", "a3"], size=300),
+        "learning_rule": rng.choice(["adam", "sgdm", "feedback"], size=300, p=[0.5, 0.3, 0.2]),
+    })
+    rules = meta["learning_rule"].to_numpy()
+    arch = meta["architecture"].to_numpy()
+    folds = list(S.HeldOutArchitecture(seed=1).split(meta))
+    for (train, test), held in zip(folds, ["a1", "a2", "a3"]):
+        assert (arch[test] == held).all() and (arch[train] != held).all()
+        for idx, pool in ((train, arch != held), (test, arch == held)):
+            rarest = min((rules[pool] == r).sum() for r in np.unique(rules[pool]))
+            counts = [(rules[idx] == r).sum() for r in np.unique(rules[pool])]
+            assert counts == [rarest] * len(counts)
+    again = list(S.HeldOutArchitecture(seed=1).split(meta))
+    other = list(S.HeldOutArchitecture(seed=2).split(meta))
+    assert all(np.array_equal(a[0], b[0]) for a, b in zip(folds, again))
+    assert any(not np.array_equal(a[0], b[0]) for a, b in zip(folds, other))
+    unbalanced = list(S.HeldOutArchitecture(balance=False).split(meta))
+    for (train, test), held in zip(unbalanced, ["a1", "a2", "a3"]):
+        np.testing.assert_array_equal(test, np.flatnonzero(arch == held))
+        np.testing.assert_array_equal(train, np.flatnonzero(arch != held))
+
+
+def test_held_out_errors():
+    with pytest.raises(ValueError, match="needs the metadata"):
+        list(S.HeldOutTask().split(np.zeros((4, 2))))
+    with pytest.raises(ValueError, match="only one value"):
+        list(S.HeldOutTask().split(pd.DataFrame({"task": ["x"] * 4, "learning_rule": ["a", "b"] * 2})))
+    with pytest.raises(ValueError, match="no column"):
+        list(S.HeldOutSplit("optimizer").split(pd.DataFrame({"task": ["x", "y"]})))
+
+
+def test_window_transfer_pairs():
+    pairs = S.window_transfer_pairs()
+    assert len(pairs) == 9 and len(set(pairs)) == 9
+    assert pairs[0] == ("early", "early") and ("early", "late") in pairs and ("late", "middle") in pairs
+    assert {a for a, _ in pairs} == {"early", "middle", "late"}
+    assert S.window_transfer_pairs(["early", "late"]) == [("early", "early"), ("early", "late"),
+                                                          ("late", "early"), ("late", "late")]
+    with pytest.raises(ValueError, match="unknown window"):
+        S.window_transfer_pairs(["start"])

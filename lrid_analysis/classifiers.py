@@ -68,6 +68,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clo
 from sklearn.compose import ColumnTransformer
 from sklearn.decomposition import PCA
 from sklearn.ensemble import RandomForestClassifier
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, ParameterGrid, StratifiedKFold, train_test_split
 from sklearn.pipeline import Pipeline
@@ -164,7 +165,7 @@ def _continuous_preprocessor(n_features, n_categorical, n_components, random_sta
 
 def _one_class_error(classes, who):
     if len(classes) < 2:
-        raise ValueError(f"{who} needs at least 2 classes in y; got only class {classes[0]!r}")
+        raise ValueError(f"{who} needs at least 2 classes in y; got one class: {classes[0]!r}")
 
 
 def _estimator_has(attr):
@@ -345,7 +346,9 @@ class OOBForestSelection(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True
+        template = RandomForestClassifier() if self.estimator is None else self.estimator
+        tags.input_tags.allow_nan = template.__sklearn_tags__().input_tags.allow_nan
+        tags.input_tags.sparse = template.__sklearn_tags__().input_tags.sparse
         return tags
 
 
@@ -389,6 +392,10 @@ class GridSelection(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     best_score_ : float
         Mean CV score of the winner (NaN with a single candidate).
     cv_results_ : dict or None
+    search_method_ : {"halving", "grid", "none"}
+        What ran: successive halving needs at least ``2 * cv * n_classes *
+        factor`` rows, below that the full grid is searched; "none" with a
+        single candidate.
     classes_ : ndarray of shape (n_classes,)
     n_features_in_ : int
     """
@@ -413,6 +420,9 @@ class GridSelection(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         """
         if self.search not in ("halving", "grid"):
             raise ValueError(f"GridSelection: search must be 'halving' or 'grid', got {self.search!r}")
+        if y is None:
+            raise ValueError("GridSelection requires y to be passed, but the target y is None")
+        check_classification_targets(y)
         grid = _adapted_grid(self.estimator, self.param_grid, X)
         candidates = list(ParameterGrid(grid))
         if len(candidates) == 1:
@@ -420,10 +430,16 @@ class GridSelection(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
             self.best_estimator_ = clone(self.estimator).set_params(**candidates[0]).fit(X, y, **fit_params)
             self.best_score_ = float("nan")
             self.cv_results_ = None
+            self.search_method_ = "none"
         else:
             cv = StratifiedKFold(n_splits=self.cv, shuffle=True, random_state=self.random_state)
             common = dict(scoring=self.scoring, cv=cv, n_jobs=self.n_jobs, refit=True, error_score="raise")
-            if self.search == "halving":
+            # successive halving needs room for at least two rounds of its smallest
+            # resource (2 rows per class and fold); on fewer rows search the full grid
+            labels = np.asarray(y)
+            n_classes = len(np.unique(labels))
+            halving = self.search == "halving" and len(labels) >= 2 * self.cv * n_classes * self.factor
+            if halving:
                 from sklearn.experimental import enable_halving_search_cv  # noqa: F401
                 from sklearn.model_selection import HalvingGridSearchCV
 
@@ -432,6 +448,7 @@ class GridSelection(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
             else:
                 search = GridSearchCV(clone(self.estimator), grid, **common)
             search.fit(X, y, **fit_params)
+            self.search_method_ = "halving" if halving else "grid"
             self.best_params_ = search.best_params_
             self.best_estimator_ = search.best_estimator_
             self.best_score_ = float(search.best_score_)
@@ -499,7 +516,14 @@ class _StandardizedLinear(ClassifierMixin, BaseEstimator):
                                                       self.random_state)),
                 ("model", self._linear_model()),
             ]
-        ).fit(X, y)
+        )
+        with warnings.catch_warnings():
+            # reported through converged_: with very large C on separable data the
+            # solver stops at max_iter, and grid searches would print one warning per fit
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            self.pipeline_.fit(X, y)
+        self.n_iter_ = self.pipeline_[-1].n_iter_
+        self.converged_ = bool(np.all(np.asarray(self.n_iter_) < self.max_iter))
         return self
 
     def predict(self, X):
@@ -540,11 +564,14 @@ class LinearSVMClassifier(_StandardizedLinear):
     pipeline_ : sklearn.pipeline.Pipeline
     n_components_ : int or None
         Components actually used.
+    converged_ : bool
+        Whether the solver converged within ``max_iter`` (with very large
+        ``C`` on separable data it may not; no warning is printed).
     classes_ : ndarray of shape (n_classes,)
     n_features_in_ : int
     """
 
-    def __init__(self, C=1.0, n_components=None, n_categorical=3, max_iter=5000, tol=1e-4, random_state=0):
+    def __init__(self, C=1.0, n_components=None, n_categorical=3, max_iter=1000, tol=1e-4, random_state=0):
         self.C = C
         self.n_components = n_components
         self.n_categorical = n_categorical
@@ -586,6 +613,7 @@ class LogisticClassifier(_StandardizedLinear):
     Attributes
     ----------
     pipeline_ : sklearn.pipeline.Pipeline
+    converged_ : bool
     classes_ : ndarray of shape (n_classes,)
     n_features_in_ : int
     """
@@ -670,6 +698,7 @@ class XGBoostClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X):
         """Predicted labels, shape (n_samples,)."""
+        check_is_fitted(self, "booster_")
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
     @property
@@ -687,6 +716,25 @@ class XGBoostClassifier(ClassifierMixin, BaseEstimator):
 # ---------------------------------------------------------------------------
 # Conv1D MLP (PyTorch, imported lazily)
 # ---------------------------------------------------------------------------
+
+class _torch_threads:
+    """Context manager: run torch with ``n`` CPU threads, then restore the setting."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def __enter__(self):
+        import torch
+
+        self.before = torch.get_num_threads()
+        if self.n is not None:
+            torch.set_num_threads(int(self.n))
+
+    def __exit__(self, *exc):
+        import torch
+
+        torch.set_num_threads(self.before)
+
 
 def _conv_lengths(n_checkpoints, kernel_size, stride, pooling):
     """Effective kernel size, output length of the convolution and of the pooling."""
@@ -730,6 +778,11 @@ class Conv1DClassifier(ClassifierMixin, BaseEstimator):
     device : str
         Torch device for training (``"cpu"`` default); the fitted network is
         kept on the CPU.
+    n_threads : int or None
+        Torch CPU threads during ``fit`` and ``predict_proba`` (restored
+        afterwards). The network is small, so 1 thread is fastest, and
+        selection runs candidates in parallel processes (``n_jobs``) instead.
+        None: leave torch's setting alone.
     random_state : int
 
     Attributes
@@ -747,7 +800,7 @@ class Conv1DClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(self, n_checkpoints=21, n_categorical=3, n_filters=20, kernel_size=6, stride=1, pooling="max",
                  learning_rate=1e-3, weight_decay=0.0, batch_size=128, max_epochs=100, patience=10,
-                 validation_fraction=0.1, device="cpu", random_state=0):
+                 validation_fraction=0.1, device="cpu", n_threads=1, random_state=0):
         self.n_checkpoints = n_checkpoints
         self.n_categorical = n_categorical
         self.n_filters = n_filters
@@ -761,6 +814,7 @@ class Conv1DClassifier(ClassifierMixin, BaseEstimator):
         self.patience = patience
         self.validation_fraction = validation_fraction
         self.device = device
+        self.n_threads = n_threads
         self.random_state = random_state
 
     def _adapt_param_grid(self, grid, shape):
@@ -799,18 +853,15 @@ class Conv1DClassifier(ClassifierMixin, BaseEstimator):
         from torch import nn
 
         n_ckpt, n_cat = int(self.n_checkpoints), int(self.n_categorical)
-        kernel, _, pooled = _conv_lengths(n_ckpt, self.kernel_size, self.stride, self.pooling)
-        layers = [nn.Conv1d(n_obs, int(self.n_filters), kernel_size=kernel, stride=int(self.stride)), nn.ReLU()]
-        conv_len = _conv_lengths(n_ckpt, self.kernel_size, self.stride, self.pooling)[1]
-        if self.pooling != "none" and conv_len >= 2:
-            layers.append(nn.MaxPool1d(2) if self.pooling == "max" else nn.AvgPool1d(2))
-        layers.append(nn.Flatten())
+        kernel, conv_len, pooled = _conv_lengths(n_ckpt, self.kernel_size, self.stride, self.pooling)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(self.random_state))
-            return nn.ModuleDict(
-                {"features": nn.Sequential(*layers),
-                 "head": nn.Linear(int(self.n_filters) * pooled + n_cat, n_classes)}
-            )
+            layers = [nn.Conv1d(n_obs, int(self.n_filters), kernel_size=kernel, stride=int(self.stride)), nn.ReLU()]
+            if self.pooling != "none" and conv_len >= 2:
+                layers.append(nn.MaxPool1d(2) if self.pooling == "max" else nn.AvgPool1d(2))
+            layers.append(nn.Flatten())
+            head = nn.Linear(int(self.n_filters) * pooled + n_cat, n_classes)
+            return nn.ModuleDict({"features": nn.Sequential(*layers), "head": head})
 
     @staticmethod
     def _forward(network, seq, cat):
@@ -831,6 +882,11 @@ class Conv1DClassifier(ClassifierMixin, BaseEstimator):
         self
         """
         import torch
+
+        with _torch_threads(self.n_threads):
+            return self._fit(torch, X, y)
+
+    def _fit(self, torch, X, y):
         from torch.nn import functional as F
 
         self._check_params()
@@ -878,7 +934,7 @@ class Conv1DClassifier(ClassifierMixin, BaseEstimator):
                                        tensors[2][batch])
                 loss.backward()
                 optimizer.step()
-                total += float(loss) * len(batch)
+                total += loss.item() * len(batch)
             record = {"epoch": epoch, "train_loss": total / len(order), "val_loss": np.nan, "val_accuracy": np.nan}
             if early_stopping:
                 network.eval()
@@ -909,12 +965,13 @@ class Conv1DClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "network_")
         X = validate_data(self, X, reset=False, dtype=np.float64)
         seq, cat = self._split(X)
-        with torch.no_grad():
+        with _torch_threads(self.n_threads), torch.no_grad():
             logits = self._forward(self.network_, torch.from_numpy(seq), torch.from_numpy(cat))
             return torch.softmax(logits.double(), dim=1).numpy()
 
     def predict(self, X):
         """Predicted labels, shape (n_samples,)."""
+        check_is_fitted(self, "network_")
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
 

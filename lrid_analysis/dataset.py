@@ -168,6 +168,11 @@ def validate_table(frame, where="table"):
     return out
 
 
+#: Parquet codec. The observables are float32 with nearly random low bits, so
+#: zstd saves only ~7% of space over lz4 but makes reading ~1.5x slower.
+_COMPRESSION = "lz4"
+
+
 def _to_arrow(frame):
     extra = [c for c in frame.columns if c not in SCHEMA.names]
     table = pa.Table.from_pandas(frame[list(SCHEMA.names)], schema=SCHEMA, preserve_index=False)
@@ -211,7 +216,7 @@ def write_table(frame, path, validate=True, metadata=None):
     # rename is atomic). Not tempfile.mkstemp: its files are private (mode 0600).
     tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
     try:
-        pq.write_table(table, tmp, compression="zstd")
+        pq.write_table(table, tmp, compression=_COMPRESSION)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -43,6 +43,7 @@ import math
 from functools import partial
 from typing import NamedTuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -651,6 +652,15 @@ class KNet(LayeredModel):
 # --------------------------------------------------------------------------
 
 
+#: Stream tag mixed into build_model()'s seed (see rules._FEEDBACK_STREAM).
+_WEIGHT_STREAM = 0x3E1647
+
+
+def _weight_generator(seed: int) -> torch.Generator:
+    state = np.random.SeedSequence([int(seed), _WEIGHT_STREAM]).generate_state(1, np.uint64)[0]
+    return torch.Generator().manual_seed(int(state) & (2**63 - 1))
+
+
 def _check_architecture(architecture) -> str:
     if not isinstance(architecture, str) or architecture.lower() not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {architecture!r}; expected one of {ARCHITECTURES}")
@@ -677,8 +687,8 @@ def build_model(architecture: str, n_outputs: int | None, input_shape=None, widt
     head : {"classifier", "simclr"}
         Final classifier layer, or the SimCLR projection head in its place.
     seed : int, optional
-        Seed of every initial weight (drawn from one ``torch.Generator`` in
-        construction order). ``None`` draws a seed from torch's global random
+        Seed of every initial weight (drawn in construction order from one
+        ``torch.Generator`` seeded with ``SeedSequence([seed, stream])``). ``None`` draws a seed from torch's global random
         state. The global random state is otherwise left untouched.
     projection_dim : int, optional
         SimCLR projection size; default ``round(128 * width)``.
@@ -711,7 +721,7 @@ def build_model(architecture: str, n_outputs: int | None, input_shape=None, widt
     init_seed = int(torch.randint(0, 2**62, (1,)).item()) if seed is None else int(seed)
     cls = ResNet if arch.startswith("resnet") else AlexNet if arch.startswith("alexnet") else KNet
     with torch.random.fork_rng(devices=[]):  # default inits must not move the global RNG
-        build = _Builder(torch.Generator().manual_seed(init_seed))
+        build = _Builder(_weight_generator(init_seed))
         model = cls(arch, n_outputs, shape, float(width), head, projection_dim, build)
     model.config = {
         "architecture": arch, "n_outputs": n_outputs if head == "classifier" else None,

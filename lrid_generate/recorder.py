@@ -11,13 +11,14 @@ product runs the layer's own backward, so it uses the feedback weights B.
 The statistics follow :mod:`lrid_analysis.observables` exactly (that module
 is the numpy reference the tests compare against):
 
-* values are float64; a weight kernel is one row of all its entries, an
-  activation one row per example, and per-example statistics are averaged
-  over examples;
+* moments are computed in float64; a weight kernel is one row of all its
+  entries, an activation one row per example, and per-example statistics
+  are averaged over examples;
 * median and third quartile are nearest-rank percentiles: with a row sorted in
-  descending order, the element at ``rint((n - 1) * (1 - q / 100))``; one
-  sort serves both, and ``sq`` reuses the sort of ``abs`` (squaring is
-  monotone on magnitudes);
+  descending order, the element at ``rint((n - 1) * (1 - q / 100))``. They
+  are found by linear-time selection (``torch.kthvalue``) instead of a full
+  sort, in the values' own dtype (exact), and ``sq`` reuses the selections of
+  ``abs`` (squaring is monotone on magnitudes);
 * population variance, ``skew = 3 (mean - median) / std``, non-excess
   kurtosis, L2 norm; a constant row gives NaN skew and kurtosis.
 
@@ -127,24 +128,33 @@ def _percentile_index(n, q):
     return int(np.rint((n - 1) * (1.0 - q / 100.0)))
 
 
-def _statistics_from(values, descending):
-    """The 7 statistics (STATISTICS order) of each row, given the rows sorted descending."""
-    n = values.shape[1]
-    mean = values.mean(dim=1)
-    centred = values - mean[:, None]
+def _descending_at(values, q):
+    """Element ``rint((n - 1) * (1 - q / 100))`` of each row sorted in descending order.
+
+    A selection, not a sort: the ``k``-th smallest of ``-values`` (NaN then
+    sorts where numpy's ``-sort(-x)`` puts it). Done in the values' own dtype,
+    which picks the same element as float64 would.
+    """
+    k = _percentile_index(values.shape[-1], q)
+    return -torch.kthvalue(-values, k + 1, dim=-1).values
+
+
+def _moments(values, median, third_quartile):
+    """The 7 statistics (STATISTICS order) along the last axis, stacked last."""
+    mean = values.mean(dim=-1)
+    centred = values - mean.unsqueeze(-1)
     sq_centred = centred * centred
-    var = sq_centred.mean(dim=1)
-    median = descending[:, _percentile_index(n, 50.0)]
+    var = sq_centred.mean(dim=-1)
     by_name = {
-        "kurtosis": (sq_centred * sq_centred).mean(dim=1) / (var * var),
+        "kurtosis": (sq_centred * sq_centred).mean(dim=-1) / (var * var),
         "mean": mean,
         "median": median,
-        "norm": torch.sqrt((values * values).sum(dim=1)),
+        "norm": torch.sqrt((values * values).sum(dim=-1)),
         "skew": 3.0 * (mean - median) / torch.sqrt(var),
-        "thirdquartile": descending[:, _percentile_index(n, 75.0)],
+        "thirdquartile": third_quartile,
         "var": var,
     }
-    return torch.stack([by_name[s] for s in STATISTICS], dim=1)
+    return torch.stack([by_name[s] for s in STATISTICS], dim=-1)
 
 
 def unit_statistics(rows):
@@ -161,12 +171,15 @@ def unit_statistics(rows):
         Columns in :data:`lrid_analysis.observables.STATISTICS` order.
     """
     rows = _as_rows(rows)
-    descending = -torch.sort(-rows, dim=1).values
-    return _statistics_from(rows, descending)
+    values = rows.to(torch.float64)
+    return _moments(values, _descending_at(rows, 50.0).double(), _descending_at(rows, 75.0).double())
 
 
 def function_statistics(rows):
     """The 21 statistics of one measure: 3 functions x 7 statistics, averaged over rows.
+
+    The order statistics are selected in the input dtype (exact), the
+    moments computed in float64 for the three functions at once.
 
     Parameters
     ----------
@@ -181,14 +194,16 @@ def function_statistics(rows):
     """
     raw = _as_rows(rows)
     magnitude = raw.abs()
-    desc_raw = -torch.sort(-raw, dim=1).values
-    desc_abs = -torch.sort(-magnitude, dim=1).values
-    blocks = (
-        _statistics_from(magnitude, desc_abs),
-        _statistics_from(raw, desc_raw),
-        _statistics_from(raw * raw, desc_abs * desc_abs),
-    )
-    return torch.cat([b.mean(dim=0) for b in blocks])
+    raw64 = raw.to(torch.float64)
+    values = torch.stack([magnitude.to(torch.float64), raw64, raw64 * raw64])
+    # selections: raw and abs; sq reuses abs (squaring is monotone on magnitudes)
+    selected = torch.stack([
+        torch.stack([_descending_at(magnitude, q), _descending_at(raw, q)]).to(torch.float64)
+        for q in (50.0, 75.0)
+    ])  # (2 quantiles, 2 functions, n_rows)
+    median = torch.cat([selected[0], selected[0, :1] ** 2])
+    third_quartile = torch.cat([selected[1], selected[1, :1] ** 2])
+    return _moments(values, median, third_quartile).mean(dim=1).reshape(-1)
 
 
 def _gradavg_functions(g):
@@ -200,7 +215,9 @@ def _as_rows(rows):
     rows = torch.as_tensor(rows)
     if rows.ndim != 2 or rows.shape[1] == 0:
         raise ValueError(f"expected a (n_rows, n_units) tensor with n_units >= 1, got shape {tuple(rows.shape)}")
-    return rows.to(torch.float64)
+    if not rows.is_floating_point():
+        rows = rows.to(torch.float64)
+    return rows
 
 
 # --------------------------------------------------------------------------- obfuscation
@@ -257,13 +274,14 @@ def obfuscate_units(units, unit_fraction=1.0, noise_std=0.0, seed=0, batch_axis=
 
     Returns
     -------
-    Tensor of float64, shape (n_examples, n_kept) or (1, n_kept)
+    Tensor, shape (n_examples, n_kept) or (1, n_kept)
+        float64 when noise is added, else in the input dtype.
     """
     if not noise_std >= 0:
         raise ValueError(f"noise_std must be >= 0, got {noise_std}")
     flat = units.reshape(units.shape[0], -1) if batch_axis else units.reshape(1, -1)
-    flat = flat.to(torch.float64)
     if noise_std > 0:
+        flat = flat.to(torch.float64)
         draw = standard_normal(flat.shape, seed if noise_seed is None else noise_seed, flat.device)
         flat = flat + noise_std * draw
     keep = _kept_units(flat.shape[1], unit_fraction, seed)
@@ -386,8 +404,16 @@ class Recorder:
         """Tensor (n_conditions, 45) of one layer."""
         weight = self.weight_of(layer.module).detach()
         x = inputs.detach().requires_grad_(True)
-        with torch.enable_grad():
-            y = layer.module(x)
+        # parameters need no gradient here: only the input gradient is wanted
+        params = [p for p in layer.module.parameters() if p.requires_grad]
+        try:
+            for p in params:
+                p.requires_grad_(False)
+            with torch.enable_grad():
+                y = layer.module(x)
+        finally:
+            for p in params:
+                p.requires_grad_(True)
         act = y.detach()
         n_out_all = act[0].numel()
         jacobians = {}

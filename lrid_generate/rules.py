@@ -46,6 +46,7 @@ from __future__ import annotations
 import math
 from typing import Callable, Iterator
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -126,12 +127,16 @@ class _FeedbackLinearFunction(torch.autograd.Function):
     """``y = x W^T + b``; backward sends ``dy B`` to ``x``, ordinary grads to W, b."""
 
     @staticmethod
-    def forward(ctx, x, weight, bias, feedback):
+    def forward(x, weight, bias, feedback):
+        return F.linear(x, weight, bias)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):  # separate, so torch.func transforms work
+        x, weight, bias, feedback = inputs
         ctx.save_for_backward(x, feedback)
         ctx.weight_dtype = weight.dtype
         ctx.has_bias = bias is not None
         ctx.bias_dtype = bias.dtype if bias is not None else None
-        return F.linear(x, weight, bias)
 
     @staticmethod
     def backward(ctx, grad_out):
@@ -153,31 +158,39 @@ class _FeedbackConv2dFunction(torch.autograd.Function):
     """2-D convolution whose input gradient uses the feedback kernel (groups=1)."""
 
     @staticmethod
-    def forward(ctx, x, weight, bias, feedback, stride, padding, dilation):
+    def forward(x, weight, bias, feedback, stride, padding, dilation):
+        return F.conv2d(x, weight, bias, stride, padding, dilation, 1)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        x, weight, bias, feedback, stride, padding, dilation = inputs
         ctx.save_for_backward(x, feedback)
         ctx.conf = (stride, padding, dilation)
         ctx.weight_shape = weight.shape
         ctx.weight_dtype = weight.dtype
         ctx.has_bias = bias is not None
         ctx.bias_dtype = bias.dtype if bias is not None else None
-        return F.conv2d(x, weight, bias, stride, padding, dilation, 1)
 
     @staticmethod
     def backward(ctx, grad_out):
         x, feedback = ctx.saved_tensors
         stride, padding, dilation = ctx.conf
-        grad_x = grad_w = grad_b = None
-        if ctx.needs_input_grad[0]:
-            grad_x = torch.nn.grad.conv2d_input(
-                x.shape, feedback, grad_out.to(feedback.dtype), stride, padding, dilation, 1
-            ).to(x.dtype)
-        if ctx.needs_input_grad[1]:
-            grad_w = torch.nn.grad.conv2d_weight(
-                x.to(ctx.weight_dtype), ctx.weight_shape, grad_out.to(ctx.weight_dtype),
-                stride, padding, dilation, 1,
-            )
-        if ctx.has_bias and ctx.needs_input_grad[2]:
-            grad_b = grad_out.sum((0, 2, 3)).to(ctx.bias_dtype)
+        need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        need_b = ctx.has_bias and ctx.needs_input_grad[2]
+        dtype = ctx.weight_dtype
+        # One fused call, as for an ordinary convolution: the input gradient is
+        # computed with B in the weight slot; the weight and bias gradients do
+        # not depend on the weight's values (same as torch.nn.grad.conv2d_input /
+        # conv2d_weight with B and with W).
+        grad_x, grad_w, grad_b = torch.ops.aten.convolution_backward(
+            grad_out.to(dtype), x.to(dtype), feedback.to(dtype),
+            [feedback.shape[0]] if need_b else None,
+            stride, padding, dilation, False, [0, 0], 1, (need_x, need_w, need_b),
+        )
+        if grad_x is not None:
+            grad_x = grad_x.to(x.dtype)
+        if grad_b is not None:
+            grad_b = grad_b.to(ctx.bias_dtype)
         return grad_x, grad_w, grad_b, None, None, None, None
 
 
@@ -247,6 +260,12 @@ class _InformationMixin:
 
     def clear_local_loss(self) -> None:
         self._local_loss = None
+
+    def __getstate__(self):
+        # the stored loss is a graph node: copies and pickles start without it
+        state = dict(super().__getstate__())
+        state["_local_loss"] = None
+        return state
 
     def _combine(self, amp, null, n):
         decay = self.weight.detach().pow(2).sum() + self.feedback_weight.pow(2).sum()
@@ -448,6 +467,18 @@ def _output_padding(conv, in_hw, out_hw) -> tuple[int, int]:
     return tuple(result)
 
 
+#: Stream tag mixed into convert()'s seed so that the feedback kernels never
+#: repeat a weight draw made from the same integer seed.
+_FEEDBACK_STREAM = 0xFEEDBAC
+
+
+def _feedback_generator(seed) -> torch.Generator | None:
+    if seed is None:
+        return None
+    state = np.random.SeedSequence([int(seed), _FEEDBACK_STREAM]).generate_state(1, np.uint64)[0]
+    return torch.Generator().manual_seed(int(state) & (2**63 - 1))
+
+
 _CONVERSIONS = {
     ("feedback", nn.Linear): FeedbackLinear,
     ("feedback", nn.Conv2d): FeedbackConv2d,
@@ -511,8 +542,10 @@ def convert(model: nn.Module, rule: str, *, seed: int | None = None, **ia_kwargs
     rule : str
         One of :data:`RULES` (or an alias).
     seed : int, optional
-        Seed for the feedback kernels (drawn in module order on the CPU).
-        ``None`` draws them from torch's global random state.
+        Seed for the feedback kernels (drawn in module order on the CPU from a
+        generator seeded with ``SeedSequence([seed, stream])``, so reusing the
+        weights' seed does not give ``B = W``). ``None`` draws them from
+        torch's global random state.
     **ia_kwargs
         ``alpha``, ``beta``, ``gamma`` of the IA local loss (IA only).
 
@@ -536,7 +569,7 @@ def convert(model: nn.Module, rule: str, *, seed: int | None = None, **ia_kwargs
         )
     if rule in ("sgdm", "adam"):
         return model
-    generator = torch.Generator().manual_seed(int(seed)) if seed is not None else None
+    generator = _feedback_generator(seed)
     ia = {**IA_DEFAULTS, **ia_kwargs}
 
     targets = []

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 import platform
 import sys
@@ -71,6 +70,8 @@ __all__ = [
     "versions",
 ]
 
+#: Initialisation choices: the architectures' own, or rescaled to unit variance.
+INIT_SCALINGS = ("reference", "unit_variance")
 #: Initialisation seed of a run whose ``model_seed`` is None.
 DEFAULT_MODEL_SEED = 20201
 RUN_METADATA_KEY = "lrid_run"
@@ -130,6 +131,8 @@ class RunSpec:
         Size of the validation batch the observables are recorded on.
     task_options : tuple of (key, value)
         Passed to :func:`lrid_generate.tasks.make_task`.
+    init_scaling : {"reference", "unit_variance"}
+        See :func:`rescale_initial_weights`.
     """
 
     source: str
@@ -148,6 +151,11 @@ class RunSpec:
     base_optimizer: str = "sgdm"
     n_val: int = 256
     task_options: tuple = ()
+    init_scaling: str = "reference"
+
+    def __post_init__(self):
+        if self.init_scaling not in INIT_SCALINGS:
+            raise ValueError(f"init_scaling must be one of {INIT_SCALINGS}, got {self.init_scaling!r}")
 
     @property
     def run_id(self):
@@ -235,6 +243,9 @@ class Preset:
         Task name -> options for :func:`~lrid_generate.tasks.make_task`.
     weight_decay : dict
         Overrides of :func:`reference_weight_decay`, keyed like ``lr_factors``.
+    init_scaling : {"reference", "unit_variance"}
+        ``reference`` keeps the architectures' reference initialisation;
+        ``unit_variance`` rescales it with :func:`rescale_initial_weights`.
     """
 
     name: str
@@ -256,6 +267,7 @@ class Preset:
     n_val: int = 256
     task_options: dict = field(default_factory=dict)
     weight_decay: dict = field(default_factory=dict)
+    init_scaling: str = "reference"
 
     def _lookup(self, table, task, architecture, default):
         for key in ((task, architecture), architecture, task):
@@ -294,6 +306,7 @@ class Preset:
                 width=float(width), n_checkpoints=int(self.n_checkpoints), conditions=conditions,
                 base_optimizer=self.base_optimizer, n_val=int(self.n_val),
                 task_options=tuple(sorted(self.task_options.get(task, {}).items())),
+                init_scaling=self.init_scaling,
             ))
         return out
 
@@ -328,6 +341,7 @@ class Preset:
             + (f", factors {self.lr_factors}" if self.lr_factors else ""),
             f"  width          {self.width}",
             f"  checkpoints    {self.n_checkpoints}, validation batch {self.n_val}",
+            f"  initialisation {self.init_scaling}",
         ]
         if self.noise is not None:
             g = self.noise
@@ -357,6 +371,7 @@ PRESETS = {
         width=0.25,
         n_checkpoints=5,
         n_val=64,
+        init_scaling="unit_variance",
         noise=NoiseGrid(rules=("feedback", "information"), tasks=("digits",), architectures=("knet",),
                         unit_fractions=(1.0, 0.5), noise_stds=(0.0, 0.5)),
     ),
@@ -379,6 +394,7 @@ PRESETS = {
         width={"knet": 0.25, "knetc4": 0.25, "alexnet": 0.0625, "resnet18": 0.0625},
         n_checkpoints=21,
         n_val=128,
+        init_scaling="unit_variance",
         noise=NoiseGrid(rules=("feedback", "information"), tasks=("digits", "digits_simclr"),
                         architectures=("knet",), unit_fractions=(1.0, 0.25, 0.05),
                         noise_stds=(0.0, 0.1, 1.0)),
@@ -401,11 +417,79 @@ PRESETS = {
         width=1.0,
         n_checkpoints=21,
         n_val=256,
+        init_scaling="unit_variance",
     ),
 }
 
 
 # --------------------------------------------------------------------------- training
+
+
+def rescale_initial_weights(model, inputs, kernel_of=None, target_std=1.0):
+    """Rescale each recorded layer's initial kernel so its output has unit std on ``inputs``.
+
+    Layer by layer in depth order (a layer-sequential unit-variance
+    initialisation), the forward kernel ``W`` of each observed layer is
+    divided by the standard deviation of its kernel's output (the linear
+    projection, before any nonlinearity or normalisation) over ``inputs``;
+    a FA / IA feedback kernel ``B`` is divided by the same factor, so ``B``
+    keeps the distribution of ``W``. The reference initialisers (e.g. KNet's
+    normal(1e-4) first layer, fixed-std dense layers) were tuned for
+    full-width networks on raw-pixel inputs; on scaled-down networks and
+    standardised inputs their signal vanishes and SGD-family rules barely
+    move in a short run. Batch-norm statistics are left untouched and
+    dropout is off during the measurement.
+
+    Parameters
+    ----------
+    model : LayeredModel
+    inputs : Tensor, shape (n, C, H, W)
+    kernel_of : callable, optional
+        Observed module -> its ``nn.Linear`` / ``nn.Conv2d``
+        (default :func:`lrid_generate.models.kernel_module`).
+
+    Returns
+    -------
+    list of float
+        The factors applied, in depth order.
+    """
+    if kernel_of is None:
+        from lrid_generate.models import kernel_module as kernel_of
+    buffers = {name: b.detach().clone() for name, b in model.named_buffers()}
+    was_training = model.training
+    model.train()
+    for module in model.modules():
+        if isinstance(module, torch.nn.modules.dropout._DropoutNd):
+            module.eval()
+    factors = []
+    try:
+        for layer in sorted(model.observed_layers, key=lambda item: item.index):
+            kernel = kernel_of(layer.module)
+            captured = {}
+            handle = kernel.register_forward_hook(lambda mod, args, out: captured.__setitem__("y", out))
+            try:
+                with torch.no_grad():
+                    model(inputs)
+            finally:
+                handle.remove()
+            y = captured["y"]
+            if getattr(kernel, "bias", None) is not None:
+                shape = (1, -1) + (1,) * (y.ndim - 2)
+                y = y - kernel.bias.detach().view(shape)
+            std = float(y.double().std())
+            factor = target_std / std if np.isfinite(std) and std > 0 else 1.0
+            with torch.no_grad():
+                kernel.weight.mul_(factor)
+                if hasattr(kernel, "feedback_weight"):
+                    kernel.feedback_weight.mul_(factor)
+            factors.append(factor)
+    finally:
+        model.train(was_training)
+        with torch.no_grad():
+            for name, b in model.named_buffers():
+                if name in buffers and not name.endswith("feedback_weight"):
+                    b.copy_(buffers[name])
+    return factors
 
 
 def checkpoint_steps(total_steps, n_checkpoints):
@@ -461,9 +545,9 @@ def train_network(spec, device="cpu", data_dir=None):
     from lrid_generate.models import build_model, weight_of
     from lrid_generate.rules import convert, local_loss, make_optimizer
 
-    start = time.perf_counter()
     device = torch.device(device)
     task = _task_for(spec, device, data_dir)
+    start = time.perf_counter()  # after loading the data (cached across runs of a process)
     model_seed = resolve_model_seed(spec.model_seed)
     order_seed = resolve_dataset_seed(spec.dataset_seed)
     torch.manual_seed(model_seed)  # dropout and anything else drawing from the global state
@@ -472,6 +556,8 @@ def train_network(spec, device="cpu", data_dir=None):
         projection_dim=task.projection_dim if task.kind == "simclr" else None,
     )
     model = convert(model, spec.learning_rule, seed=model_seed).to(device)
+    if spec.init_scaling == "unit_variance":
+        rescale_initial_weights(model, task.x_train[:256])
     model.train()
     optimizer = make_optimizer(model, spec.learning_rule, spec.lr, spec.weight_decay, base_optimizer=spec.base_optimizer)
     recorder = Recorder(model, task.x_val, conditions=spec.conditions, weight_of=weight_of)

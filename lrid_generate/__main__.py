@@ -1,0 +1,80 @@
+"""Command line: ``python -m lrid_generate {sweep,presets} ...``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+EPILOG = """\
+examples:
+  python -m lrid_generate presets
+  python -m lrid_generate sweep --preset tiny --out /tmp/lrid-tiny
+  python -m lrid_generate sweep --preset embedded --out lrid_analysis/data/embedded --workers 2
+  python -m lrid_generate sweep --preset cifar10_knet --device cuda --data-dir ~/data --out runs/cifar
+  python -m lrid_generate sweep --preset embedded --out /tmp/try --limit 3   # time a few networks
+
+A sweep writes one Parquet shard per network under OUT/source=PRESET/task=TASK/
+and skips networks whose shard exists, so an interrupted sweep resumes when run
+again. Read the result with lrid_analysis.dataset.load_view(OUT).
+"""
+
+
+def _parser():
+    from lrid_generate.sweep import PRESETS
+
+    parser = argparse.ArgumentParser(
+        prog="python -m lrid_generate",
+        description="Train networks with SGDM, Adam, FA and IA and record their observables.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sweep = sub.add_parser(
+        "sweep", help="run (or resume) a preset's grid of networks",
+        description="Run every network of a preset that has no shard in --out yet.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sweep.add_argument("--preset", required=True, choices=sorted(PRESETS), help="grid to run (see `presets`)")
+    sweep.add_argument("--out", default=None, help="output folder (default: ./lrid-<preset>)")
+    sweep.add_argument("--device", default="cpu", help="cpu or cuda (data and models stay on it); default cpu")
+    sweep.add_argument("--workers", type=int, default=1,
+                       help="networks trained at once, one process each (default 1)")
+    sweep.add_argument("--threads", type=int, default=None,
+                       help="torch threads per process (default: 1 with several workers, torch's choice otherwise)")
+    sweep.add_argument("--limit", type=int, default=None, help="run at most N of the missing networks")
+    sweep.add_argument("--data-dir", default=None,
+                       help="folder with local datasets (CIFAR-10 python batches, Fashion-MNIST IDX files)")
+    sweep.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    sub.add_parser("presets", help="list the presets and their grids")
+    return parser
+
+
+def main(argv=None):
+    args = _parser().parse_args(argv)
+    from lrid_generate.sweep import PRESETS, SweepError, run_sweep
+
+    if args.command == "presets":
+        for preset in PRESETS.values():
+            print(preset.describe())
+            print()
+        return 0
+    out = args.out or f"lrid-{args.preset}"
+    try:
+        counts = run_sweep(args.preset, out, device=args.device, workers=args.workers, limit=args.limit,
+                           data_dir=args.data_dir, threads=args.threads, progress=not args.quiet)
+    except SweepError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(
+        f"{args.preset}: {counts['total']} networks, {counts['skipped']} already done, "
+        f"{counts['complete']} trained, {counts['diverged']} diverged, {counts['failed']} failed -> {out}"
+    )
+    for run, error in counts["failures"].items():
+        print(f"  failed: {run}: {error}", file=sys.stderr)
+    return 1 if counts["failed"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

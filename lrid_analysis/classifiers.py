@@ -297,7 +297,8 @@ class OOBForestSelection(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
                 forests[i].set_params(n_estimators=size)
                 with warnings.catch_warnings():
                     # a few rows may be in-bag for every tree of a small forest
-                    warnings.filterwarnings("ignore", message=".*out-of-bag.*", category=UserWarning)
+                    warnings.filterwarnings("ignore", message="Some inputs do not have OOB scores",
+                                            category=UserWarning)
                     forests[i].fit(X, y, sample_weight=sample_weight)
                 scores[i, j] = forests[i].oob_score_
                 decisions[i, j] = forests[i].oob_decision_function_

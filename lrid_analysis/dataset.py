@@ -552,12 +552,12 @@ def _view(frame, names, where, private=False):
     first = np.flatnonzero(np.concatenate(([True], running[1:] > running[:-1])))
     meta_cols = [c for c in frame.columns if c not in OBSERVABLE_NAMES and c not in ("checkpoint", "epoch")]
     meta = frame[meta_cols].iloc[first].reset_index(drop=True)
-    position = meta["layer_position"].astype(object).to_numpy()
-    unknown = ~np.isin(position, LAYER_POSITIONS)
+    unknown = ~meta["layer_position"].isin(LAYER_POSITIONS).to_numpy()
     if unknown.any():
         raise DatasetError(
             f"{where}: {_first_bad(meta, unknown, 'layer_position')} must be one of {LAYER_POSITIONS}"
         )
+    position = meta["layer_position"].astype(object).to_numpy()
     layer_onehot = (position[:, None] == np.array(LAYER_POSITIONS, dtype=object)[None, :]).astype(np.float32)
     return AnalysisView(X=X, layer_onehot=layer_onehot, meta=meta, observables=list(names),
                         epochs=epochs.reshape(n_traj, n_ckpt))

@@ -421,6 +421,9 @@ def test_to_view_rejects_bad_rows(small_table):
     bad.loc[0, "layer_position"] = "top"
     with pytest.raises(DatasetError, match=r"column 'layer_position', row 0: value 'top' must be one of"):
         to_view(bad)
+    bad.loc[0, "layer_position"] = None
+    with pytest.raises(DatasetError, match=r"column 'layer_position', row 0: value .* must be one of"):
+        to_view(bad)
     small_table.loc[5, "checkpoint"] = -1
     with pytest.raises(DatasetError, match=r"column 'checkpoint', row 5: value -1 must be >= 0"):
         to_view(small_table)

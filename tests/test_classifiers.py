@@ -1,0 +1,330 @@
+"""Tests of lrid_analysis.classifiers: registry, built-in estimators, hyperparameter selection."""
+
+import subprocess
+import sys
+import textwrap
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.utils.estimator_checks import check_estimator
+
+from lrid_analysis import classifiers as C
+
+RULES = np.array(["adam", "feedback", "information", "sgdm"])
+
+
+def planted(n_per_class=30, n_obs=3, n_ckpt=4, signal=2.0, seed=0, informative=(0,)):
+    """Flat layout with a rule-dependent trend in the informative observables' trajectories."""
+    rng = np.random.default_rng(seed)
+    y = np.repeat(RULES, n_per_class)
+    code = np.repeat(np.arange(len(RULES)), n_per_class)
+    seq = rng.normal(size=(len(y), n_obs, n_ckpt))
+    t = np.linspace(0, 1, n_ckpt)
+    effect = np.array([-1.5, -0.5, 0.5, 1.5])[code]
+    for j in informative:
+        seq[:, j, :] += signal * effect[:, None] * t[None, :]
+    onehot = np.eye(3)[rng.integers(0, 3, len(y))]
+    X = np.hstack([seq.reshape(len(y), -1), onehot])
+    order = rng.permutation(len(y))
+    return X[order], y[order]
+
+
+# ---------------------------------------------------------------------------
+# sklearn conventions (select=False, small settings; layout n_checkpoints=1 so any width fits)
+# ---------------------------------------------------------------------------
+
+_FOREST_WEIGHTS = (
+    "bootstrapping with sample_weight is not equivalent to repeating rows; scikit-learn "
+    "expects this failure for RandomForestClassifier too"
+)
+CHECKED = {
+    "random_forest": (
+        C.get_classifier("random_forest", select=False, n_estimators=10, n_checkpoints=1, n_categorical=0),
+        {"check_sample_weight_equivalence_on_dense_data": _FOREST_WEIGHTS,
+         "check_sample_weight_equivalence_on_sparse_data": _FOREST_WEIGHTS},
+    ),
+    "oob_forest": (
+        C.OOBForestSelection(param_grid={"max_features": ["sqrt", None], "n_estimators": [5, 10]}),
+        {"check_sample_weight_equivalence_on_dense_data": _FOREST_WEIGHTS,
+         "check_sample_weight_equivalence_on_sparse_data": _FOREST_WEIGHTS},
+    ),
+    "svm_pca": (C.get_classifier("svm", select=False, n_categorical=0, n_components=2), {}),
+    "logistic": (C.get_classifier("logistic", select=False, n_categorical=0), {}),
+    "xgboost": (C.get_classifier("xgboost", select=False, n_estimators=10, max_depth=3), {}),
+    "conv1d": (
+        C.get_classifier("conv1d", select=False, n_checkpoints=1, n_categorical=0, max_epochs=20,
+                         batch_size=64, learning_rate=0.05, validation_fraction=0.0),
+        {},
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(CHECKED))
+def test_sklearn_estimator_checks(name):
+    estimator, expected = CHECKED[name]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        results = check_estimator(estimator, expected_failed_checks=expected, on_fail=None)
+    failed = [(r["check_name"], str(r["exception"])[:200]) for r in results if r["status"] == "failed"]
+    assert not failed
+    assert len(results) > 40
+
+
+# ---------------------------------------------------------------------------
+# Registry
+# ---------------------------------------------------------------------------
+
+def test_builtins_listed_with_paper_grids():
+    listed = C.list_classifiers()
+    assert {"random_forest", "svm", "conv1d", "xgboost", "logistic"} <= set(listed)
+    assert all(isinstance(d, str) and d for d in listed.values())
+    grid = C.get_param_grid("random_forest")
+    assert grid == {"max_features": ["sqrt", "log2", None], "n_estimators": [20, 50, 100, 500, 1000]}
+    assert C.get_param_grid("svm")["C"] == [1, 5e1, 5e2, 5e3, 5e4, 5e5, 5e6]
+    conv = C.get_param_grid("conv1d")
+    assert conv["kernel_size"] == [1, 2, 6, 11, 21] and conv["stride"] == [1, 2, 4]
+    assert conv["n_filters"] == [20, 40] and conv["learning_rate"] == [1e-3, 1e-4]
+    grid["n_estimators"].append(7)  # a copy: the registry is unchanged
+    assert 7 not in C.get_param_grid("random_forest")["n_estimators"]
+
+
+def test_unknown_name_lists_registered():
+    with pytest.raises(ValueError, match="registered: .*random_forest.*svm"):
+        C.get_classifier("randomforest")
+
+
+def test_get_classifier_select_and_fixed_params():
+    est = C.get_classifier("random_forest", random_state=3, n_jobs=2, class_weight="balanced")
+    assert isinstance(est, C.OOBForestSelection)
+    assert est.random_state == 3 and est.n_jobs == 2
+    assert est.estimator.class_weight == "balanced"
+    fixed = C.get_classifier("random_forest", select=False, random_state=3)
+    assert isinstance(fixed, RandomForestClassifier) and fixed.random_state == 3
+    # a fixed parameter removes its grid entry
+    svm = C.get_classifier("svm", n_components=None)
+    assert isinstance(svm, C.GridSelection) and "n_components" not in svm.param_grid
+    assert svm.estimator.n_components is None
+    # a single remaining candidate needs no selection
+    single = C.get_classifier("logistic", param_grid={"C": [0.5]})
+    assert isinstance(single, C.LogisticClassifier) and single.C == 0.5
+    with pytest.raises(ValueError, match="grid key"):
+        C.get_classifier("logistic", param_grid={"alpha": [1, 2]})
+    with pytest.raises(TypeError, match="could not build"):
+        C.get_classifier("logistic", select=False, not_a_param=1)
+
+
+def test_register_dotted_path_and_objects():
+    def tiny_logistic(random_state=0, C=1.0):
+        """Plain logistic regression for the test."""
+        return LogisticRegression(C=C, random_state=random_state, max_iter=500)
+
+    C.register_classifier("test_tiny_logistic", tiny_logistic, param_grid={"C": [0.01, 1.0]})
+    try:
+        assert C.list_classifiers()["test_tiny_logistic"] == "Plain logistic regression for the test."
+        with pytest.raises(ValueError, match="already registered"):
+            C.register_classifier("test_tiny_logistic", tiny_logistic)
+        est = C.get_classifier("test_tiny_logistic", random_state=5)
+        assert isinstance(est, C.GridSelection) and est.estimator.random_state == 5
+    finally:
+        C._REGISTRY.pop("test_tiny_logistic")
+
+    from_path = C.get_classifier("sklearn.ensemble:ExtraTreesClassifier", random_state=4, n_jobs=2)
+    assert type(from_path).__name__ == "ExtraTreesClassifier"
+    assert from_path.random_state == 4 and from_path.n_jobs == 2
+    with pytest.raises(ValueError, match="no attribute"):
+        C.get_classifier("sklearn.ensemble:NoSuchForest")
+    with pytest.raises(ValueError, match="cannot import"):
+        C.resolve_classifier("no_such_package_xyz:Forest")
+
+    template = LogisticRegression(C=0.3)
+    resolved = C.resolve_classifier(template, C=0.7)
+    assert resolved is not template and resolved.C == 0.7 and template.C == 0.3
+    built = C.resolve_classifier(C.Conv1DClassifier, n_checkpoints=7, random_state=2)
+    assert built.n_checkpoints == 7 and built.random_state == 2
+    with pytest.raises(TypeError, match="cannot make a classifier"):
+        C.resolve_classifier(42)
+
+
+def test_entry_point_discovery(tmp_path, monkeypatch):
+    (tmp_path / "lrid_test_plugin.py").write_text(textwrap.dedent('''
+        from sklearn.neighbors import KNeighborsClassifier
+
+        def knn(n_neighbors=5):
+            """k-nearest neighbours from a plugin."""
+            return KNeighborsClassifier(n_neighbors=n_neighbors)
+
+        PAIR = (knn, {"n_neighbors": [1, 3]})
+        BROKEN = 42
+    '''))
+    dist = tmp_path / "lrid_test_plugin-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: lrid-test-plugin\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text(
+        "[lrid.classifiers]\nplugin_knn = lrid_test_plugin:knn\nplugin_pair = lrid_test_plugin:PAIR\n"
+        "plugin_broken = lrid_test_plugin:BROKEN\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    saved = dict(C._REGISTRY)
+    monkeypatch.setattr(C, "_PLUGINS_LOADED", False)
+    try:
+        with pytest.warns(UserWarning, match="plugin_broken"):
+            listed = C.list_classifiers()
+        assert listed["plugin_knn"] == "k-nearest neighbours from a plugin."
+        assert "plugin_broken" not in listed
+        assert C.get_param_grid("plugin_pair") == {"n_neighbors": [1, 3]}
+        assert C.get_classifier("plugin_knn", n_neighbors=2).n_neighbors == 2
+        X, y = planted()
+        est = C.get_classifier("plugin_pair").fit(X, y)
+        assert est.best_params_["n_neighbors"] in (1, 3)
+    finally:
+        C._REGISTRY.clear()
+        C._REGISTRY.update(saved)
+
+
+def test_import_without_torch():
+    code = textwrap.dedent("""
+        import sys
+
+        class NoTorch:
+            def find_spec(self, name, path=None, target=None):
+                if name == "torch" or name.startswith("torch."):
+                    raise ImportError("torch blocked for this test")
+
+        sys.meta_path.insert(0, NoTorch())
+        import lrid_analysis.classifiers as c
+        import lrid_analysis.importance
+        assert "torch" not in sys.modules
+        print(sorted(c.list_classifiers()))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "conv1d" in out.stdout
+
+
+# ---------------------------------------------------------------------------
+# Out-of-bag forest selection
+# ---------------------------------------------------------------------------
+
+@pytest.mark.filterwarnings("ignore:Some inputs do not have OOB scores")
+def test_oob_forest_truncation_equals_fresh_forest():
+    X, y = planted(n_per_class=40, n_obs=6)
+    grid = {"max_features": ["sqrt", None], "n_estimators": [5, 15, 40]}
+    sel = C.OOBForestSelection(param_grid=grid, tol=0.5, random_state=7).fit(X, y)
+    # tol=0.5 makes every candidate a tie: the fewest trees of the first setting win
+    assert sel.best_params_ == {"max_features": "sqrt", "n_estimators": 5}
+    forest = sel.best_estimator_
+    assert len(forest.estimators_) == 5 and forest.n_estimators == 5
+    fresh = RandomForestClassifier(n_estimators=5, max_features="sqrt", random_state=7, oob_score=True).fit(X, y)
+    np.testing.assert_array_equal(forest.predict_proba(X), fresh.predict_proba(X))
+    assert sel.best_score_ == pytest.approx(fresh.oob_score_)
+    np.testing.assert_allclose(forest.oob_decision_function_, fresh.oob_decision_function_)
+
+
+@pytest.mark.filterwarnings("ignore:Some inputs do not have OOB scores")
+def test_oob_forest_selection_reads_oob_and_prunes():
+    # one informative observable among 20: max_features=1 rarely sees it and is clearly worse
+    X, y = planted(n_per_class=40, n_obs=20, n_ckpt=2, signal=3.0)
+    grid = {"max_features": [1, None], "n_estimators": [10, 30, 60]}
+    sel = C.OOBForestSelection(param_grid=grid, prune_from=30, margin=0.02, random_state=0).fit(X, y)
+    table = sel.oob_scores_
+    assert list(table.columns) == ["max_features", "n_estimators", "oob_score", "dropped"]
+    weak = table[table.max_features == 1]
+    assert weak.dropped.tolist() == [False, False, True]  # grown to 30, then dropped
+    assert sel.best_params_["max_features"] is None
+    # recorded scores are the OOB accuracy of a fresh forest of that size
+    for k in (10, 30, 60):
+        fresh = RandomForestClassifier(n_estimators=k, max_features=None, random_state=0, oob_score=True).fit(X, y)
+        recorded = table[table.max_features.isna() & (table.n_estimators == k)].oob_score.item()
+        assert recorded == pytest.approx(fresh.oob_score_)
+    best = table.oob_score.max()
+    assert sel.best_score_ == best
+    assert sel.best_params_["n_estimators"] == table[table.oob_score == best].n_estimators.min()
+    assert set(sel.classes_) == set(RULES)
+    assert sel.predict(X).dtype == y.dtype
+
+
+def test_oob_forest_bad_grid():
+    X, y = planted()
+    with pytest.raises(ValueError, match="n_estimators"):
+        C.OOBForestSelection(param_grid={"max_features": ["sqrt"]}).fit(X, y)
+    with pytest.raises(ValueError, match="not parameters"):
+        C.OOBForestSelection(param_grid={"depth": [3], "n_estimators": [5]}).fit(X, y)
+
+
+# ---------------------------------------------------------------------------
+# Grid selection and the other classifiers
+# ---------------------------------------------------------------------------
+
+def test_grid_selection_picks_the_working_setting_from_training_rows():
+    X, y = planted(n_per_class=40)
+    # C=1e-6 shrinks every coefficient to ~0: chance accuracy; C=1 separates the rules
+    for search in ("halving", "grid"):
+        sel = C.GridSelection(C.LogisticClassifier(), {"C": [1e-6, 1.0]}, search=search, random_state=0)
+        sel.fit(X, y)
+        assert sel.best_params_ == {"C": 1.0}
+        assert sel.search_method_ == search
+        assert sel.predict_proba(X).shape == (len(y), 4)
+        assert (sel.predict(X) == y).mean() > 0.8
+    cloned = clone(sel)
+    assert not hasattr(cloned, "best_params_")
+
+
+def test_svm_pca_and_grid_capping():
+    X, y = planted(n_per_class=15, n_obs=3, n_ckpt=4)  # 12 continuous columns, 60 rows
+    svm = C.LinearSVMClassifier(C=1.0, n_components=50).fit(X, y)
+    assert svm.n_components_ == 12
+    pca = svm.pipeline_.named_steps["features"].named_transformers_["continuous"].named_steps["pca"]
+    assert pca.n_components_ == 12
+    grid = svm._adapt_param_grid({"C": [1.0], "n_components": [None, 10, 20, 50]}, X.shape)
+    assert grid["n_components"] == [None, 10, 12]
+    assert svm.decision_function(X).shape == (len(y), 4)
+    assert (svm.predict(X) == y).mean() > 0.8
+    with pytest.raises(ValueError, match="n_categorical"):
+        C.LinearSVMClassifier(n_categorical=X.shape[1]).fit(X, y)
+
+
+def test_one_hot_passes_through_unscaled():
+    X, y = planted()
+    svm = C.LinearSVMClassifier().fit(X, y)
+    transformed = svm.pipeline_.named_steps["features"].transform(X)
+    np.testing.assert_array_equal(transformed[:, -3:], X[:, -3:])
+    np.testing.assert_allclose(transformed[:, :-3].mean(axis=0), 0, atol=1e-12)
+
+
+def test_xgboost_string_labels():
+    X, y = planted(n_per_class=20)
+    est = C.XGBoostClassifier(n_estimators=20, max_depth=2).fit(X, y)
+    assert list(est.classes_) == sorted(RULES)
+    proba = est.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-5)
+    np.testing.assert_array_equal(est.predict(X), est.classes_[proba.argmax(1)])
+    assert (est.predict(X) == y).mean() > 0.9
+
+
+def test_conv1d_learns_planted_trajectory_and_is_seeded():
+    X, y = planted(n_per_class=40, n_obs=3, n_ckpt=6, signal=3.0)
+    params = dict(n_checkpoints=6, n_categorical=3, kernel_size=11, stride=2, pooling="avg",
+                  learning_rate=1e-2, max_epochs=60, patience=10, random_state=1)
+    est = C.Conv1DClassifier(**params).fit(X[:120], y[:120])
+    assert (est.predict(X[120:]) == y[120:]).mean() > 0.6  # chance is 0.25
+    assert est.network_["features"][0].kernel_size == (6,)  # capped at n_checkpoints
+    assert 1 <= est.best_epoch_ <= est.n_epochs_ <= 60
+    assert list(est.history_.columns) == ["epoch", "train_loss", "val_loss", "val_accuracy"]
+    again = C.Conv1DClassifier(**params).fit(X[:120], y[:120])
+    np.testing.assert_array_equal(est.predict_proba(X), again.predict_proba(X))
+    proba = est.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1)
+    # kernel sizes above n_checkpoints collapse in the grid
+    assert est._adapt_param_grid({"kernel_size": [1, 2, 6, 11, 21]}, X.shape)["kernel_size"] == [1, 2, 6]
+
+
+def test_conv1d_layout_error_is_clear():
+    X, y = planted(n_obs=3, n_ckpt=4)
+    with pytest.raises(ValueError, match="n_checkpoints=5 and n_categorical=3"):
+        C.Conv1DClassifier(n_checkpoints=5, max_epochs=1).fit(X, y)
+    with pytest.raises(ValueError, match="pooling"):
+        C.Conv1DClassifier(n_checkpoints=4, pooling="median").fit(X, y)

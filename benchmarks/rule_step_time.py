@@ -89,17 +89,21 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+MEMORY_FORMATS = {"contiguous": torch.contiguous_format, "channels_last": torch.channels_last}
+
+
 def make_trainer(name: str, rule: str, batch: int, device: torch.device, seed: int,
-                 ia_batch_fraction: float = 1.0):
+                 ia_batch_fraction: float = 1.0, memory_format: str = "contiguous"):
     """Build model ``name`` for ``rule`` and return a function running one training step."""
     arch, width, shape = MODELS[name]
     model = build_model(arch, N_CLASSES, shape, width=width, seed=seed)
     ia = {"batch_fraction": ia_batch_fraction} if rule == "information" and ia_batch_fraction != 1.0 else {}
-    model = convert(model, rule, seed=seed, **ia).to(device)
+    fmt = MEMORY_FORMATS[memory_format]
+    model = convert(model, rule, seed=seed, **ia).to(device, memory_format=fmt)
     model.train()
     optimizer = make_optimizer(model, rule, lr=0.01, weight_decay=1e-4)
     g = torch.Generator().manual_seed(seed)
-    x = torch.randn((batch, *shape), generator=g).to(device).contiguous()
+    x = torch.randn((batch, *shape), generator=g).to(device).contiguous(memory_format=fmt)
     y = torch.randint(0, N_CLASSES, (batch,), generator=g).to(device)
 
     def step():
@@ -113,12 +117,13 @@ def make_trainer(name: str, rule: str, batch: int, device: torch.device, seed: i
 
 
 def time_model(name: str, batch: int, repeats: int, steps: int, warmup: int,
-               device: torch.device, seed: int, ia_batch_fraction: float) -> dict:
+               device: torch.device, seed: int, ia_batch_fraction: float = 1.0,
+               memory_format: str = "contiguous") -> dict:
     """Interleaved timing of one model under every rule; seconds per step."""
     trainers, n_params = {}, {}
     for rule in RULES:
         trainers[rule], n_params[rule] = make_trainer(name, rule, batch, device, seed,
-                                                      ia_batch_fraction)
+                                                      ia_batch_fraction, memory_format)
     for rule in RULES:
         for _ in range(warmup):
             trainers[rule]()
@@ -136,7 +141,8 @@ def time_model(name: str, batch: int, repeats: int, steps: int, warmup: int,
     median = {rule: statistics.median(s) for rule, s in samples.items()}
     result = {
         "architecture": MODELS[name][0], "width": MODELS[name][1],
-        "input_shape": list(MODELS[name][2]), "batch": batch, "n_parameters": n_params,
+        "input_shape": list(MODELS[name][2]), "batch": batch, "memory_format": memory_format,
+        "n_parameters": n_params,
         "median_step_s": {k: round(v, 6) for k, v in median.items()},
         "min_step_s": {k: round(min(v), 6) for k, v in samples.items()},
         "samples_step_s": {k: [round(t, 6) for t in v] for k, v in samples.items()},
@@ -178,6 +184,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--ia-batch-fraction", type=float, default=1.0,
                         help="IA batch_fraction (1.0 = exact local loss, the default)")
+    parser.add_argument("--memory-format", default="contiguous", choices=list(MEMORY_FORMATS),
+                        help="layout of the model and the input (the same for every rule)")
     parser.add_argument("--quick", action="store_true", help="short run: 3 rounds of 1 step, 1 warm-up")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     args = parser.parse_args(argv)
@@ -198,6 +206,7 @@ def main(argv=None) -> dict:
         "parameters": {"batch": args.batch, "repeats": args.repeats, "steps": args.steps,
                        "warmup": args.warmup, "seed": args.seed, "quick": args.quick,
                        "ia_batch_fraction": args.ia_batch_fraction,
+                       "memory_format": args.memory_format,
                        "optimizer": "sgdm (momentum 0.9, Nesterov), lr 0.01, wd 1e-4"},
         "targets": TARGETS,
         "models": {},
@@ -206,7 +215,7 @@ def main(argv=None) -> dict:
           f"{'FA/bp':>6} {'(<1.2)':>6} {'IA/bp':>6} {'(<1.6)':>6}")
     for name in args.models:
         res = time_model(name, args.batch, args.repeats, args.steps, args.warmup, device,
-                         args.seed, args.ia_batch_fraction)
+                         args.seed, args.ia_batch_fraction, args.memory_format)
         payload["models"][name] = res
         med, ratio, ok = res["median_step_s"], res["ratio"], res["meets_target"]
         print(f"{name:<10} {1e3 * med['sgdm']:>11.1f} {1e3 * med['feedback']:>8.1f} "

@@ -95,6 +95,14 @@ def _group_measure(name):
     return _MEASURE_SHORT[parse_observable(name)[0]]
 
 
+def _maybe_measure(name):
+    """The measure of a group name, or None for a custom group."""
+    try:
+        return _group_measure(name)
+    except ValueError:
+        return None
+
+
 def _layout_groups(observables, n_checkpoints, n_categorical, by):
     if n_categorical not in (0, 3):
         raise ValueError(
@@ -251,8 +259,9 @@ def permutation_importance(estimators, X, y, splits, groups, n_repeats=5, seed=0
     Returns
     -------
     pandas.DataFrame
-        One row per (split, group): ``split``, ``group``, ``n_columns``,
-        ``baseline`` (unpermuted score), ``permuted_mean``, ``permuted_std``
+        One row per (split, group): ``split``, ``group``, ``measure``
+        (``weight`` / ``act`` / ``grad`` / ``layer_position``, None for a
+        custom group), ``n_columns``, ``baseline`` (unpermuted score), ``permuted_mean``, ``permuted_std``
         (over repeats), ``importance`` (= baseline - permuted_mean),
         ``n_repeats``, ``n_test``.
     """
@@ -281,7 +290,8 @@ def permutation_importance(estimators, X, y, splits, groups, n_repeats=5, seed=0
         )
         for (name, cols), permuted in zip(groups.items(), scores):
             permuted = np.asarray(permuted, dtype=float)
-            rows.append({"split": s, "group": name, "n_columns": len(cols), "baseline": float(baseline),
+            rows.append({"split": s, "group": name, "measure": _maybe_measure(name), "n_columns": len(cols),
+                         "baseline": float(baseline),
                          "permuted_mean": permuted.mean(), "permuted_std": permuted.std(),
                          "importance": float(baseline) - permuted.mean(), "n_repeats": int(n_repeats),
                          "n_test": len(test)})
@@ -302,8 +312,8 @@ def summarize_importance(table, value="importance"):
     Returns
     -------
     pandas.DataFrame
-        One row per group, in first-appearance order: ``group``,
-        ``{value}_mean``, ``{value}_sem`` (NaN for one split), ``n_splits``.
+        One row per group, in first-appearance order: ``group``, ``measure``
+        (None for a custom group), ``{value}_mean``, ``{value}_sem`` (NaN for one split), ``n_splits``.
     """
     missing = [c for c in ("split", "group", value) if c not in table.columns]
     if missing:
@@ -312,6 +322,7 @@ def summarize_importance(table, value="importance"):
     grouped = table.groupby("group", sort=False)[value]
     out = pd.DataFrame({
         "group": order,
+        "measure": [_maybe_measure(g) for g in order],
         f"{value}_mean": grouped.mean().reindex(order).to_numpy(),
         f"{value}_sem": grouped.sem(ddof=1).reindex(order).to_numpy(),
         "n_splits": grouped.size().reindex(order).to_numpy(),

@@ -114,6 +114,16 @@ def _finite(value):
     return value is not None and np.isfinite(value)
 
 
+def _legend(fig, axes):
+    """One legend for the figure, outside the panels on the right (labels of all panels, once)."""
+    seen = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            seen.setdefault(label, handle)
+    if seen:
+        fig.legend(list(seen.values()), list(seen), fontsize="small", loc="outside right upper", frameon=False)
+
+
 def accuracy_bars(summary, x, hue=None, panel=None, value="accuracy", chance=None, reference=None,
                   x_order=None, hue_order=None, title=None, ylabel="test accuracy", reference_label="reference",
                   x_label=None):
@@ -153,7 +163,8 @@ def accuracy_bars(summary, x, hue=None, panel=None, value="accuracy", chance=Non
     xs = _order(summary[x], x_order)
     hues = _order(summary[hue], hue_order) if hue else [None]
     colors = _colors(hues)
-    fig, axes = _grid(len(panels), width=max(4.2, 0.55 * len(xs) * max(1, len(hues)) + 1.5))
+    fig, axes = _grid(len(panels), width=min(14.0, max(4.5, 0.32 * len(xs) * len(hues) + 2.0)), height=4.0,
+                      max_cols=2 if len(xs) * len(hues) > 12 else 4)
     width = 0.8 / len(hues)
     for ax, p in zip(axes, panels):
         part = summary if panel is None else summary[summary[panel] == p]
@@ -165,11 +176,14 @@ def accuracy_bars(summary, x, hue=None, panel=None, value="accuracy", chance=Non
                 if xv in lookup:
                     pos.append(i - 0.4 + width * (k + 0.5))
                     means.append(float(lookup[xv][mean_col]))
-                    sem = float(lookup[xv][sem_col])
-                    sems.append(sem if np.isfinite(sem) else 0.0)
+                    sems.append(float(lookup[xv][sem_col]))
             if pos:
-                ax.bar(pos, means, width=width * 0.95, yerr=sems, capsize=2, color=colors[h],
-                       label=None if h is None else str(h), edgecolor="none")
+                ax.bar(pos, means, width=width * 0.95, color=colors[h], label=None if h is None else str(h),
+                       edgecolor="none")
+                has = np.isfinite(sems)
+                if has.any():
+                    ax.errorbar(np.asarray(pos)[has], np.asarray(means)[has], yerr=np.asarray(sems)[has],
+                                fmt="none", ecolor="black", elinewidth=1, capsize=2)
         ref = reference.get(p) if isinstance(reference, dict) else reference
         if ref is not None and _finite(ref[0]):
             ax.axhline(ref[0], color=_REFERENCE_COLOR, lw=1.5, label=reference_label)
@@ -178,17 +192,15 @@ def accuracy_bars(summary, x, hue=None, panel=None, value="accuracy", chance=Non
         if chance is not None:
             ax.axhline(chance, color="0.4", ls="--", lw=1, label="chance")
         ax.set_xticks(range(len(xs)))
-        ax.set_xticklabels([str(v) for v in xs], rotation=30 if len(xs) > 4 else 0,
-                           ha="right" if len(xs) > 4 else "center")
+        ax.set_xticklabels([str(v).replace(", ", "\n") for v in xs], rotation=30 if len(xs) > 6 else 0,
+                           ha="right" if len(xs) > 6 else "center", fontsize="small" if len(xs) > 6 else None)
         ax.set_ylim(0, 1.05)
         ax.set_ylabel(ylabel)
         ax.set_xlabel(x_label if x_label is not None else x)
         if p is not None:
             ax.set_title(f"{panel} = {p}")
         ax.spines[["top", "right"]].set_visible(False)
-    handles, labels = axes[0].get_legend_handles_labels()
-    if handles:
-        axes[-1].legend(handles, labels, fontsize="small", loc="lower right", frameon=False)
+    _legend(fig, axes)
     if title:
         fig.suptitle(title)
     return fig
@@ -282,8 +294,8 @@ def importance_bars(summary, statistic="statistic", group="measure", panel="impo
         ax.set_xlabel(f"{p} importance")
         ax.set_title(str(p))
         ax.spines[["top", "right"]].set_visible(False)
-    axes[-1].legend([Patch(color=colors[g]) for g in groups], [str(g) for g in groups], fontsize="small",
-                    loc="lower right", frameon=False)
+    fig.legend([Patch(color=colors[g]) for g in groups], [str(g) for g in groups], fontsize="small",
+               loc="outside right upper", frameon=False)
     if title:
         fig.suptitle(title)
     return fig
@@ -337,7 +349,7 @@ def subsample_lines(summary, panel="observables", period="period", n_samples="n_
         ax.set_ylabel(f"test {value}")
         ax.set_title(str(p))
         ax.spines[["top", "right"]].set_visible(False)
-    axes[-1].legend(fontsize="small", loc="lower right", frameon=False)
+    _legend(fig, axes)
     if title:
         fig.suptitle(title)
     return fig

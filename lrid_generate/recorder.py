@@ -16,9 +16,10 @@ is the numpy reference the tests compare against):
   are averaged over examples;
 * median and third quartile are nearest-rank percentiles: with a row sorted in
   descending order, the element at ``rint((n - 1) * (1 - q / 100))``. They
-  are found by linear-time selection (``torch.kthvalue``) instead of a full
-  sort, in the values' own dtype (exact), and ``sq`` reuses the selections of
-  ``abs`` (squaring is monotone on magnitudes);
+  are found by linear-time selection instead of a full sort
+  (``torch.kthvalue``; on the CPU numpy's ``partition`` on a zero-copy view,
+  which is about twice as fast), in the values' own dtype (exact), and ``sq``
+  reuses the selections of ``abs`` (squaring is monotone on magnitudes);
 * population variance, ``skew = 3 (mean - median) / std``, non-excess
   kurtosis, L2 norm; a constant row gives NaN skew and kurtosis.
 
@@ -139,6 +140,28 @@ def _descending_at(values, q):
     return -torch.kthvalue(-values, k + 1, dim=-1).values
 
 
+def _order_statistics(raw, magnitude):
+    """Median and third quartile of ``abs`` and ``raw`` rows.
+
+    Returns
+    -------
+    Tensor, shape (2, 2, n_rows)
+        ``[quantile (50, 75), function (abs, raw), row]`` in the input dtype.
+    """
+    n = raw.shape[-1]
+    k50, k75 = _percentile_index(n, 50.0), _percentile_index(n, 75.0)
+    if raw.device.type == "cpu":
+        # numpy's introselect on a zero-copy view is about twice as fast as
+        # torch.kthvalue on the CPU; both select exactly the same elements.
+        negated = -torch.stack([magnitude, raw]).numpy()
+        picked = np.partition(negated, sorted({k50, k75}), axis=-1)
+        out = torch.from_numpy(-np.stack([picked[..., k50], picked[..., k75]]))
+        return out
+    return torch.stack([
+        torch.stack([_descending_at(magnitude, q), _descending_at(raw, q)]) for q in (50.0, 75.0)
+    ])
+
+
 def _moments(values, median, third_quartile):
     """The 7 statistics (STATISTICS order) along the last axis, stacked last."""
     mean = values.mean(dim=-1)
@@ -197,10 +220,7 @@ def function_statistics(rows):
     raw64 = raw.to(torch.float64)
     values = torch.stack([magnitude.to(torch.float64), raw64, raw64 * raw64])
     # selections: raw and abs; sq reuses abs (squaring is monotone on magnitudes)
-    selected = torch.stack([
-        torch.stack([_descending_at(magnitude, q), _descending_at(raw, q)]).to(torch.float64)
-        for q in (50.0, 75.0)
-    ])  # (2 quantiles, 2 functions, n_rows)
+    selected = _order_statistics(raw, magnitude).to(torch.float64)  # (2 quantiles, 2 functions, n_rows)
     median = torch.cat([selected[0], selected[0, :1] ** 2])
     third_quartile = torch.cat([selected[1], selected[1, :1] ** 2])
     return _moments(values, median, third_quartile).mean(dim=1).reshape(-1)

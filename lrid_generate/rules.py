@@ -30,8 +30,20 @@ Information Alignment (Kunin et al. 2020)
 
     ``x``, ``W`` and the bias are detached, so ``R`` moves only ``B``; the task
     loss never reaches ``B``. Each IA layer computes ``R`` during a training
-    forward pass (``module.training`` and gradients enabled) and keeps the
-    latest value; :func:`local_loss` sums them.
+    forward pass (``module.training``, gradients enabled and ``B`` requiring
+    grad; never in ``eval()`` or under ``no_grad``) and keeps the latest
+    value; :func:`local_loss` sums them.
+
+    Implementation: ``R`` and ``dR/dB`` are computed in closed form, without
+    autograd. With ``r = B^T y`` and ``u = -(alpha/N) x + (2 beta/N) r``,
+    ``dR/dB = y^T u + 2 gamma B`` (linear) or the weight-gradient convolution
+    of ``u`` against ``y`` plus ``2 gamma B`` (conv), and
+    ``alpha Amp + beta Null = (1/N) (-alpha <r, x> + beta ||r||^2)``. ``y``
+    is the forward output minus the bias (``W x`` is not recomputed), so a
+    conv layer pays one transposed convolution and one weight-gradient
+    convolution per training step. The stored loss is a one-node autograd
+    graph with the exact value of ``R`` whose backward pass adds the
+    precomputed ``dR/dB`` to ``B.grad``.
 
 Feedback kernels are drawn with the initializer of the forward kernel: a
 layer may carry a ``kernel_init`` attribute, a callable
@@ -56,6 +68,7 @@ __all__ = [
     "RULE_ALIASES",
     "BASE_OPTIMIZERS",
     "IA_DEFAULTS",
+    "IA_OPTIONS",
     "canonical_rule",
     "default_kernel_init",
     "FeedbackLinear",
@@ -79,6 +92,8 @@ RULE_ALIASES = {"fa": "feedback", "ia": "information"}
 BASE_OPTIMIZERS = ("sgdm", "adam")
 #: Default weights of the IA local loss (Kunin et al. 2020 reference code).
 IA_DEFAULTS = {"alpha": 2e-3, "beta": 1e-3, "gamma": 1e-3}
+#: Other IA keywords accepted by :func:`convert` and the IA layers, with defaults.
+IA_OPTIONS = {"batch_fraction": 1.0}
 
 #: Name of the optional attribute holding a layer's kernel initializer.
 KERNEL_INIT_ATTR = "kernel_init"
@@ -194,6 +209,29 @@ class _FeedbackConv2dFunction(torch.autograd.Function):
         return grad_x, grad_w, grad_b, None, None, None, None
 
 
+class _LocalLossFunction(torch.autograd.Function):
+    """A scalar ``R(B)`` whose value and gradient were computed in closed form.
+
+    ``forward(feedback, value, grad)`` returns ``value``; the backward pass
+    gives ``feedback`` the gradient ``grad_out * grad``. The only thing kept
+    for the backward pass is ``grad`` (the shape of ``B``): no graph through
+    the local loss's convolutions is built or stored.
+    """
+
+    @staticmethod
+    def forward(feedback, value, grad):
+        return value.clone()
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(inputs[2])
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        (grad,) = ctx.saved_tensors
+        return grad * grad_out.to(grad.dtype), None, None
+
+
 # --------------------------------------------------------------------------
 # layers
 # --------------------------------------------------------------------------
@@ -236,18 +274,29 @@ class AlignmentLayer:
 
 
 class _InformationMixin:
-    """IA part: ``B`` is a parameter and a local loss is computed in training."""
+    """IA part: ``B`` is a parameter trained by a local loss computed in training.
+
+    The local loss and its gradient with respect to ``B`` are computed in
+    closed form during the training forward pass (see
+    :meth:`_information_loss`); the stored loss is a one-node graph whose
+    backward pass hands ``B`` that gradient.
+    """
 
     rule = "information"
     feedback_trainable = True
 
-    def _init_information(self, alpha: float, beta: float, gamma: float) -> None:
+    def _init_information(self, alpha: float, beta: float, gamma: float,
+                          batch_fraction: float = 1.0) -> None:
         for name, value in (("alpha", alpha), ("beta", beta), ("gamma", gamma)):
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise ValueError(f"IA {name} must be a finite number >= 0, got {value!r}")
+        if not (isinstance(batch_fraction, (int, float)) and not isinstance(batch_fraction, bool)
+                and 0 < batch_fraction <= 1):
+            raise ValueError(f"IA batch_fraction must be a number in (0, 1], got {batch_fraction!r}")
         self.alpha = float(alpha)
         self.beta = float(beta)
         self.gamma = float(gamma)
+        self.batch_fraction = float(batch_fraction)
         self._local_loss = None
 
     def _wants_local_loss(self) -> bool:
@@ -255,7 +304,12 @@ class _InformationMixin:
 
     @property
     def last_local_loss(self) -> torch.Tensor | None:
-        """Local loss ``R`` of the latest training forward pass (or None)."""
+        """Local loss ``R`` of the latest training forward pass (or None).
+
+        A scalar with the exact value of ``R``; calling ``backward`` on it (or
+        on a sum containing it) adds the exact ``dR/dB`` to
+        ``feedback_weight.grad`` and nothing to any other tensor.
+        """
         return self._local_loss
 
     def clear_local_loss(self) -> None:
@@ -267,12 +321,65 @@ class _InformationMixin:
         state["_local_loss"] = None
         return state
 
-    def _combine(self, amp, null, n):
-        decay = self.weight.detach().pow(2).sum() + self.feedback_weight.pow(2).sum()
-        return self.alpha * amp / n + self.beta * null / n + self.gamma * decay
+    def _batch_subset(self, x: torch.Tensor, y: torch.Tensor):
+        """First ``ceil(batch_fraction * N)`` samples of ``x`` and ``y`` (all when 1)."""
+        if self.batch_fraction >= 1.0:
+            return x, y
+        m = max(1, math.ceil(self.batch_fraction * x.shape[0]))
+        return x[:m], y[:m]
+
+    def _information_loss(self, x, y, feedback_adjoint, correlate) -> torch.Tensor:
+        """``R`` and its exact gradient with respect to ``B`` without autograd.
+
+        With ``r = B^T y`` (``feedback_adjoint(y)``) and ``C(v)`` the gradient
+        with respect to ``B`` of ``<y, B v>`` (``correlate(v, y)``, linear in
+        ``v``; ``y^T v`` for a linear layer, the weight-gradient convolution for
+        a conv), the adjoint identity ``<y, B v> = <B^T y, v> = <B, C(v)>``
+        gives::
+
+            alpha Amp + beta Null = (1/N) (-alpha <r, x> + beta ||r||^2)
+            dR/dB = C(-(alpha/N) x + (2 beta/N) r) + 2 gamma B
+
+        so one adjoint product and one correlation (Amp and Null fused in its
+        first argument) are all the work, and ``<B, C(.)>`` gives the value.
+        When ``beta = 0`` the adjoint product is skipped.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Layer input, detached, ``(N, ...)`` in B's dtype.
+        y : torch.Tensor
+            ``W x`` (forward output minus the bias), detached, ``(N, ...)``.
+        """
+        B = self.feedback_weight
+        Bd = B.detach()
+        x, y = self._batch_subset(x, y)
+        n = x.shape[0]
+        alpha, beta, gamma = self.alpha, self.beta, self.gamma
+        r = feedback_adjoint(y) if beta > 0 else None
+        if beta > 0:
+            # (2 beta / N) C(r - alpha / (2 beta) x); one fused pass builds the argument
+            u = torch.add(r, x, alpha=-alpha / (2 * beta)) if alpha > 0 else r
+            scale = 2 * beta / n
+        else:
+            u, scale = x, -alpha / n
+        if scale != 0:
+            grad = correlate(u, y).mul_(scale)
+            value = torch.dot(Bd.reshape(-1), grad.reshape(-1))  # -(a/N)<r,x> + (2b/N)||r||^2
+        else:
+            grad = torch.zeros_like(Bd)
+            value = Bd.new_zeros(())
+        if r is not None:
+            value = value - (beta / n) * torch.linalg.vector_norm(r).square()
+        if gamma > 0:
+            decay = self.weight.detach().to(Bd.dtype).square().sum() + Bd.square().sum()
+            value = value + gamma * decay
+            grad.add_(Bd, alpha=2 * gamma)
+        return _LocalLossFunction.apply(B, value, grad)
 
     def extra_repr(self) -> str:  # pragma: no cover - cosmetic
-        return super().extra_repr() + f", alpha={self.alpha}, beta={self.beta}, gamma={self.gamma}"
+        return (super().extra_repr() + f", alpha={self.alpha}, beta={self.beta}, gamma={self.gamma}"
+                + (f", batch_fraction={self.batch_fraction}" if self.batch_fraction < 1 else ""))
 
 
 class FeedbackLinear(AlignmentLayer, nn.Linear):
@@ -340,15 +447,26 @@ class InformationLinear(_InformationMixin, FeedbackLinear):
     """Linear layer trained with Information Alignment.
 
     Parameters as :class:`FeedbackLinear`, plus ``alpha``, ``beta``, ``gamma``
-    (weights of the local loss, defaults :data:`IA_DEFAULTS`).
+    and ``batch_fraction``.
+
+    Parameters
+    ----------
+    alpha, beta, gamma : float
+        Weights of the local loss (defaults :data:`IA_DEFAULTS`).
+    batch_fraction : float
+        Fraction of the batch (its first ``ceil(batch_fraction * N)``
+        samples, or rows for a linear layer) on which the local loss's batch
+        averages are estimated. Default ``1.0``: the exact loss. Smaller
+        values make the local loss cheaper at the price of a noisier
+        gradient for ``B``.
     """
 
     def __init__(self, in_features, out_features, bias=True, device=None, dtype=None,
                  *, kernel_init=None, generator=None, alpha=IA_DEFAULTS["alpha"],
-                 beta=IA_DEFAULTS["beta"], gamma=IA_DEFAULTS["gamma"]):
+                 beta=IA_DEFAULTS["beta"], gamma=IA_DEFAULTS["gamma"], batch_fraction=1.0):
         FeedbackLinear.__init__(self, in_features, out_features, bias, device, dtype,
                                 kernel_init=kernel_init, generator=generator)
-        self._init_information(alpha, beta, gamma)
+        self._init_information(alpha, beta, gamma, batch_fraction)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = FeedbackLinear.forward(self, x)
@@ -357,33 +475,46 @@ class InformationLinear(_InformationMixin, FeedbackLinear):
         return out
 
     def _linear_local_loss(self, x, out):
-        B = self.feedback_weight
+        B = self.feedback_weight.detach()
         x2 = x.reshape(-1, self.in_features).to(B.dtype)
         y = out.reshape(-1, self.out_features).to(B.dtype)
         if self.bias is not None:
             y = y - self.bias.detach().to(B.dtype)
-        n = x2.shape[0]
-        amp = -(y * x2.matmul(B.t())).sum()          # y . (B x)
-        null = y.matmul(B).pow(2).sum()              # ||B^T y||^2
-        return self._combine(amp, null, n)
+        return self._information_loss(
+            x2, y,
+            feedback_adjoint=lambda y: y.matmul(B),          # r = B^T y, (N, in)
+            correlate=lambda v, y: y.t().matmul(v),          # sum_n y_n v_n^T, (out, in)
+        )
 
 
 class InformationConv2d(_InformationMixin, FeedbackConv2d):
     """2-D convolution trained with Information Alignment.
 
-    ``Null`` uses the transposed convolution of ``W x`` with ``B`` at the
-    layer's stride, padding and dilation, with the output padding that
-    recovers the input's spatial size.
+    ``B^T`` is the transposed convolution (the adjoint of ``x -> conv(x, B)``)
+    at the layer's stride, padding and dilation, returning the input's
+    spatial size. Parameters as :class:`FeedbackConv2d`, plus ``alpha``,
+    ``beta``, ``gamma`` and ``batch_fraction``.
+
+    Parameters
+    ----------
+    alpha, beta, gamma : float
+        Weights of the local loss (defaults :data:`IA_DEFAULTS`).
+    batch_fraction : float
+        Fraction of the batch (its first ``ceil(batch_fraction * N)``
+        samples, or rows for a linear layer) on which the local loss's batch
+        averages are estimated. Default ``1.0``: the exact loss. Smaller
+        values make the local loss cheaper at the price of a noisier
+        gradient for ``B``.
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
                  dilation=1, groups=1, bias=True, padding_mode="zeros", device=None,
                  dtype=None, *, kernel_init=None, generator=None, alpha=IA_DEFAULTS["alpha"],
-                 beta=IA_DEFAULTS["beta"], gamma=IA_DEFAULTS["gamma"]):
+                 beta=IA_DEFAULTS["beta"], gamma=IA_DEFAULTS["gamma"], batch_fraction=1.0):
         FeedbackConv2d.__init__(self, in_channels, out_channels, kernel_size, stride, padding,
                                 dilation, groups, bias, padding_mode, device, dtype,
                                 kernel_init=kernel_init, generator=generator)
-        self._init_information(alpha, beta, gamma)
+        self._init_information(alpha, beta, gamma, batch_fraction)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = FeedbackConv2d.forward(self, x)
@@ -395,24 +526,38 @@ class InformationConv2d(_InformationMixin, FeedbackConv2d):
         return out
 
     def _conv_local_loss(self, x, out):
-        B = self.feedback_weight
-        x = x.to(B.dtype)
-        y = out.to(B.dtype)
+        B = self.feedback_weight.detach()
+        fmt = _local_memory_format(x)
+        x = x.to(B.dtype).contiguous(memory_format=fmt)
         if self.bias is not None:
-            y = y - self.bias.detach().to(B.dtype).view(1, -1, 1, 1)
-        n = x.shape[0]
-        bx = F.conv2d(x, B, None, self.stride, self.padding, self.dilation, 1)
-        amp = -(y * bx).sum()
-        recon = F.conv_transpose2d(y, B, None, self.stride, self.padding,
-                                   _output_padding(self, x.shape[-2:], y.shape[-2:]),
-                                   1, self.dilation)
-        null = recon.pow(2).sum()
-        return self._combine(amp, null, n)
+            y = torch.empty_like(out, dtype=B.dtype, memory_format=fmt)
+            torch.sub(out, self.bias.detach().to(out.dtype).view(1, -1, 1, 1), out=y)
+        else:
+            y = out.to(B.dtype).contiguous(memory_format=fmt)
+        conf = (self.stride, self.padding, self.dilation, False, [0, 0], 1)
+
+        def feedback_adjoint(y):  # B^T y at x's size (torch.nn.grad.conv2d_input)
+            return torch.ops.aten.convolution_backward(
+                y, x[: y.shape[0]], B, None, *conf, (True, False, False))[0]
+
+        def correlate(v, y):  # d<y, conv(v, B)>/dB (torch.nn.grad.conv2d_weight)
+            return torch.ops.aten.convolution_backward(
+                y, v, B, None, *conf, (False, True, False))[1]
+
+        return self._information_loss(x, y, feedback_adjoint, correlate)
 
 
 # --------------------------------------------------------------------------
 # helpers for the layers
 # --------------------------------------------------------------------------
+
+_CPU_CHANNELS_LAST = True
+
+
+def _local_memory_format(x):
+    if _CPU_CHANNELS_LAST and x.device.type == "cpu":
+        return torch.channels_last
+    return torch.contiguous_format if x.is_contiguous() else torch.channels_last
 
 
 def _setup_alignment(layer, kernel_init, generator) -> None:
@@ -456,15 +601,6 @@ def _numeric_padding(conv: nn.Conv2d, name: str = "Conv2d") -> tuple[int, int]:
             out.append(total // 2)
         return tuple(out)
     return tuple(int(p) for p in pad)
-
-
-def _output_padding(conv, in_hw, out_hw) -> tuple[int, int]:
-    """Output padding that makes the transposed convolution return ``in_hw``."""
-    result = []
-    for n_in, n_out, s, p, d, k in zip(in_hw, out_hw, conv.stride, conv.padding,
-                                       conv.dilation, conv.kernel_size):
-        result.append(int(n_in - ((n_out - 1) * s - 2 * p + d * (k - 1) + 1)))
-    return tuple(result)
 
 
 #: Stream tag mixed into convert()'s seed so that the feedback kernels never
@@ -547,7 +683,8 @@ def convert(model: nn.Module, rule: str, *, seed: int | None = None, **ia_kwargs
         weights' seed does not give ``B = W``). ``None`` draws them from
         torch's global random state.
     **ia_kwargs
-        ``alpha``, ``beta``, ``gamma`` of the IA local loss (IA only).
+        ``alpha``, ``beta``, ``gamma`` of the IA local loss and its
+        ``batch_fraction`` (IA only; see :class:`InformationConv2d`).
 
     Returns
     -------
@@ -555,10 +692,10 @@ def convert(model: nn.Module, rule: str, *, seed: int | None = None, **ia_kwargs
         ``model`` itself (a new layer when ``model`` is itself a bare layer).
     """
     rule = canonical_rule(rule)
-    unknown = set(ia_kwargs) - set(IA_DEFAULTS)
+    unknown = set(ia_kwargs) - set(IA_DEFAULTS) - set(IA_OPTIONS)
     if unknown:
         raise TypeError(f"convert() got unknown keyword(s) {sorted(unknown)}; "
-                        f"IA accepts {sorted(IA_DEFAULTS)}")
+                        f"IA accepts {sorted(IA_DEFAULTS) + sorted(IA_OPTIONS)}")
     if ia_kwargs and rule != "information":
         raise ValueError(f"IA keywords {sorted(ia_kwargs)} given for rule {rule!r}")
     existing = [name or "<root>" for name, _ in alignment_layers(model)]
@@ -570,7 +707,7 @@ def convert(model: nn.Module, rule: str, *, seed: int | None = None, **ia_kwargs
     if rule in ("sgdm", "adam"):
         return model
     generator = _feedback_generator(seed)
-    ia = {**IA_DEFAULTS, **ia_kwargs}
+    ia = {**IA_DEFAULTS, **IA_OPTIONS, **ia_kwargs}
 
     targets = []
     for name, module in model.named_modules():

@@ -425,20 +425,24 @@ PRESETS = {
 # --------------------------------------------------------------------------- training
 
 
-def rescale_initial_weights(model, inputs, kernel_of=None, target_std=1.0):
+def rescale_initial_weights(model, inputs, kernel_of=None):
     """Rescale each recorded layer's initial kernel so its output has unit std on ``inputs``.
 
     Layer by layer in depth order (a layer-sequential unit-variance
     initialisation), the forward kernel ``W`` of each observed layer is
     divided by the standard deviation of its kernel's output (the linear
-    projection, before any nonlinearity or normalisation) over ``inputs``;
-    a FA / IA feedback kernel ``B`` is divided by the same factor, so ``B``
-    keeps the distribution of ``W``. The reference initialisers (e.g. KNet's
-    normal(1e-4) first layer, fixed-std dense layers) were tuned for
-    full-width networks on raw-pixel inputs; on scaled-down networks and
-    standardised inputs their signal vanishes and SGD-family rules barely
-    move in a short run. Batch-norm statistics are left untouched and
-    dropout is off during the measurement.
+    projection without bias, before any nonlinearity or normalisation) over
+    ``inputs``. The reference initialisers (e.g. KNet's normal(1e-4) first
+    layer, fixed-std dense layers) were tuned for full-width networks on
+    raw-pixel inputs; on scaled-down networks and standardised inputs their
+    signal vanishes and SGD-family rules barely move in a short run.
+
+    FA / IA feedback kernels ``B`` keep the reference initialiser's draw
+    (:func:`lrid_generate.rules.convert`). Rescaling ``B`` with ``W`` was
+    tried: on the networks without batch norm (KNet, AlexNet) FA then blew
+    up for most seeds (loss growing from the first epoch), while with the
+    reference-scale ``B`` it trains stably. Batch-norm statistics are left
+    untouched and dropout is off during the measurement.
 
     Parameters
     ----------
@@ -477,11 +481,9 @@ def rescale_initial_weights(model, inputs, kernel_of=None, target_std=1.0):
                 shape = (1, -1) + (1,) * (y.ndim - 2)
                 y = y - kernel.bias.detach().view(shape)
             std = float(y.double().std())
-            factor = target_std / std if np.isfinite(std) and std > 0 else 1.0
+            factor = 1.0 / std if np.isfinite(std) and std > 0 else 1.0
             with torch.no_grad():
                 kernel.weight.mul_(factor)
-                if hasattr(kernel, "feedback_weight"):
-                    kernel.feedback_weight.mul_(factor)
             factors.append(factor)
     finally:
         model.train(was_training)

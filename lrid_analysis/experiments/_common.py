@@ -34,7 +34,7 @@ import pandas as pd
 from joblib import Parallel, delayed
 from tqdm.auto import tqdm
 
-from .. import evaluate, features, plots, stats
+from .. import __version__, evaluate, features, plots, stats
 from ..classifiers import get_classifier, list_classifiers, resolve_classifier
 from ..dataset import AnalysisView, DatasetError, apply_filters, load_view, resolve_observables, to_view
 from ..observables import OBSERVABLE_NAMES
@@ -341,8 +341,9 @@ class Condition:
     labels : list, optional
         Class order of the confusion matrices.
     extra : callable, optional
-        ``extra(estimator, X, X_test, y, train, test)`` run in the worker
-        after the fit; returns a DataFrame (e.g. importances). Must be
+        ``extra(estimator, X, X_test, y, train, test, split)`` run in the
+        worker after the fit (``split`` is the split's number within the
+        condition); returns a DataFrame (e.g. importances). Must be
         picklable (a module-level function or a ``functools.partial`` of one).
     """
 
@@ -357,14 +358,14 @@ class Condition:
     extra: object = None
 
 
-def _fit_split(estimator, X, X_test, y, train, test, labels, fold_name, extra):
+def _fit_split(estimator, X, X_test, y, train, test, labels, fold_name, extra, split):
     result = evaluate.cross_validate(estimator, X, y, [(train, test)], n_jobs=1, labels=labels, verbose=False,
                                      X_test=X_test, fold_names=[fold_name], return_estimators=extra is not None)
     row = result.table.iloc[0].to_dict()
     row["confusion"] = json.dumps(np.asarray(result.confusion[0]).tolist())
     frame = None
     if extra is not None:
-        frame = extra(result.estimators[0], X, X if X_test is None else X_test, y, train, test)
+        frame = extra(result.estimators[0], X, X if X_test is None else X_test, y, train, test, split)
     return row, frame
 
 
@@ -391,6 +392,7 @@ def _digest(condition):
             h.update(str(obj).encode())
         h.update(b"\x1e")
 
+    add(__version__)
     add(json.dumps(condition.key, sort_keys=True, default=str))
     params = condition.estimator.get_params(deep=True) if hasattr(condition.estimator, "get_params") else {}
     add(type(condition.estimator).__module__ + "." + type(condition.estimator).__qualname__)
@@ -480,7 +482,7 @@ def run_conditions(conditions, n_jobs=1, progress=True, desc="fits", cache_dir=N
     remaining = {i: len(conditions[i].pairs) for i in todo}
     jobs = (
         delayed(_fit_split)(c.estimator, c.X, c.X_test, c.y, c.pairs[k][0], c.pairs[k][1], c.labels,
-                            c.fold_names[k], c.extra)
+                            c.fold_names[k], c.extra, k)
         for c, k in ((conditions[i], k) for i, k in tasks)
     )
     with tqdm(total=len(tasks), desc=desc, disable=not progress or not tasks, unit="fit") as bar:
@@ -579,6 +581,7 @@ def compare(table, condition_col, within=(), reference=None, value="test_accurac
         result = stats.compare_conditions(part, condition_col, value_col=value, split_col=split_col, reference=ref)
         for position, (column, v) in enumerate(key.items()):
             result.insert(position, column, v)
+        result.insert(0, "group", ", ".join(f"{c}={v}" for c, v in key.items()))
         result.insert(0, "compared", condition_col)
         result.insert(0, "family", family or (f"{condition_col} vs {ref}" if ref is not None else f"{condition_col} pairs"))
         frames.append(result)
@@ -661,10 +664,13 @@ def format_summary(summary):
             f"{100 * m:5.1f}" + (f" ± {100 * s:4.1f}" if np.isfinite(s) else "") if np.isfinite(m) else "n/a"
             for m, s in zip(mean, sem)
         ]
-        if stem.startswith(("accuracy", "test_accuracy")) or "accuracy" in stem:
-            frame = frame.rename(columns={stem: f"{stem} (%)"})
+        frame = frame.rename(columns={stem: f"{stem} (%)"})
     with pd.option_context("display.max_rows", 500, "display.max_columns", 50, "display.width", 200):
         return frame.to_string(index=False)
+
+
+_SHOWN_COMPARISON_COLUMNS = ("family", "group", "condition_a", "condition_b", "mean_a", "mean_b", "difference",
+                              "mean", "p", "p_holm")
 
 
 def _estimator_settings(estimator):
@@ -762,7 +768,8 @@ class Context:
         info["filters"] = self.filters
         return info
 
-    def finish(self, table, summary, comparisons=None, figure=None, tables=None, seeds=None):
+    def finish(self, table, summary, comparisons=None, figure=None, tables=None, seeds=None,
+               heading="test accuracy, mean ± s.e.m. over splits"):
         """Print the summary, write the outputs, return an :class:`ExperimentResult`."""
         comparisons = pd.DataFrame() if comparisons is None else comparisons
         tables = dict(tables or {})
@@ -782,12 +789,11 @@ class Context:
             if figure is not None:
                 result.paths["figure"] = plots.save_figure(figure, out / f"{self.name}.png")
         if self.verbose:
-            print(f"\n{self.name}: test accuracy, mean ± s.e.m. over splits")
+            print(f"\n{self.name}: {heading}")
             print(format_summary(summary))
             if not comparisons.empty:
-                shown = comparisons[[c for c in comparisons.columns
-                                     if c not in ("t", "df", "n_splits", "compared", "reject")]]
-                print("\ncomparisons (corrected resampled t-test, Holm-adjusted within each family):")
+                shown = comparisons[[c for c in _SHOWN_COMPARISON_COLUMNS if c in comparisons.columns]]
+                print("\ncomparisons (p_holm: Holm-adjusted within each family; details in the _stats files):")
                 with pd.option_context("display.max_rows", 200, "display.width", 200,
                                        "display.float_format", "{:.4g}".format):
                     print(shown.to_string(index=False))
@@ -917,8 +923,8 @@ def build_parser(module):
     return parser
 
 
-def cli_kwargs(args, module):
-    """The keyword arguments of ``module.run`` from the common options."""
+def cli_kwargs(args, name):
+    """The keyword arguments of an experiment's ``run`` from the common options."""
     classifier = args.classifier
     if classifier is None and getattr(args, "quick", False):
         classifier = ["random_forest"]
@@ -928,7 +934,7 @@ def cli_kwargs(args, module):
         "n_splits": args.splits,
         "seed": args.seed,
         "n_jobs": args.n_jobs,
-        "out": args.out if args.out is not None else Path("results") / module.NAME,
+        "out": args.out if args.out is not None else Path("results") / name,
         "filters": args.filter,
         "params": args.param,
         "selection": args.selection,

@@ -10,6 +10,8 @@ classifier (corrected resampled t-tests, Holm within each family).
 
 from __future__ import annotations
 
+import pandas as pd
+
 from .. import plots
 from ._common import Condition, category_balanced_pairs, cli_kwargs, compare, prepare, summarize
 
@@ -75,11 +77,9 @@ def run(data=None, *, classifier=None, observables=None, n_splits=10, seed=0, n_
     if ctx.plot:
         figure = plots.accuracy_bars(summary, x="observables", hue="classifier", chance=ctx.chance,
                                      title="Separability: category-balanced splits", x_label="observable set")
-    import pandas as pd
-
     return ctx.finish(table, summary, pd.concat(comparisons, ignore_index=True) if comparisons else None, figure)
 
 
 def main(args):
     """Command-line entry: ``python -m lrid_analysis.experiments separability``."""
-    return run(args.data, **cli_kwargs(args, __import__(__name__, fromlist=["NAME"])))
+    return run(args.data, **cli_kwargs(args, NAME))

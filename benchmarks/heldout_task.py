@@ -1,0 +1,156 @@
+"""Benchmark: the ``heldout_task`` experiment on public-sized data, with its defaults.
+
+Builds a synthetic tidy table with exactly the public dataset's metadata
+(20,736 trajectories x 21 checkpoints, ``source="nayebi2020"``;
+:func:`lrid_analysis.synthetic.synthetic_table`), writes it to a temporary
+folder and runs :func:`lrid_analysis.experiments.heldout_task.run` on it with
+the experiment's defaults (random forest, ``--selection compact``, observable
+sets weight / act / grad / all, 10 reference splits) and ``n_jobs`` workers
+(default 2), writing its outputs to the temporary folder.
+
+Baseline, measured in the same process on the same data: one plain
+``RandomForestClassifier(n_estimators=100, random_state=0, n_jobs=1)`` fit on
+the training rows of the first held-out-task fold with all 24 admissible
+observables (the largest single fit of the experiment). It is timed once
+before and once after the experiment and the mean is used, so a change in
+the load of a shared machine affects both sides. The ratio (experiment
+seconds / baseline seconds) is the machine-independent figure: the
+experiment costs that many single-core baseline fits of wall-clock time.
+
+Target: under 5 minutes of wall-clock time on 2 cores.
+Results go to ``benchmarks/results/heldout_task.json``.
+
+Usage::
+
+    python benchmarks/heldout_task.py [--n-jobs 2] [--output PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import sklearn
+from sklearn.ensemble import RandomForestClassifier
+
+import lrid_analysis
+from lrid_analysis import features
+from lrid_analysis.dataset import load_view, write_table
+from lrid_analysis.experiments import heldout_task
+from lrid_analysis.splits import HeldOutTask
+from lrid_analysis.synthetic import public_meta, synthetic_table
+
+TARGET_SECONDS = 300.0
+DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "heldout_task.json"
+
+
+def machine():
+    """A description of the machine, its load and library versions."""
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "scikit-learn": sklearn.__version__,
+        "lrid": lrid_analysis.__version__,
+    }
+
+
+def baseline_fit(X, y, train):
+    """Seconds of one plain 100-tree random forest fit on the given rows."""
+    start = time.perf_counter()
+    RandomForestClassifier(n_estimators=100, random_state=0, n_jobs=1).fit(X[train], y[train])
+    return time.perf_counter() - start
+
+
+def run(n_jobs=2, output=DEFAULT_OUTPUT, seed=0):
+    """Build the data, time the baseline and the experiment, write the results; return them."""
+    load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
+    with tempfile.TemporaryDirectory(prefix="lrid-bench-heldout-") as folder:
+        started = time.perf_counter()
+        data = write_table(synthetic_table(public_meta(), source="nayebi2020", seed=seed),
+                           Path(folder) / "data" / "nayebi2020.parquet")
+        build_seconds = time.perf_counter() - started
+
+        view = features.select(load_view(data), "all")
+        X, y = features.flatten(view), view.y
+        train, _ = next(HeldOutTask(seed=0).split(view.meta))
+        baseline_before = baseline_fit(X, y, train)
+        print(f"baseline: RandomForestClassifier(n_estimators=100) on {len(train)} x {X.shape[1]}: "
+              f"{baseline_before:.1f} s", flush=True)
+
+        started = time.perf_counter()
+        result = heldout_task.run(data.parent, n_jobs=n_jobs, out=Path(folder) / "out", seed=seed)
+        experiment_seconds = time.perf_counter() - started
+
+        baseline_after = baseline_fit(X, y, train)
+        print(f"baseline again: {baseline_after:.1f} s", flush=True)
+    baseline = (baseline_before + baseline_after) / 2.0
+    load_after = os.getloadavg() if hasattr(os, "getloadavg") else None
+    table = result.table
+    results = {
+        "machine": machine(),
+        "load_average_before": load_before,
+        "load_average_after": load_after,
+        "n_jobs": n_jobs,
+        "seed": seed,
+        "trajectories": int(view.X.shape[0]),
+        "build_seconds": round(build_seconds, 2),
+        "experiment": {
+            "classifier": result.params["classifier_settings"],
+            "selection": result.params["selection"],
+            "observables": list(result.params["observables"]),
+            "n_splits_reference": result.params["n_splits"],
+            "fits": int(len(table)),
+            "sum_fit_seconds": round(float(table["fit_seconds"].sum()), 1),
+            "seconds": round(experiment_seconds, 1),
+        },
+        "baseline": {
+            "what": "RandomForestClassifier(n_estimators=100, random_state=0, n_jobs=1).fit on the first "
+                    "held-out-task fold's training rows, all 24 admissible observables",
+            "train_rows": int(len(train)),
+            "features": int(X.shape[1]),
+            "seconds_before": round(baseline_before, 2),
+            "seconds_after": round(baseline_after, 2),
+            "seconds": round(baseline, 2),
+        },
+        "ratio_to_baseline": round(experiment_seconds / baseline, 2),
+        "target_seconds": TARGET_SECONDS,
+        "meets_target": experiment_seconds < TARGET_SECONDS,
+        "summary": json.loads(result.summary.to_json(orient="records")),
+    }
+    print(
+        f"heldout_task on {view.X.shape[0]} trajectories with n_jobs={n_jobs}: {experiment_seconds:.1f} s "
+        f"({len(table)} fits, {table['fit_seconds'].sum():.0f} s of fitting)\n"
+        f"  = {results['ratio_to_baseline']} x the baseline fit ({baseline:.1f} s)\n"
+        f"  target: < {TARGET_SECONDS:.0f} s on 2 cores: {'met' if results['meets_target'] else 'MISSED'}"
+        f" (load average before {load_before}, after {load_after})"
+    )
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(f".{output.name}.tmp")
+    tmp.write_text(json.dumps(results, indent=2) + "\n")
+    os.replace(tmp, output)
+    print(f"results written to {output}")
+    return results
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n-jobs", type=int, default=2, help="parallel fits of the experiment (default 2)")
+    parser.add_argument("--output", default=str(DEFAULT_OUTPUT), help="JSON results file")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the data, splits and forests")
+    args = parser.parse_args(argv)
+    run(n_jobs=args.n_jobs, output=args.output, seed=args.seed)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+"""Confusion: mean test confusion matrices per classifier on all observables (Fig. 2c).
+
+Every classifier is evaluated on the category-balanced splits; the test
+confusion matrix of every split is normalised by row (the proportion of each
+actual rule predicted as each rule) and averaged over splits. The paper's
+reading, that Adam and SGDM are confused more often than FA and IA, is
+tested on the per-split rate of confusion within each pair of rules
+(``(C[a, b] + C[b, a]) / (n_a + n_b)``).
+"""
+
+from __future__ import annotations
+
+import json
+from itertools import combinations
+
+import numpy as np
+import pandas as pd
+
+from .. import plots, stats
+from ._common import Condition, category_balanced_pairs, cli_kwargs, compare, prepare, summarize
+
+NAME = "confusion"
+DESCRIPTION = "mean test confusion matrices per classifier on all observables (Fig. 2c)"
+DETAILS = """
+For each classifier, the test confusion matrices of --splits category-balanced splits,
+row-normalised (rows: actual rule, columns: predicted) and averaged. Also reports how
+often each pair of rules is confused and compares those rates (e.g. Adam/SGDM against
+FA/IA). Default classifiers: random forest, linear SVM, Conv1D MLP (--quick: the random
+forest); default observables: all.
+"""
+EXAMPLES = ("python -m lrid_analysis.experiments confusion --quick",)
+DEFAULTS = {"classifiers": ("random_forest", "svm", "conv1d"), "observables": ("all",)}
+
+
+def add_arguments(parser):
+    """No options beyond the common ones."""
+
+
+def confusion_tables(table, labels, by=("classifier", "observables")):
+    """Tidy mean confusion matrices and per-split pair-confusion rates.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Per-split rows with a ``confusion`` column (JSON, rows actual).
+    labels : list of str
+        Class order of the matrices.
+    by : sequence of str
+        Condition columns.
+
+    Returns
+    -------
+    confusion : pandas.DataFrame
+        One row per (condition, actual, predicted): ``count_mean``,
+        ``proportion_mean``, ``proportion_sem`` (row-normalised, over splits).
+    pairs : pandas.DataFrame
+        One row per (condition, split, rule pair): ``rule_pair``,
+        ``confusion_rate``, ``n_train``, ``n_test``.
+    """
+    by = list(by)
+    cells, pair_rows = [], []
+    for keys, part in table.groupby(by, sort=False):
+        keys = keys if isinstance(keys, tuple) else (keys,)
+        key = dict(zip(by, keys))
+        matrices = np.stack([np.asarray(json.loads(c), dtype=float) for c in part["confusion"]])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            proportions = matrices / matrices.sum(axis=2, keepdims=True)
+        for i, actual in enumerate(labels):
+            for j, predicted in enumerate(labels):
+                mean, sem = stats.mean_sem(proportions[:, i, j])
+                cells.append({**key, "actual": actual, "predicted": predicted,
+                              "count_mean": float(matrices[:, i, j].mean()),
+                              "proportion_mean": float(mean), "proportion_sem": float(sem)})
+        for (i, a), (j, b) in combinations(enumerate(labels), 2):
+            rates = (matrices[:, i, j] + matrices[:, j, i]) / (matrices[:, i].sum(axis=1) + matrices[:, j].sum(axis=1))
+            for split, rate, n_train, n_test in zip(part["split"], rates, part["n_train"], part["n_test"]):
+                pair_rows.append({**key, "split": int(split),
+                                  "rule_pair": f"{plots.rule_label(a)}/{plots.rule_label(b)}",
+                                  "confusion_rate": float(rate), "n_train": int(n_train), "n_test": int(n_test)})
+    return pd.DataFrame(cells), pd.DataFrame(pair_rows)
+
+
+def run(data=None, *, classifier=None, observables=None, n_splits=10, seed=0, n_jobs=1, out=None, **options):
+    """Mean confusion matrices of each classifier.
+
+    Parameters
+    ----------
+    data, classifier, observables, n_splits, seed, n_jobs, out, **options :
+        See :func:`lrid_analysis.experiments.separability.run`; default
+        observables: all.
+
+    Returns
+    -------
+    ExperimentResult
+        ``tables["matrices"]``: tidy mean confusion matrices;
+        ``tables["pair_rates"]``: per-split confusion rate of every rule pair.
+    """
+    ctx = prepare(NAME, data, classifier=classifier, observables=observables,
+                  default_classifiers=DEFAULTS["classifiers"], default_observables=DEFAULTS["observables"],
+                  n_splits=n_splits, seed=seed, n_jobs=n_jobs, out=out, **options)
+    pairs, names = category_balanced_pairs(ctx.view, ctx.n_splits, ctx.seed)
+    labels = sorted(set(ctx.view.y))
+    conditions = []
+    for label in ctx.classifiers:
+        for obs in ctx.observable_sets:
+            sub, X = ctx.features(obs)
+            conditions.append(Condition({"classifier": label, "observables": obs},
+                                        ctx.classifier(label, sub.X.shape[1]), X, sub.y, pairs, names,
+                                        labels=labels))
+    table, _ = ctx.evaluate(conditions)
+    summary = summarize(table, ["classifier", "observables"])
+    matrices, pair_rates = confusion_tables(table, labels)
+    comparisons = [
+        compare(table, "classifier", within=["observables"], reference="random_forest"),
+        compare(pair_rates, "rule_pair", within=["classifier", "observables"], value="confusion_rate",
+                family="confusion rate of rule pairs"),
+    ]
+    comparisons = [c for c in comparisons if not c.empty]
+    figure = None
+    if ctx.plot:
+        panel = matrices.assign(panel=matrices["classifier"] + (
+            " / " + matrices["observables"] if matrices["observables"].nunique() > 1 else ""))
+        figure = plots.confusion_heatmaps(panel, panel="panel", labels=labels,
+                                          title="Mean test confusion (row-normalised, % of actual rule)")
+    return ctx.finish(table, summary, pd.concat(comparisons, ignore_index=True) if comparisons else None, figure,
+                      tables={"matrices": matrices, "pair_rates": pair_rates})
+
+
+def main(args):
+    """Command-line entry: ``python -m lrid_analysis.experiments confusion``."""
+    return run(args.data, **cli_kwargs(args, NAME))

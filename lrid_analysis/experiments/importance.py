@@ -1,0 +1,183 @@
+"""Importance: Gini and permutation importance of every statistic (Fig. 3).
+
+A random forest is trained on all observables (the whole trajectory of the
+24 admissible statistics plus the layer-position one-hot) on each
+category-balanced split. For every statistic, its whole trajectory is one
+group of columns (the layer position is a group too):
+
+* Gini importance (:func:`lrid_analysis.importance.gini_importance`): the
+  impurity decrease of the group's columns, per tree; mean and s.e.m. over
+  all trees of all splits, as in the paper (the s.e.m. over the per-split
+  means is kept as ``sem_splits``).
+* Permutation importance (:func:`lrid_analysis.importance.permutation_importance`):
+  the drop in test accuracy when the group's columns are permuted together
+  across test rows (``--repeats`` permutations per split); mean and s.e.m.
+  over splits. Each statistic's permutation importance is tested against 0
+  (one-sided corrected resampled t-test, Holm over the statistics).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import numpy as np
+import pandas as pd
+
+from .. import importance, plots, stats
+from ..features import feature_groups
+from ._common import (Condition, ExperimentError, category_balanced_pairs, cli_kwargs, format_summary, prepare,
+                      summarize)
+
+NAME = "importance"
+DESCRIPTION = "Gini and permutation importance of each statistic, random forest on all observables (Fig. 3)"
+DETAILS = """
+Trains the random forest on all observables over --splits category-balanced splits and
+reports, per statistic (its whole trajectory; the layer position is one group), the
+Gini importance (mean ± s.e.m. over all trees of all splits, as in the paper) and the
+permutation importance (drop in test accuracy when the statistic's trajectory is
+permuted across test rows; mean ± s.e.m. over splits).
+"""
+EXAMPLES = (
+    "python -m lrid_analysis.experiments importance",
+    "python -m lrid_analysis.experiments importance --by measure --repeats 10",
+)
+DEFAULTS = {"classifiers": ("random_forest",), "observables": ("all",)}
+
+
+def add_arguments(parser):
+    """``--repeats``, ``--by``."""
+    group = parser.add_argument_group("importance options")
+    group.add_argument("--repeats", type=int, default=5, metavar="N",
+                       help="permutations per split and statistic (default: 5)")
+    group.add_argument("--by", choices=("statistic", "measure"), default="statistic",
+                       help="group columns by statistic (default) or by measure (weight/act/grad)")
+
+
+def _split_importances(estimator, X, X_test, y, train, test, split, observables, n_checkpoints, by, n_repeats,
+                       seed):
+    """Gini (when the estimator holds a forest) and permutation importance of one fitted split."""
+    frames = []
+    try:
+        importance.forest_of(estimator)
+    except TypeError:
+        pass
+    else:
+        gini = importance.gini_importance(estimator, observables, n_checkpoints, by=by, per_split=True)
+        frames.append(pd.DataFrame({
+            "method": "gini", "group": gini["group"], "measure": gini["measure"],
+            "value": gini["importance_mean"], "tree_sem": gini["importance_sem"], "n_trees": gini["n_trees"],
+        }))
+    groups = feature_groups(observables, n_checkpoints, by=by)
+    split_seed = int(np.random.SeedSequence([int(seed), int(split)]).generate_state(1)[0])
+    perm = importance.permutation_importance(estimator, X_test, y, [(train, test)], groups, n_repeats=n_repeats,
+                                             seed=split_seed)
+    frames.append(pd.DataFrame({
+        "method": "permutation", "group": perm["group"], "measure": perm["measure"],
+        "value": perm["importance"], "tree_sem": np.nan, "n_trees": 0,
+    }))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _pooled_over_trees(part):
+    """Mean and s.e.m. over all trees of all splits from per-split tree means, s.e.m.s and counts."""
+    n = part["n_trees"].to_numpy(dtype=float)
+    mean = part["value"].to_numpy(dtype=float)
+    sd = part["tree_sem"].to_numpy(dtype=float) * np.sqrt(n)
+    sd = np.where(np.isfinite(sd), sd, 0.0)
+    total = n.sum()
+    grand = (n * mean).sum() / total
+    sum_sq = ((n - 1) * sd**2 + n * mean**2).sum()
+    var = (sum_sq - total * grand**2) / (total - 1) if total > 1 else np.nan
+    return float(grand), float(np.sqrt(max(var, 0.0) / total)) if total > 1 else float("nan")
+
+
+def summarize_importances(per_split):
+    """Mean ± s.e.m. per (method, group), method being ``gini`` or ``permutation``.
+
+    Gini: over all trees of all splits (``sem``) and over splits
+    (``sem_splits``); permutation: over splits (both columns).
+    """
+    rows = []
+    for (kind, group), part in per_split.groupby(["method", "group"], sort=False):
+        split_mean, split_sem = stats.mean_sem(part["value"].to_numpy(dtype=float))
+        mean, sem = (_pooled_over_trees(part) if kind == "gini" else (float(split_mean), float(split_sem)))
+        rows.append({"method": kind, "group": group, "measure": part["measure"].iloc[0],
+                     "importance_mean": mean, "importance_sem": sem, "sem_splits": float(split_sem),
+                     "n_splits": len(part), "n_trees": int(part["n_trees"].sum())})
+    return pd.DataFrame(rows)
+
+
+def run(data=None, *, classifier=None, observables=None, n_splits=10, seed=0, n_jobs=1, out=None, n_repeats=5,
+        by="statistic", **options):
+    """Gini and permutation importance of every statistic.
+
+    Parameters
+    ----------
+    data, classifier, observables, n_splits, seed, n_jobs, out, **options :
+        See :func:`lrid_analysis.experiments.separability.run`; defaults:
+        random_forest on all observables. A classifier without a forest
+        gets permutation importance only.
+    n_repeats : int
+        Permutations per split and group.
+    by : {"statistic", "measure"}
+        Column groups.
+
+    Returns
+    -------
+    ExperimentResult
+        ``summary``: importance per (method, group); ``table``: test
+        scores per split; ``tables["per_split"]``: importance per split;
+        ``tables["accuracy"]``: accuracy summary.
+    """
+    if int(n_repeats) < 1:
+        raise ExperimentError(f"--repeats must be >= 1, got {n_repeats}")
+    if by not in ("statistic", "measure"):
+        raise ExperimentError(f"--by must be 'statistic' or 'measure', got {by!r}")
+    ctx = prepare(NAME, data, classifier=classifier, observables=observables,
+                  default_classifiers=DEFAULTS["classifiers"], default_observables=DEFAULTS["observables"],
+                  n_splits=n_splits, seed=seed, n_jobs=n_jobs, out=out,
+                  extra_params={"n_repeats": int(n_repeats), "by": by}, **options)
+    if len(ctx.classifiers) != 1 or len(ctx.observable_sets) != 1:
+        raise ExperimentError("importance takes one classifier and one observable set "
+                              f"(got {', '.join(ctx.classifiers)} and {', '.join(ctx.observable_sets)})")
+    label, obs = next(iter(ctx.classifiers)), next(iter(ctx.observable_sets))
+    pairs, names = category_balanced_pairs(ctx.view, ctx.n_splits, ctx.seed)
+    sub, X = ctx.features(obs)
+    extra = partial(_split_importances, observables=list(sub.observables), n_checkpoints=sub.X.shape[1], by=by,
+                    n_repeats=int(n_repeats), seed=ctx.seed)
+    condition = Condition({"classifier": label, "observables": obs}, ctx.classifier(label, sub.X.shape[1]), X,
+                          sub.y, pairs, names, extra=extra)
+    table, per_split = ctx.evaluate([condition])
+    summary = summarize_importances(per_split)
+    accuracy = summarize(table, ["classifier", "observables"])
+
+    perm = per_split[per_split["method"] == "permutation"]
+    n_train, n_test = table["n_train"].mean(), table["n_test"].mean()
+    rows = []
+    for group, part in perm.groupby("group", sort=False):
+        values = part["value"].to_numpy(dtype=float)
+        if len(values) < 2 or not np.isfinite(values).all():
+            continue
+        result = stats.corrected_ttest(values, n_train, n_test, popmean=0.0, alternative="greater")
+        rows.append({"family": "permutation importance > 0", "group": group, "mean": result.mean,
+                     "t": result.statistic, "df": result.df, "p": result.pvalue, "n_splits": len(values)})
+    comparisons = pd.DataFrame(rows)
+    if not comparisons.empty:
+        comparisons["reject"], comparisons["p_holm"] = stats.holm(comparisons["p"].to_numpy())
+
+    figure = None
+    if ctx.plot:
+        figure = plots.importance_bars(summary, statistic="group", group="measure", panel="method",
+                                       mean="importance_mean", sem="importance_sem",
+                                       title=f"Importance per {by} ({label}, {obs})")
+    if ctx.verbose:
+        print("\ntest accuracy of the forests:")
+        print(format_summary(accuracy))
+    return ctx.finish(table, summary, comparisons, figure, tables={"per_split": per_split, "accuracy": accuracy},
+                      seeds={"permutation_seed": ctx.seed},
+                      heading="importance (in %; Gini: share of impurity decrease; permutation: accuracy drop)")
+
+
+def main(args):
+    """Command-line entry: ``python -m lrid_analysis.experiments importance``."""
+    return run(args.data, n_repeats=args.repeats, by=args.by, **cli_kwargs(args, NAME))

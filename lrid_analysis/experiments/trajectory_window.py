@@ -1,0 +1,93 @@
+"""Trajectory windows: train on one consecutive third, test on each third (Fig. 4b).
+
+The checkpoints are cut into three consecutive windows (early, middle,
+late; :func:`lrid_analysis.features.window`). For every (train window, test
+window) pair of :func:`lrid_analysis.splits.window_transfer_pairs`, the
+classifier is trained on the train rows' features from the train window and
+scored on the test rows' features from the test window
+(:func:`lrid_analysis.evaluate.cross_validate` with ``X_test``), over the
+category-balanced splits. When the windows differ in length (a number of
+checkpoints not divisible by 3), each keeps its first ``min length``
+checkpoints so that features align. Comparisons: within each train window,
+every other test window against the same window, paired by split.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from .. import features, plots
+from ..splits import window_transfer_pairs
+from ._common import (Condition, ExperimentError, category_balanced_pairs, cli_kwargs, compare, prepare,
+                      summarize)
+
+NAME = "trajectory_window"
+DESCRIPTION = "train on one consecutive third of the trajectory, test on each third (Fig. 4b)"
+DETAILS = """
+Cuts every trajectory into early / middle / late thirds; trains on one third of the
+train rows and tests on each third of the test rows (3 x 3 pairs), category-balanced
+splits, per observable set. The same-window cells are the paper's red lines.
+"""
+EXAMPLES = ("python -m lrid_analysis.experiments trajectory_window --observables weight,act",)
+DEFAULTS = {"classifiers": ("random_forest",), "observables": ("weight", "act", "grad", "all")}
+
+
+def add_arguments(parser):
+    """No options beyond the common ones."""
+
+
+def run(data=None, *, classifier=None, observables=None, n_splits=10, seed=0, n_jobs=1, out=None, **options):
+    """Accuracy for every (train window, test window) pair and observable set.
+
+    Parameters
+    ----------
+    data, classifier, observables, n_splits, seed, n_jobs, out, **options :
+        See :func:`lrid_analysis.experiments.separability.run`; default
+        classifier random_forest, observables weight, act, grad, all.
+
+    Returns
+    -------
+    ExperimentResult
+        ``table``: one row per (observables, train_window, test_window, split).
+    """
+    ctx = prepare(NAME, data, classifier=classifier, observables=observables,
+                  default_classifiers=DEFAULTS["classifiers"], default_observables=DEFAULTS["observables"],
+                  n_splits=n_splits, seed=seed, n_jobs=n_jobs, out=out, **options)
+    if len(ctx.classifiers) != 1:
+        raise ExperimentError(f"{NAME} takes one classifier, got {', '.join(ctx.classifiers)}")
+    label = next(iter(ctx.classifiers))
+    n_ckpt = ctx.view.X.shape[1]
+    if n_ckpt < 3:
+        raise ExperimentError(f"need at least 3 checkpoints to cut windows, the data has {n_ckpt}", 1)
+    length = min(len(features.window_checkpoints(n_ckpt, w)) for w in features.WINDOWS)
+    ctx.extra_params["windows"] = {w: features.window_checkpoints(n_ckpt, w)[:length].tolist()
+                                   for w in features.WINDOWS}
+    pairs, names = category_balanced_pairs(ctx.view, ctx.n_splits, ctx.seed)
+    conditions = []
+    for obs in ctx.observable_sets:
+        sub, _ = ctx.features(obs)
+        windowed = {}
+        for w in features.WINDOWS:
+            part = features.window(sub, w)
+            if part.X.shape[1] != length:  # keep each window's first `length` checkpoints
+                part = replace(part, X=part.X[:, :length], epochs=part.epochs[:, :length])
+            windowed[w] = features.flatten(part, check=False)
+        for train_window, test_window in window_transfer_pairs():
+            key = {"classifier": label, "observables": obs, "train_window": train_window,
+                   "test_window": test_window, "same_window": train_window == test_window}
+            conditions.append(Condition(key, ctx.classifier(label, length), windowed[train_window], sub.y, pairs,
+                                        names, X_test=windowed[test_window]))
+    table, _ = ctx.evaluate(conditions)
+    summary = summarize(table, ["observables", "train_window", "test_window", "same_window"])
+    comparisons = compare(table, "test_window", within=["observables", "train_window"],
+                          reference=lambda key: key["train_window"], family="test window vs the train window")
+    figure = None
+    if ctx.plot:
+        figure = plots.window_heatmaps(summary, chance=ctx.chance,
+                                       title=f"Train on one third, test on each third ({label})")
+    return ctx.finish(table, summary, comparisons, figure)
+
+
+def main(args):
+    """Command-line entry: ``python -m lrid_analysis.experiments trajectory_window``."""
+    return run(args.data, **cli_kwargs(args, NAME))

@@ -241,4 +241,6 @@ def build_classifier(spec, n_checkpoints=21, n_categorical=3, random_state=0, n_
             return registry.get_classifier(spec.target, **common)
         return registry.resolve_classifier(spec.target, **common)
     except (TypeError, ValueError) as err:
-        raise ClassifierSpecError(f"classifier {spec.label!r}: {err}") from err
+        text = str(err)
+        raise ClassifierSpecError(text if text.startswith("classifier ") else f"classifier {spec.label!r}: {text}") \
+            from err

@@ -160,6 +160,10 @@ class RunRecord:
     quick : bool
     message : str
     finished_at : str
+    result_mtime_ns : int or None
+        Modification time of ``results/<name>.json`` when this run wrote it
+        (None when it did not, e.g. with ``--output`` elsewhere); the report
+        uses the record only for the file it describes.
     """
 
     name: str
@@ -170,6 +174,7 @@ class RunRecord:
     quick: bool = False
     message: str = ""
     finished_at: str = ""
+    result_mtime_ns: int | None = None
 
 
 def _read_json(path):
@@ -205,6 +210,8 @@ def run_benchmark(bench, quick=False, extra=(), root=BENCHMARKS_DIR, results_dir
     env = dict(os.environ)
     repo = str(Path(root).resolve().parent)
     env["PYTHONPATH"] = repo + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    result = Path(results_dir) / f"{bench.name}.json"
+    before = result.stat().st_mtime_ns if result.is_file() else None
     start = time.perf_counter()
     try:
         completed = subprocess.run(cmd, env=env, timeout=timeout, check=False)
@@ -215,8 +222,10 @@ def run_benchmark(bench, quick=False, extra=(), root=BENCHMARKS_DIR, results_dir
     status = "ok" if code == 0 else "failed"
     if code not in (0, None):
         message = f"exit status {code}"
+    after = result.stat().st_mtime_ns if result.is_file() else None
     record = RunRecord(bench.name, status, code, round(seconds, 2), cmd[1:], bool(quick), message,
-                       datetime.now(timezone.utc).isoformat(timespec="seconds"))
+                       datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                       after if after is not None and after != before else None)
     _record(results_dir, record)
     return record
 
@@ -245,12 +254,13 @@ def _format_value(value):
     return str(value)
 
 
-def headline(document, limit=12):
+def headline(document, limit=20):
     """The ratios, speed-ups and target checks of a result document.
 
     A ``summary`` entry (string or flat dict) is used when the document has
-    one; otherwise every leaf whose key names a ratio, a speed-up or a
-    ``meets_*`` check, outside ``targets`` / ``parameters`` / ``machine``.
+    one; otherwise every numeric or boolean leaf with a key on its path that
+    names a ratio, a speed-up or a ``meets_*`` check, outside ``targets`` /
+    ``parameters`` / ``machine``.
 
     Returns
     -------
@@ -263,7 +273,7 @@ def headline(document, limit=12):
     for path, value in _leaves(document):
         if not path or any(p in _SKIP_SEGMENTS for p in path[:-1]) or path[0] in _SKIP_SEGMENTS:
             continue
-        if _HEADLINE.search(path[-1]) and isinstance(value, (bool, int, float)):
+        if any(_HEADLINE.search(part) for part in path) and isinstance(value, (bool, int, float)):
             items.append((".".join(path), _format_value(value)))
     return items[:limit]
 
@@ -311,6 +321,8 @@ def report(results_dir=RESULTS_DIR, root=BENCHMARKS_DIR):
         items = headline(document)
         result = "<br>".join(f"{k}: {v}" for k, v in items) or "(no ratio found; see the JSON)"
         run = runs.get(bench.name, {})
+        if run.get("result_mtime_ns") != path.stat().st_mtime_ns:
+            run = {}  # the last run did not write this file
         when = run.get("finished_at") or datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).isoformat(
             timespec="seconds")
         quick = run.get("quick")

@@ -97,7 +97,8 @@ class NearestCentroidClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X):
         """Label of the nearest class mean, shape (n_samples,)."""
-        return self.classes_[np.argmin(self._squared_distances(X), axis=1)]
+        nearest = np.argmin(self._squared_distances(X), axis=1)  # checks that fit ran first
+        return self.classes_[nearest]
 
 
 def make_classifier(n_categorical=3):

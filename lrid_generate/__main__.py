@@ -12,6 +12,7 @@ examples:
   python -m lrid_generate sweep --preset embedded --out lrid_analysis/data/embedded --workers 2
   python -m lrid_generate sweep --preset cifar10_knet --device cuda --data-dir ~/data --out runs/cifar
   python -m lrid_generate sweep --preset embedded --out /tmp/try --limit 3   # time a few networks
+  python -m lrid_generate compact --out runs/cifar   # merge shards: one Parquet file per task
 
 A sweep writes one Parquet shard per network under OUT/source=PRESET/task=TASK/
 and skips networks whose shard exists, so an interrupted sweep resumes when run
@@ -46,30 +47,43 @@ def _parser():
     sweep.add_argument("--data-dir", default=None,
                        help="folder with local datasets (CIFAR-10 python batches, Fashion-MNIST IDX files)")
     sweep.add_argument("--quiet", action="store_true", help="no progress bar")
+    sweep.add_argument("--compact", dest="compact", action="store_true", default=None,
+                       help="merge each task folder's shards into one file once every network is done "
+                            "(default: the preset's choice; embedded compacts)")
+    sweep.add_argument("--no-compact", dest="compact", action="store_false", help="keep one shard per network")
 
     sub.add_parser("presets", help="list the presets and their grids")
+    comp = sub.add_parser("compact", help="merge the per-network shards under a folder (one file per task)")
+    comp.add_argument("--out", required=True, help="the sweep's output folder")
+    comp.add_argument("--preset", default=None, help="only this preset's folders")
     return parser
 
 
 def main(argv=None):
     args = _parser().parse_args(argv)
-    from lrid_generate.sweep import PRESETS, SweepError, run_sweep
+    from lrid_generate.sweep import PRESETS, SweepError, compact, run_sweep
 
     if args.command == "presets":
         for preset in PRESETS.values():
             print(preset.describe())
             print()
         return 0
+    if args.command == "compact":
+        written = compact(args.out, source=args.preset)
+        print(f"compacted {len(written)} folder(s)" + "".join(f"\n  {p}" for p in written))
+        return 0
     out = args.out or f"lrid-{args.preset}"
     try:
         counts = run_sweep(args.preset, out, device=args.device, workers=args.workers, limit=args.limit,
-                           data_dir=args.data_dir, threads=args.threads, progress=not args.quiet)
+                           data_dir=args.data_dir, threads=args.threads, progress=not args.quiet,
+                           compact_when_done=args.compact)
     except SweepError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(
         f"{args.preset}: {counts['total']} networks, {counts['skipped']} already done, "
-        f"{counts['complete']} trained, {counts['diverged']} diverged, {counts['failed']} failed -> {out}"
+        f"{counts['complete']} trained, {counts['diverged']} diverged, {counts['failed']} failed, "
+        f"{counts['missing']} still missing -> {out}"
     )
     for run, error in counts["failures"].items():
         print(f"  failed: {run}: {error}", file=sys.stderr)

@@ -140,8 +140,11 @@ def _descending_at(values, q):
     return -torch.kthvalue(-values, k + 1, dim=-1).values
 
 
-def _order_statistics(raw, magnitude):
+def _order_statistics(raw, magnitude, use_numpy=None):
     """Median and third quartile of ``abs`` and ``raw`` rows.
+
+    ``use_numpy`` (default: on the CPU) picks numpy's partition over
+    ``torch.kthvalue``; both give the same elements.
 
     Returns
     -------
@@ -150,7 +153,9 @@ def _order_statistics(raw, magnitude):
     """
     n = raw.shape[-1]
     k50, k75 = _percentile_index(n, 50.0), _percentile_index(n, 75.0)
-    if raw.device.type == "cpu":
+    if use_numpy is None:
+        use_numpy = raw.device.type == "cpu"
+    if use_numpy:
         # numpy's introselect on a zero-copy view is about twice as fast as
         # torch.kthvalue on the CPU; both select exactly the same elements.
         negated = -torch.stack([magnitude, raw]).numpy()
@@ -448,10 +453,10 @@ class Recorder:
                     (grad,) = torch.autograd.grad(y, x, grad_outputs=_output_mask(y, output_units), retain_graph=True)
                 jacobians[key] = grad.reshape(grad.shape[0], -1)
             n_out = n_out_all if output_units is None else len(output_units)
-            w_rows = obfuscate_units(weight, f, s, seed, batch_axis=False,
-                                     noise_seed=noise_seed(seed, checkpoint, "weight"))
-            a_rows = obfuscate_units(act, f, s, seed, noise_seed=noise_seed(seed, checkpoint, "act"))
-            g_rows = obfuscate_units(jacobians[key], f, s, seed, noise_seed=noise_seed(seed, checkpoint, "gradavg"))
+            seeds = {m: noise_seed(seed, checkpoint, m) if s > 0 else None for m in ("weight", "act", "gradavg")}
+            w_rows = obfuscate_units(weight, f, s, seed, batch_axis=False, noise_seed=seeds["weight"])
+            a_rows = obfuscate_units(act, f, s, seed, noise_seed=seeds["act"])
+            g_rows = obfuscate_units(jacobians[key], f, s, seed, noise_seed=seeds["gradavg"])
             g = g_rows.sum(dim=1) / n_out
             out.append(torch.cat([function_statistics(w_rows), function_statistics(a_rows), _gradavg_functions(g)]))
         return torch.stack(out)

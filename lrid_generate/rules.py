@@ -527,13 +527,11 @@ class InformationConv2d(_InformationMixin, FeedbackConv2d):
 
     def _conv_local_loss(self, x, out):
         B = self.feedback_weight.detach()
+        if _POINTWISE_FAST_PATH and self.kernel_size == (1, 1) and self.padding == (0, 0):
+            return self._pointwise_local_loss(x, out)
         fmt = _local_memory_format(x)
         x = x.to(B.dtype).contiguous(memory_format=fmt)
-        if self.bias is not None:
-            y = torch.empty_like(out, dtype=B.dtype, memory_format=fmt)
-            torch.sub(out, self.bias.detach().to(out.dtype).view(1, -1, 1, 1), out=y)
-        else:
-            y = out.to(B.dtype).contiguous(memory_format=fmt)
+        y = _without_bias(out, self.bias, B.dtype, fmt)
         conf = (self.stride, self.padding, self.dilation, False, [0, 0], 1)
 
         def feedback_adjoint(y):  # B^T y at x's size (torch.nn.grad.conv2d_input)
@@ -546,18 +544,51 @@ class InformationConv2d(_InformationMixin, FeedbackConv2d):
 
         return self._information_loss(x, y, feedback_adjoint, correlate)
 
+    def _pointwise_local_loss(self, x, out):
+        """1x1 kernel, no padding: a linear map per output pixel.
+
+        Only the input pixels at multiples of the stride reach the output, and
+        ``B^T y`` is zero elsewhere, so ``R`` and ``dR/dB`` are those of a linear
+        layer applied to the subsampled input: two (batched) matrix products
+        instead of a strided transposed convolution.
+        """
+        B = self.feedback_weight.detach()
+        n, c_out, h_out, w_out = out.shape
+        sh, sw = self.stride
+        x = x[:, :, ::sh, ::sw][:, :, :h_out, :w_out].to(B.dtype)
+        x = x.reshape(n, self.in_channels, h_out * w_out)            # (N, C_in, P)
+        y = _without_bias(out, self.bias, B.dtype, torch.contiguous_format)
+        y = y.reshape(n, c_out, h_out * w_out)                      # (N, C_out, P)
+        b = B.reshape(c_out, self.in_channels)
+        return self._information_loss(
+            x, y,
+            feedback_adjoint=lambda y: torch.matmul(b.t(), y),      # (N, C_in, P)
+            correlate=lambda v, y: torch.bmm(y, v.transpose(1, 2)).sum(0).view_as(B),
+        )
+
 
 # --------------------------------------------------------------------------
 # helpers for the layers
 # --------------------------------------------------------------------------
 
-_CPU_CHANNELS_LAST = True
+#: Compute the local loss of 1x1 convolutions without padding as a per-pixel
+#: linear layer (exact; much faster than a strided transposed convolution).
+_POINTWISE_FAST_PATH = True
 
 
-def _local_memory_format(x):
-    if _CPU_CHANNELS_LAST and x.device.type == "cpu":
+def _local_memory_format(x: torch.Tensor) -> torch.memory_format:
+    """Layout for the local loss's convolutions: ``x``'s own (NCHW unless channels_last)."""
+    if not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
         return torch.channels_last
-    return torch.contiguous_format if x.is_contiguous() else torch.channels_last
+    return torch.contiguous_format
+
+
+def _without_bias(out, bias, dtype, memory_format) -> torch.Tensor:
+    """``out - bias`` (the linear projection ``W x``) in ``dtype`` and ``memory_format``."""
+    if bias is None:
+        return out.to(dtype).contiguous(memory_format=memory_format)
+    y = torch.empty_like(out, dtype=dtype, memory_format=memory_format)
+    return torch.sub(out, bias.detach().to(out.dtype).view(1, -1, 1, 1), out=y)
 
 
 def _setup_alignment(layer, kernel_init, generator) -> None:

@@ -17,14 +17,20 @@ are kept in the ``model_seed`` / ``dataset_seed`` columns. The generator makes
 
 Learning rates. Each preset gives a base learning rate per rule at a base
 batch size (rescaled per (task, architecture) by an optional factor), scaled
-linearly with the batch size: ``lr = base[rule] * factor * batch / base_batch``.
-The rate is constant over training (no schedule).
+with the batch size, linearly (``lr = base[rule] * factor * batch /
+base_batch``, the reference code's rule) or with its square root. The rate is
+constant over training (no schedule).
 
 Diverged runs. A run whose loss becomes NaN or infinite stops at the next
 checkpoint. Its checkpoints so far go to ``<out>/_diverged/...`` (a folder
 the dataset loader skips, since the analysis needs complete trajectories)
-and its summary says ``status: diverged``; the sweep carries on. The
-per-run summaries (status, final training / validation loss and accuracy,
+and its summary says ``status: diverged``; the sweep carries on.
+
+Compaction. Once every network of a preset is stored, :func:`compact` can
+merge each task folder's shards into one ``compacted.parquet`` (the
+``embedded`` preset does so by default): a shipped dataset then has a few
+files instead of hundreds of small ones. Resuming and the summaries work the
+same on compacted folders. The per-run summaries (status, final training / validation loss and accuracy,
 times) of every shard are gathered in ``<out>/runs.json``; the grid,
 versions and counts of each preset in ``<out>/sweep.json``.
 """
@@ -33,6 +39,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import platform
 import sys
@@ -67,6 +74,7 @@ __all__ = [
     "train_network",
     "run_sweep",
     "collect_runs",
+    "compact",
     "versions",
 ]
 
@@ -75,6 +83,9 @@ INIT_SCALINGS = ("reference", "unit_variance")
 #: Initialisation seed of a run whose ``model_seed`` is None.
 DEFAULT_MODEL_SEED = 20201
 RUN_METADATA_KEY = "lrid_run"
+RUNS_METADATA_KEY = "lrid_runs"
+#: File name of a task folder's merged shards (see :func:`compact`).
+COMPACTED_NAME = "compacted.parquet"
 
 
 class SweepError(RuntimeError):
@@ -232,7 +243,10 @@ class Preset:
         ``(task, architecture)`` or ``architecture`` or ``task`` -> multiplier
         of the learning rate (first match in that order; default 1).
     base_batch : int
-        Batch size at which ``learning_rates`` apply (linear scaling).
+        Batch size at which ``learning_rates`` apply.
+    lr_scaling : {"linear", "sqrt"}
+        How the rate follows the batch size: ``(batch / base_batch)`` or its
+        square root.
     width : float or dict
         Width multiplier; a dict maps architectures to widths.
     n_checkpoints : int
@@ -246,6 +260,9 @@ class Preset:
     init_scaling : {"reference", "unit_variance"}
         ``reference`` keeps the architectures' reference initialisation;
         ``unit_variance`` rescales it with :func:`rescale_initial_weights`.
+    compact : bool
+        Merge the per-network shards of each task into one file once every
+        network is done (see :func:`compact`); fewer, larger files.
     """
 
     name: str
@@ -260,6 +277,7 @@ class Preset:
     learning_rates: dict
     lr_factors: dict = field(default_factory=dict)
     base_batch: int = 256
+    lr_scaling: str = "linear"
     width: object = 1.0
     n_checkpoints: int = 21
     noise: NoiseGrid | None = None
@@ -268,6 +286,7 @@ class Preset:
     task_options: dict = field(default_factory=dict)
     weight_decay: dict = field(default_factory=dict)
     init_scaling: str = "reference"
+    compact: bool = False
 
     def _lookup(self, table, task, architecture, default):
         for key in ((task, architecture), architecture, task):
@@ -276,11 +295,21 @@ class Preset:
         return default
 
     def learning_rate(self, task, architecture, rule, batch_size):
-        """``base[rule] * factor(task, architecture) * batch_size / base_batch``."""
+        """``base[rule] * factor(task, architecture) * scale(batch_size / base_batch)``."""
         if rule not in self.learning_rates:
             raise SweepError(f"preset {self.name!r} has no learning rate for rule {rule!r}")
         factor = self._lookup(self.lr_factors, task, architecture, 1.0)
-        return float(self.learning_rates[rule]) * float(factor) * int(batch_size) / int(self.base_batch)
+        ratio = int(batch_size) / int(self.base_batch)
+        if self.lr_scaling == "sqrt":
+            ratio = math.sqrt(ratio)
+        elif self.lr_scaling != "linear":
+            raise SweepError(f"preset {self.name!r}: lr_scaling must be 'linear' or 'sqrt', got {self.lr_scaling!r}")
+        return float(self.learning_rates[rule]) * float(factor) * ratio
+
+    def weight_decay_for(self, task, architecture):
+        """The preset's override if any, else :func:`reference_weight_decay`."""
+        value = self._lookup(self.weight_decay, task, architecture, None)
+        return float(reference_weight_decay(task, architecture) if value is None else value)
 
     def specs(self):
         """Every network of the grid, in a stable order (rule varies fastest).
@@ -302,7 +331,7 @@ class Preset:
                 source=self.name, task=task, architecture=arch, learning_rule=rule, batch_size=int(batch),
                 model_seed=ms, dataset_seed=ds, epochs=int(epochs),
                 lr=self.learning_rate(task, arch, rule, batch),
-                weight_decay=float(self._lookup(self.weight_decay, task, arch, reference_weight_decay(task, arch))),
+                weight_decay=self.weight_decay_for(task, arch),
                 width=float(width), n_checkpoints=int(self.n_checkpoints), conditions=conditions,
                 base_optimizer=self.base_optimizer, n_val=int(self.n_val),
                 task_options=tuple(sorted(self.task_options.get(task, {}).items())),
@@ -337,7 +366,7 @@ class Preset:
             f"  model seeds    {', '.join(map(str, self.model_seeds))}",
             f"  dataset seeds  {', '.join(map(str, self.dataset_seeds))}",
             f"  epochs         {self.epochs}",
-            f"  learning rates {self.learning_rates} at batch {self.base_batch} (x batch/{self.base_batch})"
+            f"  learning rates {self.learning_rates} at batch {self.base_batch}, {self.lr_scaling} in batch size"
             + (f", factors {self.lr_factors}" if self.lr_factors else ""),
             f"  width          {self.width}",
             f"  checkpoints    {self.n_checkpoints}, validation batch {self.n_val}",
@@ -352,25 +381,34 @@ class Preset:
         return "\n".join(lines)
 
 
-# Learning rates at batch 256 (the presets use smaller batches; see linear scaling).
-_EMBEDDED_LR = {"sgdm": 0.2, "adam": 4e-3, "feedback": 0.08, "information": 0.08}
+_ALL_RULES = ("sgdm", "adam", "feedback", "information")
+
+# Small networks for the CPU presets (digits upsampled to 16 x 16, like the
+# 16 x 16 signal1d spectrograms). Learning rates at batch 256, scaled with the
+# square root of the batch size. IA is capped by the stability of its local
+# loss (it sums over pixels: learning rates above ~0.04 make B blow up on
+# these networks), FA uses a larger rate because its reference-scale B sends
+# small errors to the hidden layers.
+_CPU_LR = {"sgdm": 0.05, "adam": 0.01, "feedback": 0.3, "information": 0.04}
+_DIGITS16 = {"image_size": 16}
 
 PRESETS = {
     "tiny": Preset(
         name="tiny",
-        description="CI smoke test: all four rules, one small network on digits, a few seconds on one CPU core",
-        rules=("sgdm", "adam", "feedback", "information"),
+        description="CI smoke test: all four rules, one small KNet on digits, a few seconds on one CPU core",
+        rules=_ALL_RULES,
         tasks=("digits",),
         architectures=("knet",),
         batch_sizes=(64,),
         model_seeds=(None,),
         dataset_seeds=(None,),
         epochs=2,
-        learning_rates=_EMBEDDED_LR,
+        learning_rates=_CPU_LR,
         base_batch=256,
+        lr_scaling="sqrt",
         width=0.25,
         n_checkpoints=5,
-        n_val=64,
+        n_val=32,
         init_scaling="unit_variance",
         noise=NoiseGrid(rules=("feedback", "information"), tasks=("digits",), architectures=("knet",),
                         unit_fractions=(1.0, 0.5), noise_stds=(0.0, 0.5)),
@@ -380,24 +418,28 @@ PRESETS = {
         description=(
             "the dataset shipped with lrid: four rules x digits / digits SimCLR / signal1d x four "
             "scaled-down architectures x 12 settings (batch 32/64/128 standing for 128/256/512, "
-            "model seeds None/0, dataset seeds None/0), 21 checkpoints, plus a unit-noise grid for FA and IA"
+            "model seeds None/0, dataset seeds None/0), 21 checkpoints, plus a unit-noise grid for FA and IA "
+            "on KNet (digits, digits SimCLR)"
         ),
-        rules=("sgdm", "adam", "feedback", "information"),
+        rules=_ALL_RULES,
         tasks=("digits", "digits_simclr", "signal1d"),
-        architectures=("knet", "knetc4", "alexnet", "resnet18"),
+        architectures=("knet", "knetlrn", "knetc4", "alexnet"),
         batch_sizes=(32, 64, 128),
         model_seeds=(None, 0),
         dataset_seeds=(None, 0),
-        epochs={"digits": 6, "digits_simclr": 6, "signal1d": 4},
-        learning_rates=_EMBEDDED_LR,
+        epochs=8,
+        learning_rates=_CPU_LR,
         base_batch=256,
-        width={"knet": 0.25, "knetc4": 0.25, "alexnet": 0.0625, "resnet18": 0.0625},
+        lr_scaling="sqrt",
+        width={"knet": 0.25, "knetlrn": 0.25, "knetc4": 0.25, "alexnet": 0.0625},
         n_checkpoints=21,
-        n_val=128,
+        n_val=64,
+        task_options={"digits": _DIGITS16, "digits_simclr": _DIGITS16},
         init_scaling="unit_variance",
         noise=NoiseGrid(rules=("feedback", "information"), tasks=("digits", "digits_simclr"),
                         architectures=("knet",), unit_fractions=(1.0, 0.25, 0.05),
                         noise_stds=(0.0, 0.1, 1.0)),
+        compact=True,
     ),
     "cifar10_knet": Preset(
         name="cifar10_knet",
@@ -405,15 +447,16 @@ PRESETS = {
             "for a GPU: the four KNet variants x four rules x 12 settings on CIFAR-10 (needs a local "
             "copy, see --data-dir), batch 128/256/512, 21 checkpoints over 20 epochs"
         ),
-        rules=("sgdm", "adam", "feedback", "information"),
+        rules=_ALL_RULES,
         tasks=("cifar10",),
         architectures=("knet", "knetlrn", "knetc4", "knetc4lrn"),
         batch_sizes=(128, 256, 512),
         model_seeds=(None, 0),
         dataset_seeds=(None, 0),
         epochs=20,
-        learning_rates={"sgdm": 0.05, "adam": 1e-3, "feedback": 0.02, "information": 0.02},
+        learning_rates={"sgdm": 0.05, "adam": 1e-3, "feedback": 0.1, "information": 0.02},
         base_batch=256,
+        lr_scaling="linear",
         width=1.0,
         n_checkpoints=21,
         n_val=256,
@@ -664,29 +707,45 @@ def _write_json(path, data):
         raise
 
 
-def _read_run_metadata(path):
-    meta = pq.read_schema(path).metadata or {}
-    raw = meta.get(RUN_METADATA_KEY.encode())
-    if raw is None:
-        raise SweepError(f"{path}: no {RUN_METADATA_KEY!r} metadata; not written by lrid_generate")
-    return json.loads(raw)
+def _stored_runs(out):
+    """Every network stored under ``out``: ``{(source, run_id): (record, path)}``.
+
+    A record is ``{"spec": ..., "summary": ..., "versions": ...}`` from a
+    shard's footer (key ``lrid_run``) or from a compacted file's footer (key
+    ``lrid_runs``, one record per network). Parquet files without either key
+    and hidden files are ignored.
+    """
+    out = Path(out)
+    runs = {}
+    if not out.is_dir():
+        return runs
+    for path in sorted(out.rglob("*.parquet")):
+        if any(part.startswith(".") for part in path.relative_to(out).parts):
+            continue
+        try:
+            metadata = pq.read_schema(path).metadata or {}
+        except Exception as err:  # noqa: BLE001 - name the file
+            raise SweepError(f"{path}: not a readable Parquet file ({err}); delete it and run again") from err
+        if RUNS_METADATA_KEY.encode() in metadata:
+            records = json.loads(metadata[RUNS_METADATA_KEY.encode()])
+        elif RUN_METADATA_KEY.encode() in metadata:
+            record = json.loads(metadata[RUN_METADATA_KEY.encode()])
+            records = {RunSpec.from_dict(record["spec"]).run_id: record}
+        else:
+            continue
+        for run, record in records.items():
+            runs.setdefault((record["spec"]["source"], run), (record, path))
+    return runs
 
 
-def _finished(out, spec):
-    """The existing shard of ``spec`` (complete or diverged), or None; refuses a changed spec."""
-    for diverged in (False, True):
-        path = shard_path(out, spec, diverged)
-        if path.is_file():
-            stored = _read_run_metadata(path)["spec"]
-            current = spec.to_dict()
-            if stored != current:
-                changed = sorted(k for k in set(stored) | set(current) if stored.get(k) != current.get(k))
-                raise SweepError(
-                    f"{path} was written with different settings ({', '.join(changed)} differ); "
-                    "use another --out folder or delete the old shards"
-                )
-            return path
-    return None
+def _check_same_spec(spec, record, path):
+    stored, current = record["spec"], spec.to_dict()
+    if stored != current:
+        changed = sorted(k for k in set(stored) | set(current) if stored.get(k) != current.get(k))
+        raise SweepError(
+            f"{path} holds {spec.run_id} trained with different settings ({', '.join(changed)} differ); "
+            "use another --out folder or delete the old files"
+        )
 
 
 def _run_and_write(spec, out, device, data_dir):
@@ -708,34 +767,94 @@ def _worker_init(threads):
     torch.set_num_threads(threads)
 
 
+def _star_run(args):
+    return _run_and_write(*args)
+
+
+def compact(out, source=None):
+    """Merge the per-network shards of each task folder into one ``compacted.parquet``.
+
+    Many small Parquet files carry a footer each; one file per (source, task)
+    folder is much smaller for a shipped dataset. The compacted file keeps
+    every network's record (spec, summary, versions) in its footer under
+    ``lrid_runs``, so resuming a sweep and :func:`collect_runs` see the
+    networks as before. The merged file is written atomically before the
+    shards are deleted; a shard whose network is already in the compacted
+    file (an interrupted compaction) is dropped, not added twice.
+
+    Parameters
+    ----------
+    out : str or Path
+    source : str, optional
+        Only folders of this preset (``source=<name>``).
+
+    Returns
+    -------
+    list of Path
+        The compacted files written.
+    """
+    from lrid_analysis.dataset import read_table
+
+    out = Path(out)
+    folders = sorted({p.parent for p in out.rglob("*.parquet")
+                      if not any(part.startswith(".") for part in p.relative_to(out).parts)})
+    written = []
+    for folder in folders:
+        if source is not None and f"source={source}" not in folder.parts:
+            continue
+        shards = []
+        for path in sorted(folder.glob("*.parquet")):
+            if path.name == COMPACTED_NAME or path.name.startswith("."):
+                continue
+            metadata = pq.read_schema(path).metadata or {}
+            if RUN_METADATA_KEY.encode() in metadata:
+                shards.append((path, json.loads(metadata[RUN_METADATA_KEY.encode()])))
+        if not shards:
+            continue
+        target = folder / COMPACTED_NAME
+        frames, records = [], {}
+        if target.is_file():
+            frames.append(read_table(target))
+            records = json.loads((pq.read_schema(target).metadata or {})[RUNS_METADATA_KEY.encode()])
+        for path, record in shards:
+            run = RunSpec.from_dict(record["spec"]).run_id
+            if run in records:
+                continue
+            frames.append(read_table(path))
+            records[run] = record
+        frame = pd.concat(frames, ignore_index=True)
+        write_table(frame, target, metadata={RUNS_METADATA_KEY: json.dumps(records, sort_keys=True)})
+        for path, _ in shards:
+            path.unlink()
+        written.append(target)
+    return written
+
+
 def collect_runs(out):
-    """Summaries of every shard under ``out`` (complete and diverged), from their footers.
+    """Summaries of every network stored under ``out`` (complete and diverged).
 
     Returns
     -------
     pandas.DataFrame
-        One row per network: the spec's fields and the summary's.
+        One row per network: the spec's fields (without the measurement
+        conditions, counted in ``n_conditions``), the summary's and the file
+        holding it, sorted by source and run id.
     """
     out = Path(out)
     records = []
-    for path in sorted(out.rglob("*.parquet")):
-        if any(part.startswith(".") for part in path.relative_to(out).parts):
-            continue
-        try:
-            meta = _read_run_metadata(path)
-        except SweepError:
-            continue
-        spec = dict(meta["spec"])
-        spec.pop("conditions", None)
+    for (source, run), (record, path) in sorted(_stored_runs(out).items()):
+        spec = dict(record["spec"])
+        n_conditions = len(spec.pop("conditions", []))
         spec["task_options"] = json.dumps(spec.get("task_options", {}), sort_keys=True)
-        summary = {k: v for k, v in meta["summary"].items() if k != "traceback"}
-        records.append({**spec, **summary, "n_conditions": len(meta["spec"]["conditions"]),
+        summary = {k: v for k, v in record["summary"].items() if k != "traceback"}
+        records.append({**spec, **summary, "run_id": run, "n_conditions": n_conditions,
                         "path": str(path.relative_to(out))})
     return pd.DataFrame.from_records(records)
 
 
-def run_sweep(preset, out, device="cpu", workers=1, limit=None, data_dir=None, threads=None, progress=True):
-    """Run every network of a preset that has no shard under ``out`` yet.
+def run_sweep(preset, out, device="cpu", workers=1, limit=None, data_dir=None, threads=None, progress=True,
+              compact_when_done=None):
+    """Run every network of a preset that is not stored under ``out`` yet.
 
     Parameters
     ----------
@@ -755,12 +874,16 @@ def run_sweep(preset, out, device="cpu", workers=1, limit=None, data_dir=None, t
         Torch threads per process (default: torch's choice with one worker).
     progress : bool
         Show a tqdm bar (networks done, time left).
+    compact_when_done : bool, optional
+        Run :func:`compact` once every network of the preset is stored
+        (default: the preset's ``compact``).
 
     Returns
     -------
     dict
         Counts: ``total``, ``skipped`` (already done), ``complete``,
-        ``diverged``, ``failed``, and ``failures`` (run id -> error).
+        ``diverged``, ``failed``, ``missing`` (still to run), and
+        ``failures`` (run id -> error).
     """
     from tqdm.auto import tqdm
 
@@ -775,7 +898,14 @@ def run_sweep(preset, out, device="cpu", workers=1, limit=None, data_dir=None, t
     if workers < 1:
         raise SweepError(f"workers must be >= 1, got {workers}")
     specs = preset.specs()
-    todo = [s for s in specs if _finished(out, s) is None]
+    stored = _stored_runs(out)
+    todo = []
+    for spec in specs:
+        found = stored.get((spec.source, spec.run_id))
+        if found is None:
+            todo.append(spec)
+        else:
+            _check_same_spec(spec, *found)
     skipped = len(specs) - len(todo)
     if limit is not None:
         todo = todo[: int(limit)]
@@ -806,28 +936,34 @@ def run_sweep(preset, out, device="cpu", workers=1, limit=None, data_dir=None, t
         else:
             import multiprocessing as mp
 
-            ctx = mp.get_context("spawn")
+            # forkserver (POSIX): workers fork from a clean server that imported lrid_generate once;
+            # spawn elsewhere. Never plain fork: the parent's torch thread pools and CUDA state.
+            if "forkserver" in mp.get_all_start_methods():
+                ctx = mp.get_context("forkserver")
+                ctx.set_forkserver_preload(["lrid_generate.sweep"])
+            else:
+                ctx = mp.get_context("spawn")
             with ctx.Pool(int(workers), initializer=_worker_init, initargs=(int(threads or 1),)) as pool:
                 jobs = [(spec, out, device, data_dir) for spec in todo]
                 for summary in pool.imap_unordered(_star_run, jobs):
                     note(summary)
     finally:
         bar.close()
+        stored = _stored_runs(out)
+        mine = [stored[(s.source, s.run_id)][0]["summary"]["status"] for s in specs if (s.source, s.run_id) in stored]
+        counts["missing"] = len(specs) - len(mine)
+        done = counts["missing"] == 0
+        if done and (preset.compact if compact_when_done is None else compact_when_done):
+            compact(out, source=preset.name)
         runs = collect_runs(out) if out.is_dir() else pd.DataFrame()
         if len(runs):
             _write_json(out / "runs.json", json.loads(runs.to_json(orient="records")))
-        finished = runs[runs["source"] == preset.name] if len(runs) else runs
-        status = finished["status"].value_counts().to_dict() if len(finished) else {}
         _update_sweep_json(out, preset, device, workers, {
-            "total": len(specs), "complete": int(status.get("complete", 0)),
-            "diverged": int(status.get("diverged", 0)),
+            "total": len(specs), "complete": mine.count("complete"), "diverged": mine.count("diverged"),
+            "missing": counts["missing"],
         })
     counts["failures"] = failures
     return counts
-
-
-def _star_run(args):
-    return _run_and_write(*args)
 
 
 def _update_sweep_json(out, preset, device, workers, counts):

@@ -1,6 +1,6 @@
 """The compatibility check of the classifier harness (benchmarks/compat.py)."""
 
-import importlib.util
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -11,15 +11,13 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import LabelEncoder
 
 from benchmarks.compat import RULE_LABELS, check_classifier, tiny_problem
+from benchmarks.plugins import load_object_from_file
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "my_classifier.py"
 
 
-def _example_module():
-    spec = importlib.util.spec_from_file_location("_example_my_classifier", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def _example_class():
+    return load_object_from_file(EXAMPLE, "NearestCentroidClassifier")
 
 
 class _Centroids(ClassifierMixin, BaseEstimator):
@@ -128,10 +126,19 @@ def test_good_estimators_pass(estimator):
 
 
 def test_example_classifier_passes():
-    module = _example_module()
-    report = check_classifier(module.NearestCentroidClassifier(), name="example")
+    report = check_classifier(_example_class()(), name="example")
     assert report.ok and not report.warnings, report.format()
     assert report.status("predict_proba") == "pass"
+
+
+def test_example_classifier_passes_sklearn_estimator_checks():
+    from sklearn.utils.estimator_checks import check_estimator
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        results = check_estimator(_example_class()(n_categorical=0), on_fail=None)
+    failed = [(r["check_name"], str(r["exception"])[:200]) for r in results if r["status"] == "failed"]
+    assert not failed
 
 
 @pytest.mark.parametrize("estimator, check, phrase", [

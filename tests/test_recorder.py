@@ -85,6 +85,29 @@ def test_constant_rows_follow_ieee_like_numpy(value, n):
     assert np.isnan(got[names.index("raw_skew")]) and np.isnan(got[names.index("raw_kurtosis")])
 
 
+@pytest.mark.parametrize("n", [1, 2, 9, 64])
+def test_torch_and_numpy_selection_agree(n):
+    from lrid_generate.recorder import _order_statistics
+
+    rng = np.random.default_rng(n)
+    raw = torch.from_numpy(rng.integers(-4, 5, size=(5, n)).astype(np.float32) * 0.5)  # ties
+    raw[0, 0] = float("nan") if n > 1 else raw[0, 0]
+    by_torch = _order_statistics(raw, raw.abs(), use_numpy=False)
+    by_numpy = _order_statistics(raw, raw.abs(), use_numpy=True)
+    assert torch.equal(torch.nan_to_num(by_torch, nan=99.0), torch.nan_to_num(by_numpy, nan=99.0))
+
+
+def test_rows_with_nan_match_numpy():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(3, 12))
+    x[1, 4] = np.nan
+    assert_close(function_statistics(torch.from_numpy(x)), numpy_reference(x))
+    got = unit_statistics(torch.from_numpy(x)).numpy()
+    ref = npobs.unit_statistics(x)
+    for k, stat in enumerate(npobs.STATISTICS):
+        assert_close(got[:, k], ref[stat])
+
+
 def test_float32_input_is_computed_in_float64():
     rng = np.random.default_rng(2)
     x = rng.normal(size=(3, 50)).astype(np.float32)

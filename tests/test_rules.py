@@ -9,8 +9,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lrid_generate import rules
 from lrid_generate.rules import (
     IA_DEFAULTS,
+    IA_OPTIONS,
     RULES,
     AlignmentLayer,
     FeedbackConv2d,
@@ -221,6 +223,161 @@ def test_ia_conv_feedback_gradient_matches_explicit_loss(conf):
     assert torch.allclose(got, B.grad, rtol=1e-9, atol=1e-12)
     assert math.isclose(layer.last_local_loss.item(), R.item(), rel_tol=1e-9)
     assert layer.weight.grad is None
+
+
+def _explicit_conv_loss(layer, x, alpha, beta, gamma):
+    """R written out with autograd (B^T y as the adjoint of x -> conv(x, B)); returns (R, dR/dB)."""
+    W = layer.weight.detach()
+    B = layer.feedback_weight.detach().clone().requires_grad_(True)
+    kw = dict(stride=layer.stride, padding=layer.padding, dilation=layer.dilation)
+    y = F.conv2d(x, W, None, **kw)
+    n = x.shape[0]
+    amp = -(y * F.conv2d(x, B, None, **kw)).sum() / n
+    probe = torch.zeros_like(x, requires_grad=True)
+    (bt_y,) = torch.autograd.grad((F.conv2d(probe, B, None, **kw) * y).sum(), probe,
+                                  create_graph=True)
+    null = bt_y.pow(2).sum() / n
+    R = alpha * amp + beta * null + gamma * (W.pow(2).sum() + B.pow(2).sum())
+    R.backward()
+    return R.detach(), B.grad
+
+
+POINTWISE_CONFIGS = [
+    dict(stride=1, bias=True),
+    dict(stride=2, bias=False),
+    dict(stride=(3, 2), bias=True),
+]
+
+
+@pytest.mark.parametrize("conf", POINTWISE_CONFIGS)
+def test_ia_pointwise_conv_fast_path_matches_explicit_loss(conf, monkeypatch):
+    # 1x1 convolutions take the per-pixel linear path; compare it with the
+    # explicit loss and with the general (transposed-convolution) path
+    torch.manual_seed(0)
+    alpha, beta, gamma = 0.3, 0.2, 0.1
+    model = convert(_single(nn.Conv2d(3, 5, 1, **conf).double()), "information", seed=1,
+                    alpha=alpha, beta=beta, gamma=gamma)
+    layer = model[0]
+    x = torch.randn(4, 3, 11, 10, dtype=torch.float64)  # sizes not divisible by strides
+    model.train()
+    model(x)
+    local_loss(model).backward()
+    R, grad = _explicit_conv_loss(layer, x, alpha, beta, gamma)
+    assert torch.allclose(layer.feedback_weight.grad, grad, rtol=1e-9, atol=1e-12)
+    assert math.isclose(layer.last_local_loss.item(), R.item(), rel_tol=1e-9)
+
+    monkeypatch.setattr(rules, "_POINTWISE_FAST_PATH", False)
+    layer.feedback_weight.grad = None
+    model(x)
+    local_loss(model).backward()
+    assert torch.allclose(layer.feedback_weight.grad, grad, rtol=1e-9, atol=1e-12)
+    assert math.isclose(layer.last_local_loss.item(), R.item(), rel_tol=1e-9)
+
+
+@pytest.mark.parametrize("alpha,beta,gamma", [(0.3, 0.0, 0.1), (0.0, 0.2, 0.0), (0.0, 0.0, 0.1),
+                                              (0.0, 0.0, 0.0)])
+@pytest.mark.parametrize("kind", ["linear", "conv"])
+def test_ia_zero_weights_in_the_local_loss(alpha, beta, gamma, kind):
+    # the closed form has separate branches for beta = 0 (no B^T y) and alpha = 0
+    torch.manual_seed(0)
+    make = (lambda: nn.Linear(5, 3)) if kind == "linear" else (lambda: nn.Conv2d(2, 3, 3, stride=2, padding=1))
+    model = convert(_single(make().double()), "information", seed=1,
+                    alpha=alpha, beta=beta, gamma=gamma)
+    layer = model[0]
+    x = torch.randn(*((6, 5) if kind == "linear" else (3, 2, 7, 6)), dtype=torch.float64)
+    model.train()
+    model(x)
+    local_loss(model).backward()
+    if kind == "conv":
+        R, grad = _explicit_conv_loss(layer, x, alpha, beta, gamma)
+    else:
+        W = layer.weight.detach().numpy()
+        B = layer.feedback_weight.detach().numpy()
+        X = x.numpy()
+        Y = X @ W.T
+        n = X.shape[0]
+        grad = torch.from_numpy(-(alpha / n) * Y.T @ X + (2 * beta / n) * Y.T @ (Y @ B)
+                                + 2 * gamma * B)
+        R = torch.tensor(-alpha * np.sum(Y * (X @ B.T)) / n + beta * np.sum((Y @ B) ** 2) / n
+                         + gamma * (np.sum(W ** 2) + np.sum(B ** 2)))
+    assert torch.allclose(layer.feedback_weight.grad, grad, rtol=1e-9, atol=1e-12)
+    assert math.isclose(layer.last_local_loss.item(), R.item(), rel_tol=1e-9, abs_tol=1e-12)
+
+
+def test_ia_local_loss_keeps_no_graph_and_scales_with_upstream_gradient():
+    torch.manual_seed(0)
+    model = convert(_single(nn.Conv2d(2, 3, 3, padding=1).double()), "ia", seed=0,
+                    alpha=0.3, beta=0.2, gamma=0.1)
+    layer = model[0]
+    x = torch.randn(2, 2, 6, 6, dtype=torch.float64)
+    model(x)
+    loss = layer.last_local_loss
+    # the stored loss is one node whose only input is B (no activations kept)
+    parents = [f for f, _ in loss.grad_fn.next_functions if f is not None]
+    assert len(parents) == 1 and parents[0].variable is layer.feedback_weight
+    (3.0 * loss).backward()
+    _, grad = _explicit_conv_loss(layer, x, 0.3, 0.2, 0.1)
+    assert torch.allclose(layer.feedback_weight.grad, 3.0 * grad, rtol=1e-9, atol=1e-12)
+
+
+def test_ia_local_loss_skipped_when_feedback_is_frozen():
+    model = convert(nn.Sequential(nn.Linear(3, 2)), "ia", seed=0).train()
+    model[0].feedback_weight.requires_grad_(False)
+    model(torch.randn(4, 3))
+    assert model[0].last_local_loss is None and float(local_loss(model)) == 0.0
+
+
+def test_ia_channels_last_input_gives_the_same_loss():
+    torch.manual_seed(0)
+    model = convert(_single(nn.Conv2d(4, 6, 3, stride=2, padding=1).double()), "ia", seed=0,
+                    alpha=0.3, beta=0.2, gamma=0.1)
+    x = torch.randn(3, 4, 9, 9, dtype=torch.float64)
+    model(x)
+    local_loss(model).backward()
+    expected = (model[0].last_local_loss.item(), model[0].feedback_weight.grad.clone())
+    model[0].feedback_weight.grad = None
+    model.to(memory_format=torch.channels_last)
+    model(x.contiguous(memory_format=torch.channels_last))
+    local_loss(model).backward()
+    assert math.isclose(model[0].last_local_loss.item(), expected[0], rel_tol=1e-12)
+    assert torch.allclose(model[0].feedback_weight.grad, expected[1], rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("kind", ["linear", "conv", "pointwise"])
+def test_ia_batch_fraction_uses_the_first_samples(kind):
+    # batch_fraction f estimates R on the first ceil(f N) samples: equal to the
+    # exact loss of a twin layer fed only those samples
+    torch.manual_seed(0)
+    make = {"linear": lambda: nn.Linear(5, 3),
+            "conv": lambda: nn.Conv2d(2, 3, 3, padding=1),
+            "pointwise": lambda: nn.Conv2d(2, 3, 1, stride=2)}[kind]
+    base = make().double()
+    shape = (10, 5) if kind == "linear" else (10, 2, 6, 5)
+    x = torch.randn(*shape, dtype=torch.float64)
+    part = convert(_single(copy.deepcopy(base)), "ia", seed=1, alpha=0.3, beta=0.2, gamma=0.1,
+                   batch_fraction=0.25)
+    full = convert(_single(copy.deepcopy(base)), "ia", seed=1, alpha=0.3, beta=0.2, gamma=0.1)
+    assert part[0].batch_fraction == 0.25 and full[0].batch_fraction == 1.0
+    part(x)
+    full(x[:3])  # ceil(0.25 * 10) = 3
+    local_loss(part).backward()
+    local_loss(full).backward()
+    assert torch.allclose(part[0].feedback_weight.grad, full[0].feedback_weight.grad, rtol=1e-12)
+    assert math.isclose(part[0].last_local_loss.item(), full[0].last_local_loss.item(), rel_tol=1e-12)
+    exact = convert(_single(copy.deepcopy(base)), "ia", seed=1, alpha=0.3, beta=0.2, gamma=0.1)
+    exact(x)
+    assert not math.isclose(exact[0].last_local_loss.item(), part[0].last_local_loss.item(),
+                            rel_tol=1e-6)
+
+
+def test_ia_batch_fraction_validation():
+    for bad in (0.0, 1.5, -0.1, float("nan"), True, "half"):
+        with pytest.raises(ValueError, match="batch_fraction"):
+            InformationLinear(3, 2, batch_fraction=bad)
+    with pytest.raises(ValueError, match="IA keywords"):
+        convert(nn.Sequential(nn.Linear(3, 2)), "fa", batch_fraction=0.5)
+    layer = convert(nn.Sequential(nn.Linear(3, 2)), "ia", batch_fraction=0.5)[0]
+    assert layer.batch_fraction == 0.5 and IA_OPTIONS == {"batch_fraction": 1.0}
 
 
 def test_task_loss_never_reaches_feedback_weights():

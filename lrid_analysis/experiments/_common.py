@@ -576,14 +576,17 @@ def compare(table, condition_col, within=(), reference=None, value="test_accurac
         conditions = list(pd.unique(part[condition_col]))
         if len(conditions) < 2 or part.groupby(condition_col)[split_col].nunique().min() < 2:
             continue
-        ref = reference(key) if callable(reference) else reference
-        ref = ref if ref in conditions else None
+        wanted = reference(key) if callable(reference) else reference
+        ref = wanted if wanted in conditions else None
+        name = family or (f"{condition_col} vs {ref}" if ref is not None else f"{condition_col} pairs")
+        if wanted is not None and ref is None:
+            name += f" (no {wanted!r} in the run: all pairs)"
         result = stats.compare_conditions(part, condition_col, value_col=value, split_col=split_col, reference=ref)
         for position, (column, v) in enumerate(key.items()):
             result.insert(position, column, v)
         result.insert(0, "group", ", ".join(f"{c}={v}" for c, v in key.items()))
         result.insert(0, "compared", condition_col)
-        result.insert(0, "family", family or (f"{condition_col} vs {ref}" if ref is not None else f"{condition_col} pairs"))
+        result.insert(0, "family", name)
         frames.append(result)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 

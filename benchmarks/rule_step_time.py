@@ -186,6 +186,18 @@ def time_model(name: str, batch: int, repeats: int, steps: int, warmup: int,
     return result
 
 
+def summary(payload: dict) -> str:
+    """One line: every model's ratios to backprop and whether they meet the targets."""
+    parts = []
+    for name, res in payload["models"].items():
+        ratios = ", ".join(
+            f"{label.replace('feedback', 'FA').replace('information', 'IA')} {ratio:.2f}x"
+            f" ({'ok' if res['meets_target'][label] else 'MISS'} <{res['target'][label]})"
+            for label, ratio in res["ratio"].items())
+        parts.append(f"{name}: {ratios}")
+    return "; ".join(parts)
+
+
 def _write_json(path: Path, payload: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
@@ -259,6 +271,7 @@ def main(argv=None) -> dict:
             flag = "ok" if res["meets_target"][label] else "MISS"
             parts.append(f"{label} {1e3 * med[label]:7.1f} ms {ratio:5.2f}x {flag}")
         print(" | ".join(parts), flush=True)
+    payload["summary"] = summary(payload)
     _write_json(args.output, payload)
     print(f"wrote {args.output}")
     return payload

@@ -28,7 +28,6 @@ Results go to ``benchmarks/results/recording_overhead.json`` (atomic write).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import platform

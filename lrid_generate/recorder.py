@@ -24,11 +24,13 @@ is the numpy reference the tests compare against):
   kurtosis, L2 norm; a constant row gives NaN skew and kurtosis.
 
 Unit subsampling and measurement noise (DESIGN.md section 3) are measurement
-conditions ``(unit_fraction, noise_std, obs_seed)``: Gaussian noise is added
-to every unit, then the units at the first ``ceil(f * N)`` entries of
-``numpy.random.RandomState(obs_seed).permutation(N)`` are kept (the same units
-for every example and at every checkpoint), then the function and the
-statistic are applied. For ``gradavg`` the output units are subsampled first
+conditions ``(unit_fraction, noise_std, obs_seed)``: the units at the first
+``ceil(f * N)`` entries of ``numpy.random.RandomState(obs_seed).permutation(N)``
+are kept (the same units for every example and at every checkpoint) with
+i.i.d. Gaussian noise of std ``noise_std`` on each, then the function and the
+statistic are applied. (Noise is drawn for the kept units only; being
+independent across units, that is the same measurement as noising every unit
+and then subsampling.) For ``gradavg`` the output units are subsampled first
 (seed ``obs_seed + 1``: the ones vector of the product is masked to the kept
 output units, and the sum is divided by their number), and the input units of
 the resulting Jacobian sums are noised and subsampled after.
@@ -280,11 +282,15 @@ def _kept_units(n_units, unit_fraction, seed):
 
 
 def obfuscate_units(units, unit_fraction=1.0, noise_std=0.0, seed=0, batch_axis=True, noise_seed=None):
-    """Measurement noise then unit subsampling, in torch.
+    """Measurement noise and unit subsampling, in torch.
 
-    Same units as :func:`lrid_analysis.observables.obfuscate_units` for the
-    same ``seed``; the noise comes from :func:`standard_normal` with
-    ``noise_seed`` (``seed`` when None) instead of numpy.
+    Keeps the same units as :func:`lrid_analysis.observables.obfuscate_units`
+    for the same ``seed`` and adds i.i.d. Gaussian noise of std
+    ``noise_std`` to each kept unit. Noise is drawn for the kept units only
+    (``standard_normal((n_rows, n_kept), noise_seed)``, ``seed`` when
+    ``noise_seed`` is None): since it is independent across units, this is
+    the same measurement as noising every unit and then subsampling, at a
+    fraction of the cost.
 
     Parameters
     ----------
@@ -305,13 +311,12 @@ def obfuscate_units(units, unit_fraction=1.0, noise_std=0.0, seed=0, batch_axis=
     if not noise_std >= 0:
         raise ValueError(f"noise_std must be >= 0, got {noise_std}")
     flat = units.reshape(units.shape[0], -1) if batch_axis else units.reshape(1, -1)
-    if noise_std > 0:
-        flat = flat.to(torch.float64)
-        draw = standard_normal(flat.shape, seed if noise_seed is None else noise_seed, flat.device)
-        flat = flat + noise_std * draw
     keep = _kept_units(flat.shape[1], unit_fraction, seed)
     if keep is not None:
         flat = flat[:, torch.from_numpy(keep).to(flat.device)]
+    if noise_std > 0:
+        draw = standard_normal(flat.shape, seed if noise_seed is None else noise_seed, flat.device)
+        flat = flat.to(torch.float64) + noise_std * draw
     return flat
 
 
@@ -337,12 +342,39 @@ def summed_jacobian(module, inputs, output_units=None):
         The module's output (detached).
     jacobian_sums : Tensor, shape (n_examples, n_input_units)
     """
+    x, y = _forward_for_input_gradient(module, inputs)
+    return y.detach(), _jacobian_sums(y, x, output_units)
+
+
+def _forward_for_input_gradient(module, inputs):
+    """Run ``module`` on a detached copy of ``inputs`` that requires grad.
+
+    The module's parameters are frozen meanwhile: only the input gradient is
+    wanted, and custom autograd functions (FA / IA) then skip the weight
+    gradients.
+
+    Returns
+    -------
+    x : Tensor (the leaf input), y : Tensor (the output, with its graph)
+    """
     x = inputs.detach().requires_grad_(True)
+    params = [p for p in module.parameters() if p.requires_grad]
+    try:
+        for p in params:
+            p.requires_grad_(False)
+        with torch.enable_grad():
+            y = module(x)
+    finally:
+        for p in params:
+            p.requires_grad_(True)
+    return x, y
+
+
+def _jacobian_sums(y, x, output_units, retain_graph=False):
+    """One vector-Jacobian product of ``y`` with a (masked) ones vector, flattened per example."""
     with torch.enable_grad():
-        y = module(x)
-        mask = _output_mask(y, output_units)
-        (grad,) = torch.autograd.grad(y, x, grad_outputs=mask)
-    return y.detach(), grad.reshape(grad.shape[0], -1)
+        (grad,) = torch.autograd.grad(y, x, grad_outputs=_output_mask(y, output_units), retain_graph=retain_graph)
+    return grad.reshape(grad.shape[0], -1)
 
 
 def _output_mask(y, output_units):
@@ -377,6 +409,11 @@ class Recorder:
     weight_of : callable, optional
         Maps an observed module to its forward kernel
         (default :func:`lrid_generate.models.weight_of`).
+
+    Notes
+    -----
+    The observed layers are looked up once, here: build the recorder after
+    converting the model to its learning rule.
 
     Attributes
     ----------
@@ -428,17 +465,7 @@ class Recorder:
     def _layer_values(self, layer, inputs, checkpoint):
         """Tensor (n_conditions, 45) of one layer."""
         weight = self.weight_of(layer.module).detach()
-        x = inputs.detach().requires_grad_(True)
-        # parameters need no gradient here: only the input gradient is wanted
-        params = [p for p in layer.module.parameters() if p.requires_grad]
-        try:
-            for p in params:
-                p.requires_grad_(False)
-            with torch.enable_grad():
-                y = layer.module(x)
-        finally:
-            for p in params:
-                p.requires_grad_(True)
+        x, y = _forward_for_input_gradient(layer.module, inputs)
         act = y.detach()
         n_out_all = act[0].numel()
         jacobians = {}
@@ -449,9 +476,7 @@ class Recorder:
             output_units = _kept_units(n_out_all, f, seed + 1)
             key = None if output_units is None else (f, seed)
             if key not in jacobians:
-                with torch.enable_grad():
-                    (grad,) = torch.autograd.grad(y, x, grad_outputs=_output_mask(y, output_units), retain_graph=True)
-                jacobians[key] = grad.reshape(grad.shape[0], -1)
+                jacobians[key] = _jacobian_sums(y, x, output_units, retain_graph=True)
             n_out = n_out_all if output_units is None else len(output_units)
             seeds = {m: noise_seed(seed, checkpoint, m) if s > 0 else None for m in ("weight", "act", "gradavg")}
             w_rows = obfuscate_units(weight, f, s, seed, batch_axis=False, noise_seed=seeds["weight"])
@@ -509,7 +534,9 @@ class Recorder:
         """
         values = self.observe(checkpoint)
         n_layers, n_conditions = values.shape[:2]
-        frame = pd.DataFrame(values.reshape(-1, len(OBSERVABLE_NAMES)).astype(np.float32), columns=list(OBSERVABLE_NAMES))
+        frame = pd.DataFrame(
+            values.reshape(-1, len(OBSERVABLE_NAMES)).astype(np.float32), columns=list(OBSERVABLE_NAMES)
+        )
         meta = pd.DataFrame(
             {
                 "layer_name": np.repeat([layer.name for layer in self.layers], n_conditions),

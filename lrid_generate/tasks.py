@@ -302,7 +302,9 @@ class Task:
         """Number of full batches in one epoch."""
         steps = self.n_train // int(batch_size)
         if steps < 1:
-            raise ValueError(f"task {self.name!r}: batch_size {batch_size} exceeds the {self.n_train} training examples")
+            raise ValueError(
+                f"task {self.name!r}: batch_size {batch_size} exceeds the {self.n_train} training examples"
+            )
         return steps
 
     def epoch_batches(self, batch_size, generator):
@@ -438,7 +440,7 @@ def _mnist1d_signals(n_samples, seq_len, seed):
     except ImportError as err:  # pragma: no cover - depends on the environment
         raise ImportError(
             "the signal1d task needs the mnist1d package (its procedural generator, no download): "
-            "pip install 'lrid[mnist1d]'"
+            "pip install mnist1d"
         ) from err
     args = get_dataset_args()
     args.num_samples = int(n_samples)
@@ -475,7 +477,9 @@ def signal_spectrogram(signals, n_fft=30, hop_length=4, n_frames=16):
         pad_mode="reflect", return_complex=True,
     ).abs()
     if spec.shape[-1] < n_frames:
-        raise ValueError(f"signals of length {x.shape[-1]} give {spec.shape[-1]} frames, fewer than n_frames={n_frames}")
+        raise ValueError(
+            f"signals of length {x.shape[-1]} give {spec.shape[-1]} frames, fewer than n_frames={n_frames}"
+        )
     return spec[..., :n_frames].unsqueeze(1).numpy()
 
 
@@ -551,7 +555,9 @@ def load_fashion_mnist(data_dir=None, n_val=256):
     x_tr, y_tr, x_te, y_te = (_read_idx(f) for f in files)
     if x_tr.shape[0] != y_tr.shape[0] or x_te.shape[0] < n_val:
         raise TaskDataError(f"Fashion-MNIST in {folder}: images and labels disagree in count")
-    x_train, x_val = _standardize(x_tr[:, None].astype(np.float32) / 255.0, x_te[:n_val, None].astype(np.float32) / 255.0)
+    x_train, x_val = _standardize(
+        x_tr[:, None].astype(np.float32) / 255.0, x_te[:n_val, None].astype(np.float32) / 255.0
+    )
     return x_train, y_tr.astype(np.int64), x_val, y_te[:n_val].astype(np.int64)
 
 

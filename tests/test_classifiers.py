@@ -226,25 +226,52 @@ def test_oob_forest_truncation_equals_fresh_forest():
 
 @pytest.mark.filterwarnings("ignore:Some inputs do not have OOB scores")
 def test_oob_forest_selection_reads_oob_and_prunes():
-    # one informative observable among 20: max_features=1 rarely sees it and is clearly worse
-    X, y = planted(n_per_class=40, n_obs=20, n_ckpt=2, signal=3.0)
-    grid = {"max_features": [1, None], "n_estimators": [10, 30, 60]}
-    sel = C.OOBForestSelection(param_grid=grid, prune_from=30, margin=0.02, random_state=0).fit(X, y)
+    # stumps (max_depth=1) level off well below full trees
+    X, y = planted(n_per_class=40, n_obs=5, n_ckpt=3, signal=3.0, informative=(0, 1))
+    grid = {"max_depth": [1, None], "n_estimators": [10, 20, 40, 80]}
+    sel = C.OOBForestSelection(RandomForestClassifier(max_features=None), param_grid=grid, prune_from=20,
+                               margin=0.02, random_state=0).fit(X, y)
     table = sel.oob_scores_
-    assert list(table.columns) == ["max_features", "n_estimators", "oob_score", "dropped"]
-    weak = table[table.max_features == 1]
-    assert weak.dropped.tolist() == [False, False, True]  # grown to 30, then dropped
-    assert sel.best_params_["max_features"] is None
+    assert list(table.columns) == ["max_depth", "n_estimators", "oob_score", "projected", "dropped"]
+    assert table.dropped.any() and not table[table.max_depth.isna()].dropped.any()
+    assert sel.best_params_["max_depth"] is None
     # recorded scores are the OOB accuracy of a fresh forest of that size
-    for k in (10, 30, 60):
+    full = table[table.max_depth.isna()].set_index("n_estimators")
+    for k in (10, 40, 80):
         fresh = RandomForestClassifier(n_estimators=k, max_features=None, random_state=0, oob_score=True).fit(X, y)
-        recorded = table[table.max_features.isna() & (table.n_estimators == k)].oob_score.item()
-        assert recorded == pytest.approx(fresh.oob_score_)
+        assert full.loc[k, "oob_score"] == pytest.approx(fresh.oob_score_)
+    # the projection and the drop rule, recomputed from the recorded scores
+    sizes = grid["n_estimators"]
+    acc = np.stack([table[table.max_depth.map(str) == str(d)].oob_score.to_numpy() for d in grid["max_depth"]])
+    proj = np.stack([table[table.max_depth.map(str) == str(d)].projected.to_numpy() for d in grid["max_depth"]])
+    for i in range(2):
+        for j in range(1, len(sizes)):
+            if np.isnan(acc[i, j]):
+                continue
+            gain = max(acc[i, j] - acc[i, j - 1], 0) / np.log2(sizes[j] / sizes[j - 1])
+            assert proj[i, j] == pytest.approx(acc[i, j] + gain * np.log2(sizes[-1] / sizes[j]))
+            if sizes[j] >= 20 and j < len(sizes) - 1:
+                should_drop = proj[i, j] < np.nanmax(acc[:, j]) - 0.02
+                assert np.isnan(acc[i, j + 1]) == should_drop
     best = table.oob_score.max()
     assert sel.best_score_ == best
     assert sel.best_params_["n_estimators"] == table[table.oob_score == best].n_estimators.min()
     assert set(sel.classes_) == set(RULES)
     assert sel.predict(X).dtype == y.dtype
+
+
+def test_oob_forest_keeps_a_setting_that_is_still_climbing():
+    # with margin 0 a setting below the best survives only through its projection
+    X, y = planted(n_per_class=40, n_obs=20, n_ckpt=2, signal=1.0, informative=tuple(range(20)))
+    grid = {"max_features": [1, None], "n_estimators": [5, 10, 20, 40]}
+    sel = C.OOBForestSelection(param_grid=grid, prune_from=10, margin=0.0, random_state=0).fit(X, y)
+    table = sel.oob_scores_
+    at_10 = table[table.n_estimators == 10].set_index(table[table.n_estimators == 10].max_features.map(str))
+    weaker = at_10.oob_score.idxmin()
+    assert at_10.loc[weaker, "oob_score"] < at_10.oob_score.max()
+    assert at_10.loc[weaker, "projected"] >= at_10.oob_score.max()  # still climbing fast...
+    grown = not table[(table.max_features.map(str) == weaker) & (table.n_estimators == 20)].dropped.item()
+    assert grown  # ...so it grew on, although below the best
 
 
 def test_oob_forest_bad_grid():

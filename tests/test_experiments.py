@@ -90,7 +90,7 @@ def test_module_entry_point_lists_experiments():
     (["separability", "--observables", "weights"], "sets: weight, act, grad"),
     (["separability", "--filter", "task=no_such_task"], "values present: ['cifar10', 'imagenet']"),
     (["separability", "--filter", "no_such_column=1"], "unknown column 'no_such_column'"),
-    (["separability", "--param", "svm.C=1"], "not a classifier of this run"),
+    (["separability", "--classifier", "random_forest", "--param", "svm.C=1"], "not a classifier of this run"),
 ])
 def test_bad_names_exit_2_with_one_line(argv, expected, data_dirs, tmp_path, capsys):
     extra = ["--data", str(data_dirs["signal"]), "--out", str(tmp_path), "--quiet"] if len(argv) > 1 else []
@@ -152,7 +152,7 @@ def test_results_match_cross_validate_and_do_not_depend_on_n_jobs(data_dirs):
     two = experiments.get_experiment("separability").run(view, n_jobs=2, **kwargs)
     pd.testing.assert_series_equal(one.table["test_accuracy"], two.table["test_accuracy"])
     sub = features.select(view, "act")
-    direct = evaluate.cross_validate(RandomForestClassifier(n_estimators=10, max_features="sqrt", random_state=0),
+    direct = evaluate.cross_validate(RandomForestClassifier(n_estimators=10, max_features="log2", random_state=0),
                                      features.flatten(sub), sub.y, CategoryBalancedSplit(n_splits=2, seed=0),
                                      meta=sub, verbose=False)
     assert np.array_equal(one.table["test_accuracy"].to_numpy(), direct.table["test_accuracy"].to_numpy())
@@ -176,11 +176,11 @@ def test_resume_reuses_finished_conditions(data_dirs, tmp_path, monkeypatch):
         _run("separability", data_dirs["signal"], tmp_path, *args, "--no-resume")
 
 
-def test_filter_restricts_the_data(data_dirs, tmp_path):
+def test_filter_restricts_the_data(data_dirs, tmp_path, small_meta):
     out = _run("separability", data_dirs["signal"], tmp_path, "--classifier", "random_forest", "--splits", "2",
                "--observables", "grad", "--filter", "task=cifar10")
     _, document = _read(out, "separability")
-    assert document["data"]["task"] == {"cifar10": 288}
+    assert document["data"]["task"] == {"cifar10": int((small_meta["task"] == "cifar10").sum())}
     assert document["params"]["filters"] == {"task": ["cifar10"]}
 
 
@@ -190,7 +190,7 @@ def test_confusion_matches_independent_evaluation(data_dirs, tmp_path):
     _check_outputs(out, "confusion")
     matrices, _ = _read(out, "confusion_matrices")
     view = features.select(load_view(data_dirs["signal"]), "grad")
-    direct = evaluate.cross_validate(RandomForestClassifier(n_estimators=10, max_features="sqrt", random_state=0),
+    direct = evaluate.cross_validate(RandomForestClassifier(n_estimators=10, max_features="log2", random_state=0),
                                      features.flatten(view), view.y, CategoryBalancedSplit(n_splits=2, seed=0),
                                      meta=view, verbose=False)
     labels = direct.labels
@@ -294,7 +294,7 @@ def test_pairwise(data_dirs, tmp_path):
     assert len(summary) == 6 and set(table["n_test"]) == {2 * 36}  # 25% of 144 trajectories per rule, two rules
     assert (summary["accuracy_mean"] > 0.8).all()
     out = _run("pairwise", data_dirs["null"], tmp_path / "null", "--splits", "2", "--observables", "grad")
-    _, summary = _read(out, "pairwise_summary")
+    summary, _ = _read(out, "pairwise_summary")
     assert abs(summary["accuracy_mean"].mean() - 0.5) < 0.1
 
 
@@ -328,3 +328,14 @@ def test_python_api_accepts_a_table_and_writes_nothing_without_out(data_dirs, tm
     assert list(tmp_path.iterdir()) == []
     assert result.figure is not None and "rule_pair" in result.summary.columns
     assert "Adam vs FA" in result.to_string()
+
+
+def test_dotted_classifier_path(data_dirs, tmp_path):
+    assert experiments.main(["separability", "--data", str(data_dirs["signal"]), "--out", str(tmp_path), "--quiet",
+                             "--n-jobs", "1", "--classifier", "sklearn.tree:DecisionTreeClassifier", "--splits", "2",
+                             "--observables", "grad", "--param", "max_depth=3"]) == 0
+    table, document = _read(tmp_path, "separability")
+    assert set(table["classifier"]) == {"sklearn.tree:DecisionTreeClassifier"}
+    settings = document["params"]["classifier_settings"]["sklearn.tree:DecisionTreeClassifier"]
+    assert settings["class"].endswith("DecisionTreeClassifier") and settings["params"]["max_depth"] == 3
+    assert settings["params"]["random_state"] == 0

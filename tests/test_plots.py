@@ -4,6 +4,7 @@ import matplotlib.image
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.container import BarContainer, ErrorbarContainer
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
@@ -11,7 +12,7 @@ from lrid_analysis import plots
 
 
 def _bars(ax):
-    return [p for p in ax.patches if type(p).__name__ == "Rectangle" and p.get_width() > 0]
+    return [bar for c in ax.containers if isinstance(c, BarContainer) for bar in c]
 
 
 def test_accuracy_bars_heights_reference_and_chance():
@@ -79,7 +80,7 @@ def test_subsample_lines_one_line_per_period():
             for p in (1, 5) for n in (2, 3, 5) if (n - 1) * p <= 20]
     fig = plots.subsample_lines(pd.DataFrame(rows), chance=0.25, n_checkpoints=21)
     ax = fig.axes[0]
-    lines = [line for line in ax.get_lines() if len(line.get_xdata()) > 1 and len(set(line.get_ydata())) > 1]
+    lines = [c.lines[0] for c in ax.containers if isinstance(c, ErrorbarContainer)]
     assert len(lines) == 2
     assert np.allclose(lines[1].get_ydata(), [0.6, 0.65, 0.75])
     labels = [t.get_text() for t in fig.legends[0].get_texts()]

@@ -122,11 +122,11 @@ def test_obfuscation_matches_numpy_obfuscate_units(fraction, std, seed, batch_ax
     x = rng.normal(size=(4, 3, 5))
     nseed = 1234 + seed
     got = obfuscate_units(torch.from_numpy(x), fraction, std, seed, batch_axis=batch_axis, noise_seed=nseed)
-    # the noise, drawn independently as documented: float64 normals from a CPU generator
+    # numpy's units, then the noise drawn as documented: float64 normals from a CPU generator, kept units only
     flat_shape = (x.shape[0], 15) if batch_axis else (1, x.size)
-    noise = torch.randn(flat_shape, generator=torch.Generator().manual_seed(nseed), dtype=torch.float64).numpy()
-    noisy = x.reshape(flat_shape) + std * noise
-    ref = npobs.obfuscate_units(noisy, fraction, 0.0, seed, batch_axis=True)
+    kept = npobs.obfuscate_units(x.reshape(flat_shape), fraction, 0.0, seed, batch_axis=True)
+    noise = torch.randn(kept.shape, generator=torch.Generator().manual_seed(nseed), dtype=torch.float64).numpy()
+    ref = kept + std * noise
     assert got.shape == ref.shape == (flat_shape[0], npobs.n_kept_units(flat_shape[1], fraction))
     assert_close(got, ref)
     assert_close(function_statistics(got), numpy_reference(ref))
@@ -245,9 +245,9 @@ def test_noisy_condition_matches_numpy_pipeline():
 
     def noisy(units, measure, batch_axis=True):
         flat = units.reshape(units.shape[0], -1) if batch_axis else units.reshape(1, -1)
+        kept = npobs.obfuscate_units(flat, f, 0.0, seed)
         gen = torch.Generator().manual_seed(noise_seed(seed, ckpt, measure))
-        noise = torch.randn(flat.shape, generator=gen, dtype=torch.float64).numpy()
-        return npobs.obfuscate_units(flat + s * noise, f, 0.0, seed)
+        return kept + s * torch.randn(kept.shape, generator=gen, dtype=torch.float64).numpy()
 
     w = model.fc.weight.detach().double().numpy()
     with torch.no_grad():

@@ -20,7 +20,6 @@ from lrid_generate.sweep import (
     COMPACTED_NAME,
     DEFAULT_MODEL_SEED,
     PRESETS,
-    NoiseGrid,
     Preset,
     RunSpec,
     SweepError,

@@ -39,6 +39,7 @@ from ..classifiers import get_classifier, list_classifiers, resolve_classifier
 from ..dataset import AnalysisView, DatasetError, apply_filters, load_view, resolve_observables, to_view
 from ..observables import OBSERVABLE_NAMES
 from ..sources import DATA_CHOICES, resolve_data
+from ..splits import CategoryBalancedSplit
 
 __all__ = [
     "ExperimentError",
@@ -63,7 +64,7 @@ SELECTIONS = ("compact", "paper", "off")
 #: ``--selection compact`` (the default): fixed settings or small grids that keep the
 #: experiments fast; ``params`` are fixed, ``grid`` (if any) is searched inside ``fit``.
 COMPACT_SETTINGS = {
-    "random_forest": {"params": {"n_estimators": 100, "max_features": "sqrt"}, "grid": None},
+    "random_forest": {"params": {"n_estimators": 100, "max_features": "log2"}, "grid": None},
     "svm": {"params": {"n_components": None}, "grid": {"C": [1.0, 50.0, 500.0]}},
     "conv1d": {"params": {}, "grid": None},
     "xgboost": {"params": {}, "grid": None},
@@ -558,7 +559,8 @@ def compare(table, condition_col, within=(), reference=None, value="test_accurac
         group's key dict); None or a value absent from a group: all pairs.
     value, split_col : str
     family : str, optional
-        Name of the comparison family (default ``"<condition_col>"``).
+        Name of the comparison family (default ``"<condition_col> vs <reference>"``,
+        or ``"<condition_col> pairs"``).
 
     Returns
     -------
@@ -599,8 +601,6 @@ def category_balanced_pairs(view, n_splits, seed):
     pairs : list of (train, test)
     names : list of str
     """
-    from ..splits import CategoryBalancedSplit
-
     splitter = CategoryBalancedSplit(n_splits=n_splits, seed=seed)
     try:
         pairs = list(splitter.split(view.meta))

@@ -18,9 +18,6 @@ against full access, per observable set, paired by split.
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
-
 from .. import plots
 from ._common import (Condition, ExperimentError, category_balanced_pairs, cli_kwargs, compare, prepare,
                       summarize)

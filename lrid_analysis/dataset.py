@@ -168,9 +168,17 @@ def validate_table(frame, where="table"):
     return out
 
 
-#: Parquet codec. The observables are float32 with nearly random low bits, so
-#: zstd saves only ~7% of space over lz4 but makes reading ~1.5x slower.
-_COMPRESSION = "lz4"
+#: Parquet encoding. Strings are dictionary-encoded; floats are not (their
+#: dictionaries are as large as the data and slow reading ~5x) but go through
+#: byte-stream-split, which lets zstd compress the smooth high bytes of float32
+#: observables (about 40% smaller files than plain lz4, at ~1.2x the read time).
+_COMPRESSION = "zstd"
+
+
+def _parquet_options(table):
+    strings = [f.name for f in table.schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+    floats = [f.name for f in table.schema if pa.types.is_floating(f.type)]
+    return {"compression": _COMPRESSION, "use_dictionary": strings, "use_byte_stream_split": floats}
 
 
 def _to_arrow(frame):
@@ -216,7 +224,7 @@ def write_table(frame, path, validate=True, metadata=None):
     # rename is atomic). Not tempfile.mkstemp: its files are private (mode 0600).
     tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
     try:
-        pq.write_table(table, tmp, compression=_COMPRESSION)
+        pq.write_table(table, tmp, **_parquet_options(table))
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

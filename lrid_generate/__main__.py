@@ -1,4 +1,4 @@
-"""Command line: ``python -m lrid_generate {sweep,presets} ...``."""
+"""Command line: ``python -m lrid_generate {sweep,presets,compact,card} ...``."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ examples:
   python -m lrid_generate sweep --preset cifar10_knet --device cuda --data-dir ~/data --out runs/cifar
   python -m lrid_generate sweep --preset embedded --out /tmp/try --limit 3   # time a few networks
   python -m lrid_generate compact --out runs/cifar   # merge shards: one Parquet file per task
+  python -m lrid_generate card --out lrid_analysis/data/embedded   # CARD.md: how it was made, checks
 
 A sweep writes one Parquet shard per network under OUT/source=PRESET/task=TASK/
 and skips networks whose shard exists, so an interrupted sweep resumes when run
@@ -56,6 +57,12 @@ def _parser():
     comp = sub.add_parser("compact", help="merge the per-network shards under a folder (one file per task)")
     comp.add_argument("--out", required=True, help="the sweep's output folder")
     comp.add_argument("--preset", default=None, help="only this preset's folders")
+    card = sub.add_parser("card", help="write CARD.md / card.json: counts, accuracies, a random-forest check")
+    card.add_argument("--out", required=True, help="the sweep's output folder")
+    card.add_argument("--command-line", default=None, help="the generating command, quoted in the card")
+    card.add_argument("--wall-seconds", type=float, default=None, help="wall-clock time the generation took")
+    card.add_argument("--splits", type=int, default=5, help="category-balanced splits of the forest check")
+    card.add_argument("--seed", type=int, default=0)
     return parser
 
 
@@ -67,6 +74,19 @@ def main(argv=None):
         for preset in PRESETS.values():
             print(preset.describe())
             print()
+        return 0
+    if args.command == "card":
+        from lrid_generate.card import write_card
+
+        try:
+            card = write_card(args.out, command=args.command_line, wall_seconds=args.wall_seconds,
+                              n_splits=args.splits, seed=args.seed)
+        except FileNotFoundError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 1
+        check = card["forest_check"]
+        print(f"wrote {args.out}/CARD.md: forest test accuracy {check['test_accuracy_mean']:.3f} "
+              f"(chance {check['chance']:.2f})")
         return 0
     if args.command == "compact":
         written = compact(args.out, source=args.preset)

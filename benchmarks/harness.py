@@ -51,7 +51,7 @@ from lrid_analysis import evaluate
 from lrid_analysis.dataset import AnalysisView, load_view
 from lrid_analysis.sources import resolve_data
 
-from ._io import atomic_write
+from lrid_analysis.atomic import write_atomic
 from . import compat, leaderboard, tasks as task_module
 from .plugins import ClassifierSpec, ClassifierSpecError, build_classifier, parse_classifier
 
@@ -244,7 +244,7 @@ class ResultsStore:
         new = _typed(pd.DataFrame(rows))
         self.table = pd.concat([self.table, new], ignore_index=True) if len(self.table) else new
         self._keys.update(self._key_tuples(new))
-        atomic_write(self.path, lambda tmp: self.table.to_parquet(tmp, index=False))
+        write_atomic(self.path, lambda tmp: self.table.to_parquet(tmp, index=False))
 
 
 # ---------------------------------------------------------------------------

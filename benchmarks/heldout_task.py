@@ -60,6 +60,7 @@ from lrid_analysis.dataset import load_view, write_table
 from lrid_analysis.experiments import heldout_task
 from lrid_analysis.splits import HeldOutTask
 from lrid_analysis.synthetic import public_meta, synthetic_table
+from lrid_analysis.atomic import write_json_atomic
 
 TARGET_SECONDS = {"public": 300.0, "embedded": 150.0}
 #: Layers per network of the embedded preset's architectures.
@@ -198,13 +199,10 @@ def run(size="public", n_jobs=2, output=DEFAULT_OUTPUT, seed=0):
         f"{'met' if results['meets_target_on_idle_cores'] else 'MISSED'} by the CPU-time estimate"
     )
     output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
     document = json.loads(output.read_text()) if output.is_file() else {}
     document = document if isinstance(document, dict) and "runs" in document else {"runs": {}}
     document["runs"][size] = results
-    tmp = output.with_name(f".{output.name}.tmp")
-    tmp.write_text(json.dumps(document, indent=2) + "\n")
-    os.replace(tmp, output)
+    write_json_atomic(output, document)
     print(f"results written to {output}")
     return results
 

@@ -32,7 +32,7 @@ import pandas as pd
 
 from lrid_analysis import stats
 
-from ._io import atomic_write, atomic_write_text
+from lrid_analysis.atomic import write_atomic, write_text_atomic
 
 __all__ = ["LEADERBOARD_COLUMNS", "build_leaderboard", "to_markdown", "plot_leaderboard", "write_leaderboard"]
 
@@ -276,7 +276,7 @@ def plot_leaderboard(board, path=None, reference="random_forest",
     ax.set_title(title)
     fig.legend(fontsize="small", loc="outside right upper")
     if path is not None:
-        atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
+        write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
     return fig
 
 
@@ -291,8 +291,8 @@ def write_leaderboard(board, out_dir, reference="random_forest", header=None, no
     """
     out_dir = Path(out_dir)
     text = to_markdown(board, reference=reference, header=header, notes=notes, confidence=confidence, alpha=alpha)
-    paths = {"markdown": atomic_write_text(out_dir / f"{stem}.md", text),
-             "csv": atomic_write_text(out_dir / f"{stem}.csv", board.to_csv(index=False))}
+    paths = {"markdown": write_text_atomic(out_dir / f"{stem}.md", text),
+             "csv": write_text_atomic(out_dir / f"{stem}.csv", board.to_csv(index=False))}
     if len(board):
         plot_leaderboard(board, out_dir / f"{stem}.png", reference=reference)
         paths["figure"] = out_dir / f"{stem}.png"

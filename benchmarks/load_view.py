@@ -24,7 +24,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -41,6 +40,7 @@ import lrid_analysis
 from lrid_analysis.dataset import META_COLUMNS, load_view, write_table
 from lrid_analysis.observables import ADMISSIBLE_NAMES, OBSERVABLE_NAMES
 from lrid_analysis.synthetic import public_meta, synthetic_table
+from lrid_analysis.atomic import write_json_atomic
 
 TARGET_SECONDS = 1.0
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "load_view.json"
@@ -124,11 +124,7 @@ def run(repeats=5, output=DEFAULT_OUTPUT, seed=0):
                 f"np.load(X) {median['np_load_X']:.4f} s (x{case['ratio_to_np_load_X']})\n"
                 f"  target: median < {TARGET_SECONDS:.1f} s: {'met' if case['meets_target'] else 'MISSED'}"
             )
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(f".{output.name}.tmp")
-    tmp.write_text(json.dumps(results, indent=2) + "\n")
-    os.replace(tmp, output)
+    write_json_atomic(output, results)
     print(f"results written to {output}")
     return results
 

@@ -28,11 +28,9 @@ Results go to ``benchmarks/results/recording_overhead.json`` (atomic write).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
@@ -46,6 +44,7 @@ from lrid_generate.recorder import Recorder
 from lrid_generate.rules import convert, local_loss, make_optimizer
 from lrid_generate.sweep import PRESETS, train_network
 from lrid_generate.tasks import Task
+from lrid_analysis.atomic import write_json_atomic
 
 TARGET = 0.15
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "recording_overhead.json"
@@ -168,12 +167,7 @@ def time_cifar_schedule(quick, device):
 
 
 def _write_json(path, payload):
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(payload, handle, indent=2)
-    os.replace(tmp, path)
+    write_json_atomic(path, payload)
 
 
 def main(argv=None):

@@ -39,11 +39,9 @@ Results go to ``benchmarks/results/rule_step_time.json`` (written atomically).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
@@ -54,6 +52,7 @@ import torch.nn.functional as F
 import lrid_generate
 from lrid_generate.models import build_model
 from lrid_generate.rules import convert, local_loss, make_optimizer
+from lrid_analysis.atomic import write_json_atomic
 
 #: Target ratio to the backprop step time, per rule.
 TARGETS = {"feedback": 1.2, "information": 1.6}
@@ -199,17 +198,7 @@ def summary(payload: dict) -> str:
 
 
 def _write_json(path: Path, payload: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(payload, fh, indent=2)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_json_atomic(path, payload)
 
 
 def main(argv=None) -> dict:

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ._io import atomic_write_text
+from lrid_analysis.atomic import write_text_atomic
 
 __all__ = ["SpeedBenchmark", "SPEED_BENCHMARKS", "BENCHMARKS_DIR", "RESULTS_DIR", "RunRecord", "discover",
            "has_quick_flag", "command", "run_benchmark", "headline", "machine_summary", "report", "main"]
@@ -80,7 +80,7 @@ SPEED_BENCHMARKS = (
 )
 
 #: Modules of the benchmarks package that are not speed benchmarks.
-_PACKAGE_MODULES = {"__init__", "__main__", "_io", "classifiers", "compat", "harness", "leaderboard", "plugins",
+_PACKAGE_MODULES = {"__init__", "__main__", "classifiers", "compat", "harness", "leaderboard", "plugins",
                     "speed", "tasks"}
 
 
@@ -188,7 +188,7 @@ def _record(results_dir, record):
     path = Path(results_dir) / RUNS_FILE
     runs = _read_json(path) or {}
     runs[record.name] = {k: v for k, v in vars(record).items() if k != "name"}
-    atomic_write_text(path, json.dumps(runs, indent=2, sort_keys=True) + "\n")
+    write_text_atomic(path, json.dumps(runs, indent=2, sort_keys=True) + "\n")
 
 
 def run_benchmark(bench, quick=False, extra=(), root=BENCHMARKS_DIR, results_dir=RESULTS_DIR, timeout=None):

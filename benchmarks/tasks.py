@@ -46,7 +46,7 @@ import pandas as pd
 from lrid_analysis import features, splits
 from lrid_analysis.dataset import AnalysisView
 
-from ._io import atomic_write
+from lrid_analysis.atomic import write_atomic
 
 __all__ = ["BenchmarkTask", "TASKS", "TaskSkipped", "PreparedTask", "SplitStore", "list_tasks", "get_tasks",
            "data_digest", "select_condition", "prepare_task"]
@@ -361,7 +361,7 @@ class SplitStore:
             with open(tmp, "wb") as handle:
                 np.savez(handle, **arrays)
 
-        atomic_write(path, write)
+        write_atomic(path, write)
         prepared.path = path
         return path
 

@@ -9,7 +9,6 @@ position one-hot and a per-trajectory metadata DataFrame.
 
 from __future__ import annotations
 
-import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .atomic import write_atomic
 from .observables import MEASURE_GROUPS, OBSERVABLE_NAMES
 
 __all__ = [
@@ -219,16 +219,7 @@ def write_table(frame, path, validate=True, metadata=None):
         merged = dict(table.schema.metadata or {})
         merged.update({str(k).encode(): str(v).encode() for k, v in metadata.items()})
         table = table.replace_schema_metadata(merged)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # A hidden, unique name in the destination folder (same file system, so the
-    # rename is atomic). Not tempfile.mkstemp: its files are private (mode 0600).
-    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
-    try:
-        pq.write_table(table, tmp, **_parquet_options(table))
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_atomic(path, lambda tmp: pq.write_table(table, tmp, **_parquet_options(table)))
     return path
 
 

@@ -35,10 +35,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import platform
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -52,6 +50,7 @@ from scipy.stats import norm
 from sklearn.base import clone
 from tqdm.auto import tqdm
 
+from .atomic import write_atomic
 from .dataset import AnalysisView
 
 __all__ = [
@@ -497,20 +496,6 @@ def _clean_json(value):
     return value
 
 
-def _atomic_write(path, write):
-    """Call ``write(tmp_path)`` then rename the temporary file over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
 
 
 def _find_seeds(params, prefix=""):
@@ -580,13 +565,13 @@ def save_results(result_table, out_dir, name, params, data=None, seeds=None):
         document["train_confusion"] = result.train_confusion
     text = json.dumps(_clean_json(document), indent=2, sort_keys=False, default=_json_default, allow_nan=False)
 
-    parquet_path = _atomic_write(out_dir / f"{name}.parquet", lambda tmp: table.to_parquet(tmp, index=False))
+    parquet_path = write_atomic(out_dir / f"{name}.parquet", lambda tmp: table.to_parquet(tmp, index=False))
 
     def write_json(tmp):
         with open(tmp, "w", encoding="utf-8") as handle:
             handle.write(text + "\n")
 
-    json_path = _atomic_write(out_dir / f"{name}.json", write_json)
+    json_path = write_atomic(out_dir / f"{name}.json", write_json)
     return parquet_path, json_path
 
 

@@ -29,14 +29,14 @@ Functions
 
 from __future__ import annotations
 
-import os
-import uuid
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
+
+from .atomic import write_atomic
 
 __all__ = [
     "RULE_LABELS",
@@ -479,12 +479,5 @@ def save_figure(figure, path, dpi=150):
     Path
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.stem}.{uuid.uuid4().hex}{path.suffix}"
-    try:
-        figure.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".") or "png")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    fmt = path.suffix.lstrip(".") or "png"
+    return write_atomic(path, lambda tmp: figure.savefig(tmp, dpi=dpi, format=fmt))

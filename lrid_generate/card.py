@@ -9,12 +9,11 @@ category-balanced splits of the full-access trajectories must beat chance.
 from __future__ import annotations
 
 import json
-import os
-import uuid
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
+
+from lrid_analysis.atomic import write_text_atomic
 
 __all__ = ["dataset_card", "write_card"]
 
@@ -126,8 +125,8 @@ def _markdown(card, command, wall_seconds):
         f"- Wall time: {wall_seconds / 60:.1f} min" if wall_seconds else "- Wall time: not recorded",
         f"- CPU time in training and recording, summed over networks: {counts['train_seconds_total'] / 60:.1f} min "
         f"(of which recording {counts['record_seconds_total'] / 60:.1f} min)",
-        f"- Versions and the exact grid: `sweep.json` (preset, versions); per-network settings and results: "
-        f"`runs.json`; each Parquet footer holds its networks' specs.",
+        "- Versions and the exact grid: `sweep.json` (preset, versions); per-network settings and results: "
+        "`runs.json`; each Parquet footer holds its networks' specs.",
     ]
     versions = _find_versions(sweep)
     if versions:
@@ -187,16 +186,6 @@ def _find_versions(sweep):
     return {}
 
 
-def _atomic_write(path, text):
-    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def write_card(out, command=None, wall_seconds=None, n_splits=5, seed=0, n_estimators=200):
     """Write ``CARD.md`` and ``card.json`` into a generated dataset folder.
 
@@ -219,6 +208,6 @@ def write_card(out, command=None, wall_seconds=None, n_splits=5, seed=0, n_estim
     out = Path(out)
     card = dataset_card(out, n_splits=n_splits, seed=seed, n_estimators=n_estimators)
     card["command"], card["wall_seconds"] = command, wall_seconds
-    _atomic_write(out / "card.json", json.dumps(card, indent=2, default=str))
-    _atomic_write(out / "CARD.md", _markdown(card, command, wall_seconds))
+    write_text_atomic(out / "card.json", json.dumps(card, indent=2, default=str))
+    write_text_atomic(out / "CARD.md", _markdown(card, command, wall_seconds))
     return card

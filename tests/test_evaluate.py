@@ -176,14 +176,3 @@ def test_save_and_load_results(tmp_path, data):
         E.save_results(frame, tmp_path, "../x", {})
 
 
-def test_atomic_write_leaves_nothing_on_failure(tmp_path):
-    target = tmp_path / "r.parquet"
-
-    def broken(tmp):
-        with open(tmp, "w") as handle:
-            handle.write("partial")
-        raise RuntimeError("disk full")
-
-    with pytest.raises(RuntimeError):
-        E._atomic_write(target, broken)
-    assert list(tmp_path.iterdir()) == []

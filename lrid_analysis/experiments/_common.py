@@ -918,7 +918,7 @@ def build_parser(module):
                              "defaults and --param)")
     if len(defaults["classifiers"]) > 1:
         common.add_argument("--quick", action="store_true",
-                            help=f"only the random forest unless --classifier is given")
+                            help="only the random forest unless --classifier is given")
     common.add_argument("--no-resume", action="store_true", help="recompute finished conditions")
     common.add_argument("--no-plot", action="store_true", help="do not draw the figure")
     common.add_argument("--quiet", action="store_true", help="no progress bars")

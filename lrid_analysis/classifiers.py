@@ -42,10 +42,11 @@ Built-in classifiers (grids of Nayebi et al. 2020, Appendix B, unless stated)
 
 Hyperparameter selection (all on the training data only, seeded)
     Random forests grow one forest per non-tree setting with ``warm_start``
-    and read the out-of-bag accuracy at every tree count of the grid; after
-    ``prune_from`` trees, settings more than ``margin`` below the best at the
-    same tree count even when projected to the largest tree count at their
-    latest gain per doubling of trees, stop growing (successive halving). The best (setting, tree count) wins, fewer
+    and read the out-of-bag accuracy at every tree count of the grid; cheap
+    settings grow first, and after ``prune_from`` trees a setting stops
+    growing when, projected to the largest tree count at its latest gain per
+    doubling of trees, it stays more than ``margin`` below the best accuracy
+    seen so far (successive halving). The best (setting, tree count) wins, fewer
     trees on ties, and the already grown forest, cut to that many trees, is
     the final model: no refit and no cross-validation.
     The other classifiers use :class:`GridSelection`: successive halving over
@@ -198,6 +199,15 @@ def _project(scores, sizes, final_size):
     return float(scores[-1] + gain * np.log2(final_size / sizes[-1]))
 
 
+def _growth_cost(forest):
+    """Deterministic proxy of the cost of growing more trees like these.
+
+    Split search scans ``max_features`` columns for every sample of every
+    node: the sum over trees of ``max_features_ * sum(n_node_samples)``.
+    """
+    return sum(int(t.max_features_) * int(t.tree_.n_node_samples.sum()) for t in forest.estimators_)
+
+
 class _OOBVotes:
     """Out-of-bag class probabilities of a growing forest, tree by tree.
 
@@ -250,17 +260,24 @@ class OOBForestSelection(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     evaluated at each size). All settings share ``random_state``, hence the
     same bootstrap samples, so their comparison is paired.
 
-    Successive halving: from ``prune_from`` trees on, a setting stops growing
-    when even its projected OOB accuracy at the largest size is more than
-    ``margin`` below the best OOB accuracy at the current size. The
+    Successive halving: every setting first grows to the smallest size; then,
+    cheapest first (see below), each setting grows size by size, and from
+    ``prune_from`` trees on it stops growing when its projected OOB accuracy
+    at the largest size is more than ``margin`` below the best OOB accuracy
+    recorded so far (any setting, any size): it could not win any more. The
     projection continues the setting's latest gain per doubling of trees,
     linearly in log(trees): ``acc(k) + gain * log2(k_max / k)`` with
-    ``gain = (acc(k) - acc(k_prev)) / log2(k / k_prev)`` (at least 0). A
-    setting that has levelled off is judged on its current accuracy; one that
-    is still climbing is kept. That matters when many columns are each weakly
-    informative: ``max_features="sqrt"`` then trails ``None`` at 100 trees
-    and overtakes it by 1,000, because a row's OOB vote uses only about 37 %
-    of the trees, so small forests of weak trees look worse than they become.
+    ``gain = (acc(k) - acc(k_prev)) / log2(k / k_prev)`` (at least 0), so a
+    setting that has levelled off is judged on its current accuracy and one
+    that is still climbing is kept. That matters when many columns are each
+    weakly informative: ``max_features="sqrt"`` then trails ``None`` at 100
+    trees and overtakes it by 1,000 (a row's OOB vote uses only about 37 % of
+    the trees, so small forests of weak trees look worse than they become).
+    Growing the cheap settings (``sqrt``, ``log2``) to the end first sets a
+    high bar, so the expensive one (``None``: every column at every split)
+    is dropped early when it cannot reach it. The cost of a setting is
+    measured deterministically on its first trees: the sum over trees of
+    ``max_features_`` times the samples of all nodes (the split-search work).
 
     The (setting, size) with the highest OOB accuracy wins; candidates within
     ``tol`` of it count as ties, broken by fewer trees, then grid order. The
@@ -280,8 +297,8 @@ class OOBForestSelection(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     margin : float
         OOB accuracy gap below the best at which a setting may be dropped.
     prune_from : int
-        Smallest tree count at which settings may be dropped (default 100,
-        i.e. before growing to 500 and 1000 trees).
+        Smallest tree count after which a setting may be dropped (default
+        100, i.e. before growing to 500 and 1000 trees).
     tol : float
         OOB accuracies within ``tol`` of the best count as ties.
     n_jobs : int or None
@@ -297,10 +314,12 @@ class OOBForestSelection(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     best_score_ : float
         OOB accuracy of the final forest.
     oob_scores_ : pandas.DataFrame
-        One row per (setting, tree count): the setting's parameters,
-        ``n_estimators``, ``oob_score`` (NaN where the setting was dropped),
-        ``projected`` (OOB accuracy projected to the largest size, see
-        above) and ``dropped``.
+        One row per (setting, tree count) in grid order: the setting's
+        parameters, ``n_estimators``, ``oob_score`` (NaN where the setting
+        was dropped), ``projected`` (OOB accuracy projected to the largest
+        size, see above) and ``dropped``.
+    growth_order_ : list of int
+        Settings (grid order indices) in the order they were grown.
     classes_ : ndarray of shape (n_classes,)
     n_features_in_ : int
     feature_importances_ : ndarray of shape (n_features,)
@@ -364,19 +383,26 @@ class OOBForestSelection(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         scores = np.full((len(settings), len(sizes)), np.nan)
         projected = np.full((len(settings), len(sizes)), np.nan)
         decisions = {}
-        alive = list(range(len(settings)))
-        for j, size in enumerate(sizes):
-            for i in alive:
-                forests[i].set_params(n_estimators=size).fit(X, y, sample_weight=sample_weight)
-                if votes[i] is None:
-                    votes[i] = _OOBVotes(X, y, forests[i].classes_)
-                votes[i].update(forests[i])
-                scores[i, j] = votes[i].accuracy()
-                decisions[i, j] = votes[i].decision_function()
-                projected[i, j] = _project(scores[i, :j + 1], sizes[:j + 1], sizes[-1])
-            if size >= self.prune_from and j < len(sizes) - 1:
-                best_here = np.max(scores[alive, j])
-                alive = [i for i in alive if projected[i, j] >= best_here - self.margin]
+
+        def grow(i, j):
+            forests[i].set_params(n_estimators=sizes[j]).fit(X, y, sample_weight=sample_weight)
+            if votes[i] is None:
+                votes[i] = _OOBVotes(X, y, forests[i].classes_)
+            votes[i].update(forests[i])
+            scores[i, j] = votes[i].accuracy()
+            decisions[i, j] = votes[i].decision_function()
+            projected[i, j] = _project(scores[i, :j + 1], sizes[:j + 1], sizes[-1])
+
+        for i in range(len(settings)):
+            grow(i, 0)
+        # cheapest settings first, so that the expensive ones face the best accuracy there is
+        order = sorted(range(len(settings)), key=lambda i: _growth_cost(forests[i]))
+        for i in order:
+            for j in range(1, len(sizes)):
+                if sizes[j - 1] >= self.prune_from and projected[i, j - 1] < np.nanmax(scores) - self.margin:
+                    break
+                grow(i, j)
+        self.growth_order_ = order
         best = np.nanmax(scores)
         tied = np.argwhere(scores >= best - self.tol)  # rows: (setting, size) pairs
         i_best, j_best = min(tied, key=lambda ij: (ij[1], ij[0]))
@@ -1304,6 +1330,8 @@ def _random_forest(n_estimators=500, max_features="sqrt", class_weight=None, ran
 
 
 def _oob_forest_search(estimator, param_grid, random_state=0, n_jobs=1):
+    if "n_estimators" not in param_grid:  # fixed by the caller: select the rest at that size
+        param_grid = {**param_grid, "n_estimators": [estimator.get_params()["n_estimators"]]}
     return OOBForestSelection(estimator=estimator, param_grid=param_grid, n_jobs=n_jobs,
                               random_state=random_state)
 

@@ -52,6 +52,8 @@ CHECKED = {
         {"check_sample_weight_equivalence_on_dense_data": _FOREST_WEIGHTS,
          "check_sample_weight_equivalence_on_sparse_data": _FOREST_WEIGHTS},
     ),
+    "grid_selection": (C.GridSelection(C.LogisticClassifier(n_categorical=0), {"C": [0.1, 1.0]}), {}),
+    "svm": (C.get_classifier("svm", select=False, n_categorical=0), {}),
     "svm_pca": (C.get_classifier("svm", select=False, n_categorical=0, n_components=2), {}),
     "logistic": (C.get_classifier("logistic", select=False, n_categorical=0), {}),
     "xgboost": (C.get_classifier("xgboost", select=False, n_estimators=10, max_depth=3), {}),
@@ -102,6 +104,8 @@ def test_get_classifier_select_and_fixed_params():
     assert isinstance(est, C.OOBForestSelection)
     assert est.random_state == 3 and est.n_jobs == 2
     assert est.estimator.class_weight == "balanced"
+    at_100 = C.get_classifier("random_forest", n_estimators=100)
+    assert at_100.param_grid == {"max_features": ["sqrt", "log2", None], "n_estimators": [100]}
     fixed = C.get_classifier("random_forest", select=False, random_state=3)
     assert isinstance(fixed, RandomForestClassifier) and fixed.random_state == 3
     # a fixed parameter removes its grid entry
@@ -224,35 +228,47 @@ def test_oob_forest_truncation_equals_fresh_forest():
     np.testing.assert_allclose(forest.oob_decision_function_, fresh.oob_decision_function_)
 
 
+def replay_pruning(sel, key, values, sizes, prune_from, margin):
+    """Recompute the projections and drop decisions from the recorded OOB scores."""
+    table = sel.oob_scores_
+    acc = np.stack([table[table[key].map(str) == str(v)].oob_score.to_numpy() for v in values])
+    proj = np.stack([table[table[key].map(str) == str(v)].projected.to_numpy() for v in values])
+    best = np.max(acc[:, 0])
+    events = []
+    for i in sel.growth_order_:
+        for j in range(1, len(sizes)):
+            gain = max(acc[i, j - 1] - acc[i, j - 2], 0) / np.log2(sizes[j - 1] / sizes[j - 2]) if j > 1 else 0.0
+            assert proj[i, j - 1] == pytest.approx(acc[i, j - 1] + gain * np.log2(sizes[-1] / sizes[j - 1]))
+            if sizes[j - 1] >= prune_from and proj[i, j - 1] < best - margin:
+                assert np.isnan(acc[i, j:]).all()
+                events.append(("dropped", values[i], sizes[j - 1]))
+                break
+            if sizes[j - 1] >= prune_from and acc[i, j - 1] < best - margin:
+                events.append(("kept_climbing", values[i], sizes[j - 1]))
+            assert not np.isnan(acc[i, j])
+            best = max(best, acc[i, j])
+    return events
+
+
 @pytest.mark.filterwarnings("ignore:Some inputs do not have OOB scores")
 def test_oob_forest_selection_reads_oob_and_prunes():
-    # stumps (max_depth=1) level off well below full trees
+    # stumps (max_depth=1) are cheap and level off below full trees
     X, y = planted(n_per_class=40, n_obs=5, n_ckpt=3, signal=3.0, informative=(0, 1))
     grid = {"max_depth": [1, None], "n_estimators": [10, 20, 40, 80]}
     sel = C.OOBForestSelection(RandomForestClassifier(max_features=None), param_grid=grid, prune_from=20,
                                margin=0.02, random_state=0).fit(X, y)
     table = sel.oob_scores_
     assert list(table.columns) == ["max_depth", "n_estimators", "oob_score", "projected", "dropped"]
-    assert table.dropped.any() and not table[table.max_depth.isna()].dropped.any()
+    assert sel.growth_order_ == [0, 1]  # stumps first: less split-search work
+    events = replay_pruning(sel, "max_depth", grid["max_depth"], grid["n_estimators"], 20, 0.02)
+    assert ("dropped", 1, 40) in events
+    assert table[table.max_depth == 1].dropped.tolist() == [False, False, False, True]
     assert sel.best_params_["max_depth"] is None
     # recorded scores are the OOB accuracy of a fresh forest of that size
     full = table[table.max_depth.isna()].set_index("n_estimators")
     for k in (10, 40, 80):
         fresh = RandomForestClassifier(n_estimators=k, max_features=None, random_state=0, oob_score=True).fit(X, y)
         assert full.loc[k, "oob_score"] == pytest.approx(fresh.oob_score_)
-    # the projection and the drop rule, recomputed from the recorded scores
-    sizes = grid["n_estimators"]
-    acc = np.stack([table[table.max_depth.map(str) == str(d)].oob_score.to_numpy() for d in grid["max_depth"]])
-    proj = np.stack([table[table.max_depth.map(str) == str(d)].projected.to_numpy() for d in grid["max_depth"]])
-    for i in range(2):
-        for j in range(1, len(sizes)):
-            if np.isnan(acc[i, j]):
-                continue
-            gain = max(acc[i, j] - acc[i, j - 1], 0) / np.log2(sizes[j] / sizes[j - 1])
-            assert proj[i, j] == pytest.approx(acc[i, j] + gain * np.log2(sizes[-1] / sizes[j]))
-            if sizes[j] >= 20 and j < len(sizes) - 1:
-                should_drop = proj[i, j] < np.nanmax(acc[:, j]) - 0.02
-                assert np.isnan(acc[i, j + 1]) == should_drop
     best = table.oob_score.max()
     assert sel.best_score_ == best
     assert sel.best_params_["n_estimators"] == table[table.oob_score == best].n_estimators.min()
@@ -260,18 +276,21 @@ def test_oob_forest_selection_reads_oob_and_prunes():
     assert sel.predict(X).dtype == y.dtype
 
 
+@pytest.mark.filterwarnings("ignore:Some inputs do not have OOB scores")
 def test_oob_forest_keeps_a_setting_that_is_still_climbing():
-    # with margin 0 a setting below the best survives only through its projection
+    # many weakly informative columns: max_features=None trails at 10 trees but climbs fast
     X, y = planted(n_per_class=40, n_obs=20, n_ckpt=2, signal=1.0, informative=tuple(range(20)))
     grid = {"max_features": [1, None], "n_estimators": [5, 10, 20, 40]}
     sel = C.OOBForestSelection(param_grid=grid, prune_from=10, margin=0.0, random_state=0).fit(X, y)
-    table = sel.oob_scores_
-    at_10 = table[table.n_estimators == 10].set_index(table[table.n_estimators == 10].max_features.map(str))
-    weaker = at_10.oob_score.idxmin()
-    assert at_10.loc[weaker, "oob_score"] < at_10.oob_score.max()
-    assert at_10.loc[weaker, "projected"] >= at_10.oob_score.max()  # still climbing fast...
-    grown = not table[(table.max_features.map(str) == weaker) & (table.n_estimators == 20)].dropped.item()
-    assert grown  # ...so it grew on, although below the best
+    assert sel.growth_order_ == [0, 1]
+    events = replay_pruning(sel, "max_features", grid["max_features"], grid["n_estimators"], 10, 0.0)
+    assert ("kept_climbing", None, 10) in events
+    assert sel.best_params_ == {"max_features": None, "n_estimators": 40}
+    # the growth order follows cost, not grid order: same result from the reversed grid
+    reverse = {"max_features": [None, 1], "n_estimators": [5, 10, 20, 40]}
+    again = C.OOBForestSelection(param_grid=reverse, prune_from=10, margin=0.0, random_state=0).fit(X, y)
+    assert again.growth_order_ == [1, 0] and again.best_params_ == sel.best_params_
+    np.testing.assert_array_equal(again.predict_proba(X), sel.predict_proba(X))
 
 
 def test_oob_forest_bad_grid():

@@ -10,7 +10,7 @@ Usage::
     python -m benchmarks.classifiers --classifier NAME_OR_PATH --check-only
 
 See :mod:`benchmarks.harness` for what is run and stored, and
-``notes/readme_benchmarks.md`` for a worked example.
+``docs/benchmarks.md`` for a worked example.
 """
 
 from __future__ import annotations

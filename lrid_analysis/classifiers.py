@@ -72,7 +72,12 @@ from sklearn.decomposition import PCA
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import GridSearchCV, ParameterGrid, StratifiedKFold, train_test_split
+from sklearn.model_selection import (
+    GridSearchCV,
+    ParameterGrid,
+    StratifiedKFold,
+    train_test_split,
+)
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import LabelEncoder, StandardScaler
 from sklearn.svm import LinearSVC
@@ -944,7 +949,7 @@ class Conv1DClassifier(ClassifierMixin, BaseEstimator):
 
     def _split(self, X):
         """(sequences (n, n_obs, n_ckpt) standardized, one-hot (n, n_cat)) as float32."""
-        n_ckpt, n_cat = int(self.n_checkpoints), int(self.n_categorical)
+        n_ckpt = int(self.n_checkpoints)
         n_obs = self.channel_mean_.shape[0]
         seq = X[:, : n_obs * n_ckpt].reshape(len(X), n_obs, n_ckpt)
         seq = (seq - self.channel_mean_[None, :, None]) / self.channel_scale_[None, :, None]
@@ -1008,7 +1013,7 @@ class Conv1DClassifier(ClassifierMixin, BaseEstimator):
 
         rows = np.arange(len(X))
         counts = np.bincount(codes)
-        n_val = int(round(self.validation_fraction * len(X)))
+        n_val = int(round(float(self.validation_fraction) * len(X)))
         early_stopping = n_val >= len(self.classes_) and counts.min() >= 2 and len(X) - n_val >= len(self.classes_)
         if early_stopping:
             train_rows, val_rows = train_test_split(rows, test_size=n_val, stratify=codes,

@@ -9,7 +9,12 @@ from sklearn.model_selection import GridSearchCV
 
 from lrid_analysis.classifiers import OOBForestSelection
 from lrid_analysis.features import feature_groups
-from lrid_analysis.importance import forest_of, gini_importance, permutation_importance, summarize_importance
+from lrid_analysis.importance import (
+    forest_of,
+    gini_importance,
+    permutation_importance,
+    summarize_importance,
+)
 
 OBSERVABLES = ["weightabs_mean", "weightraw_norm", "actabs_median", "actraw_mean", "gradavgraw_id"]
 N_CKPT = 5

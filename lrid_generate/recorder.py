@@ -158,28 +158,39 @@ def _order_statistics(raw, magnitude, use_numpy=None):
     if use_numpy is None:
         use_numpy = raw.device.type == "cpu"
     if use_numpy:
-        # numpy's introselect on a zero-copy view is about twice as fast as
-        # torch.kthvalue on the CPU; both select exactly the same elements.
+        # numpy's single-k partition is SIMD-accelerated (x86-simd-sort) and
+        # about ten times faster than a multi-k partition or torch.kthvalue on
+        # the CPU. Select k50 first; the k75-th smallest (k75 <= k50) then lies
+        # among the k50 values to its left. Both select exactly the same
+        # elements (NaN last) as a full sort would.
         negated = -torch.stack([magnitude, raw]).numpy()
-        picked = np.partition(negated, sorted({k50, k75}), axis=-1)
-        out = torch.from_numpy(-np.stack([picked[..., k50], picked[..., k75]]))
-        return out
+        picked = np.partition(negated, k50, axis=-1)
+        at_k50 = picked[..., k50]
+        at_k75 = at_k50 if k75 == k50 else np.partition(picked[..., :k50], k75, axis=-1)[..., k75]
+        return torch.from_numpy(-np.stack([at_k50, at_k75]))
     return torch.stack([
         torch.stack([_descending_at(magnitude, q), _descending_at(raw, q)]) for q in (50.0, 75.0)
     ])
 
 
 def _moments(values, median, third_quartile):
-    """The 7 statistics (STATISTICS order) along the last axis, stacked last."""
+    """The 7 statistics (STATISTICS order) along the last axis, stacked last.
+
+    One temporary the size of ``values`` (squared in place), and the norm from
+    the first two moments (``||v||^2 = n (var + mean^2)``), so large rows do
+    not pay for several fresh allocations.
+    """
+    n = values.shape[-1]
     mean = values.mean(dim=-1)
-    centred = values - mean.unsqueeze(-1)
-    sq_centred = centred * centred
+    sq_centred = values - mean.unsqueeze(-1)
+    sq_centred.mul_(sq_centred)
     var = sq_centred.mean(dim=-1)
+    fourth = sq_centred.mul_(sq_centred).mean(dim=-1)
     by_name = {
-        "kurtosis": (sq_centred * sq_centred).mean(dim=-1) / (var * var),
+        "kurtosis": fourth / (var * var),
         "mean": mean,
         "median": median,
-        "norm": torch.sqrt((values * values).sum(dim=-1)),
+        "norm": torch.sqrt(n * (var + mean * mean)),
         "skew": 3.0 * (mean - median) / torch.sqrt(var),
         "thirdquartile": third_quartile,
         "var": var,
@@ -224,13 +235,15 @@ def function_statistics(rows):
     """
     raw = _as_rows(rows)
     magnitude = raw.abs()
-    raw64 = raw.to(torch.float64)
-    values = torch.stack([magnitude.to(torch.float64), raw64, raw64 * raw64])
     # selections: raw and abs; sq reuses abs (squaring is monotone on magnitudes)
     selected = _order_statistics(raw, magnitude).to(torch.float64)  # (2 quantiles, 2 functions, n_rows)
     median = torch.cat([selected[0], selected[0, :1] ** 2])
     third_quartile = torch.cat([selected[1], selected[1, :1] ** 2])
-    return _moments(values, median, third_quartile).mean(dim=1).reshape(-1)
+    raw64 = raw.to(torch.float64)
+    # one function at a time: large activations then need fewer, smaller temporaries
+    functions = (magnitude.to(torch.float64), raw64, raw64 * raw64)
+    return torch.cat([_moments(values, median[i], third_quartile[i]).mean(dim=0)
+                      for i, values in enumerate(functions)])
 
 
 def _gradavg_functions(g):

@@ -52,17 +52,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
-import sklearn
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.model_selection import GridSearchCV, StratifiedKFold, train_test_split
 from tqdm.auto import tqdm
 
-import lrid_analysis
+from benchmarks.machine import machine
 from lrid_analysis.classifiers import RANDOM_FOREST_GRID, OOBForestSelection
 from lrid_analysis.dataset import to_view
 from lrid_analysis.features import flatten
@@ -74,17 +72,6 @@ TARGET_POINTS = 1.0
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "forest_selection.json"
 
 
-def machine():
-    """The machine and library versions."""
-    return {
-        "platform": platform.platform(),
-        "cpu_count": os.cpu_count(),
-        "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "scikit-learn": sklearn.__version__,
-        "lrid": lrid_analysis.__version__,
-    }
 
 
 def build_data(signal, seed, rows_per_rule=None):

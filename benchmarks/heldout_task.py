@@ -42,19 +42,16 @@ import argparse
 import itertools
 import json
 import os
-import platform
 import resource
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-import sklearn
 from joblib.externals.loky import get_reusable_executor
 from sklearn.ensemble import RandomForestClassifier
 
-import lrid_analysis
+from benchmarks.machine import machine
 from lrid_analysis import features
 from lrid_analysis.dataset import load_view, write_table
 from lrid_analysis.experiments import heldout_task
@@ -69,18 +66,6 @@ EMBEDDED_TASKS = ("digits", "digits_simclr", "signal1d")
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "heldout_task.json"
 
 
-def machine():
-    """A description of the machine, its load and library versions."""
-    return {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "scikit-learn": sklearn.__version__,
-        "lrid": lrid_analysis.__version__,
-    }
 
 
 def embedded_meta():

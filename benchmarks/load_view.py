@@ -24,19 +24,15 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
-import pyarrow as pa
 import pyarrow.parquet as pq
 
-import lrid_analysis
+from benchmarks.machine import machine
 from lrid_analysis.dataset import META_COLUMNS, load_view, write_table
 from lrid_analysis.observables import ADMISSIBLE_NAMES, OBSERVABLE_NAMES
 from lrid_analysis.synthetic import public_meta, synthetic_table
@@ -66,19 +62,6 @@ def time_round_robin(functions, repeats):
     return seconds
 
 
-def machine():
-    """A description of the machine and library versions."""
-    return {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "pandas": pd.__version__,
-        "pyarrow": pa.__version__,
-        "lrid": lrid_analysis.__version__,
-    }
 
 
 def run(repeats=5, output=DEFAULT_OUTPUT, seed=0):

@@ -146,14 +146,9 @@ def load_object_from_file(path, name):
 
 def _import_object(module_name, attr, text):
     try:
-        obj = importlib.import_module(module_name)
-    except ImportError as err:
-        raise ClassifierSpecError(f"classifier {text!r}: cannot import module {module_name!r} ({err})") from err
-    for part in attr.split("."):
-        if not hasattr(obj, part):
-            raise ClassifierSpecError(f"classifier {text!r}: module {module_name!r} has no attribute {attr!r}")
-        obj = getattr(obj, part)
-    return obj
+        return registry.import_object(f"{module_name}:{attr}")
+    except ValueError as err:
+        raise ClassifierSpecError(f"classifier {text!r}: {err}") from err
 
 
 def parse_classifier(text, params=None, select=True):

@@ -28,8 +28,6 @@ Results go to ``benchmarks/results/recording_overhead.json`` (atomic write).
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -38,7 +36,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-import lrid_generate
+from benchmarks.machine import machine
 from lrid_generate.models import build_model, weight_of
 from lrid_generate.recorder import Recorder
 from lrid_generate.rules import convert, local_loss, make_optimizer
@@ -50,19 +48,6 @@ TARGET = 0.15
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "recording_overhead.json"
 
 
-def _machine(device):
-    return {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "lrid": lrid_generate.__version__,
-        "device": str(device),
-    }
 
 
 def _embedded_specs(quick):
@@ -190,7 +175,7 @@ def main(argv=None):
     estimate = {f"{w}_workers_minutes": (None if estimate_preset(rows, w) is None else
                                          round(estimate_preset(rows, w) / 60, 1)) for w in (1, 2)}
     payload = {
-        "machine": _machine(device),
+        "machine": machine(device),
         "parameters": {"quick": args.quick, "threads": args.threads, "target": TARGET},
         "embedded": {
             "networks": rows,

@@ -39,17 +39,14 @@ Results go to ``benchmarks/results/rule_step_time.json`` (written atomically).
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
-import lrid_generate
+from benchmarks.machine import machine
 from lrid_generate.models import build_model
 from lrid_generate.rules import convert, local_loss, make_optimizer
 from lrid_analysis.atomic import write_json_atomic
@@ -69,27 +66,6 @@ N_CLASSES = 10
 MEMORY_FORMATS = {"contiguous": torch.contiguous_format, "channels_last": torch.channels_last}
 
 
-def machine(device: torch.device) -> dict:
-    """A description of the machine, the device and the library versions."""
-    info = {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "load_average_1min_at_start": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        "mkldnn": torch.backends.mkldnn.is_available(),
-        "lrid": lrid_generate.__version__,
-        "device": str(device),
-    }
-    if device.type == "cuda":
-        info["cuda_device"] = torch.cuda.get_device_name(device)
-        info["cuda"] = torch.version.cuda
-    return info
 
 
 def _sync(device: torch.device) -> None:

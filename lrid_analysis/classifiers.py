@@ -93,6 +93,7 @@ from sklearn.utils.validation import (
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "import_object",
     "RANDOM_FOREST_GRID",
     "SVM_GRID",
     "CONV1D_GRID",
@@ -1195,7 +1196,15 @@ def get_param_grid(name):
     return None if grid is None else {k: list(v) for k, v in grid.items()}
 
 
-def _import_object(path):
+def import_object(path):
+    """The object named by ``"package.module:Name"`` (``Name`` may be dotted).
+
+    Raises
+    ------
+    ValueError
+        Naming the path and what is wrong: malformed, module not importable,
+        or attribute missing.
+    """
     module_name, _, attr = path.partition(":")
     if not module_name or not attr:
         raise ValueError(f"classifier path {path!r} must look like 'package.module:Name'")
@@ -1270,7 +1279,7 @@ def get_classifier(name, n_checkpoints=21, n_categorical=3, random_state=0, sele
         Unfitted, sklearn-compatible.
     """
     if ":" in name:
-        factory, grid, search, who = _import_object(name), None, None, repr(name)
+        factory, grid, search, who = import_object(name), None, None, repr(name)
         if not callable(factory):
             return clone(factory).set_params(**params)
     else:

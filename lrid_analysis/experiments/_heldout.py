@@ -177,6 +177,57 @@ def run_heldout(name, splitter_class, held_out, data=None, *, classifier=None, o
     return ctx.finish(table, summary, pd.concat(comparisons, ignore_index=True) if comparisons else None, figure)
 
 
-def main_for(module, args):
-    """Command-line entry shared by the held-out modules."""
-    return module.run(args.data, reference=not args.no_reference, **cli_kwargs(args, module.NAME))
+def heldout_experiment(name, splitter, key, what):
+    """The ``run`` and ``main`` functions of one held-out experiment module.
+
+    Parameters
+    ----------
+    name : str
+        Experiment name (``heldout_task``, ...).
+    splitter : type
+        :class:`~lrid_analysis.splits.HeldOutSplit` subclass.
+    key : str
+        Metadata column held out.
+    what : str
+        Plural noun for the docstring ("tasks").
+
+    Returns
+    -------
+    run, main : callable
+    """
+
+    def run(data=None, *, classifier=None, observables=None, n_splits=10, seed=0, n_jobs=1, out=None,
+            reference=True, **options):
+        return run_heldout(name, splitter, key, data, classifier=classifier, observables=observables,
+                           n_splits=n_splits, seed=seed, n_jobs=n_jobs, out=out, reference=reference, **options)
+
+    run.__doc__ = f"""Held-out {key} accuracy per observable set, with the category-balanced reference.
+
+    One fold per {key}: train on all other {what}, test on the held-out one.
+
+    Parameters
+    ----------
+    data : None, "auto", "public", "embedded", path, DataFrame or AnalysisView
+    classifier : str, list or estimator, optional
+        Default: random_forest; several give a panel each.
+    observables : str or list, optional
+        Default: weight, act, grad, all.
+    n_splits : int
+        Category-balanced splits of the reference.
+    seed, n_jobs : int
+    out : str or Path, optional
+    reference : bool
+    **options
+        filters, params, selection, resume, verbose, progress, plot.
+
+    Returns
+    -------
+    ExperimentResult
+        See :func:`lrid_analysis.experiments._heldout.run_heldout`.
+    """
+
+    def main(args):
+        return run(args.data, reference=not args.no_reference, **cli_kwargs(args, name))
+
+    main.__doc__ = f"Command-line entry: ``python -m lrid_analysis.experiments {name}``."
+    return run, main

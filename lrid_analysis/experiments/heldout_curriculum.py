@@ -6,12 +6,10 @@ statistics.
 
 from __future__ import annotations
 
-import sys
-
 from ..splits import HeldOutCurriculum
-from ._heldout import DEFAULTS, add_arguments, main_for, run_heldout
+from ._heldout import DEFAULTS, add_arguments, heldout_experiment
 
-__all__ = ["run", "DEFAULTS", "add_arguments"]
+__all__ = ["run", "main", "DEFAULTS", "add_arguments"]
 
 NAME = "heldout_curriculum"
 DESCRIPTION = "held-out curriculum (batch size x dataset seed): train on the others, test on one (Fig. 2b, middle)"
@@ -27,34 +25,4 @@ EXAMPLES = (
 )
 
 
-def run(data=None, *, classifier=None, observables=None, n_splits=10, seed=0, n_jobs=1, out=None, reference=True,
-        **options):
-    """Held-out curriculum accuracy per observable set, with the category-balanced reference.
-
-    Parameters
-    ----------
-    data : None, "auto", "public", "embedded", path, DataFrame or AnalysisView
-    classifier : str, list or estimator, optional
-        Default: random_forest; several give a panel each.
-    observables : str or list, optional
-        Default: weight, act, grad, all.
-    n_splits : int
-        Category-balanced splits of the reference.
-    seed, n_jobs : int
-    out : str or Path, optional
-    reference : bool
-    **options
-        filters, params, selection, resume, verbose, progress, plot.
-
-    Returns
-    -------
-    ExperimentResult
-        See :func:`lrid_analysis.experiments._heldout.run_heldout`.
-    """
-    return run_heldout(NAME, HeldOutCurriculum, "curriculum", data, classifier=classifier, observables=observables,
-                       n_splits=n_splits, seed=seed, n_jobs=n_jobs, out=out, reference=reference, **options)
-
-
-def main(args):
-    """Command-line entry: ``python -m lrid_analysis.experiments heldout_curriculum``."""
-    return main_for(sys.modules[__name__], args)
+run, main = heldout_experiment(NAME, HeldOutCurriculum, "curriculum", "curricula")

@@ -278,10 +278,22 @@ def headline(document, limit=20):
     return items[:limit]
 
 
+def _find_machine(document):
+    """The first ``machine`` dict in a result document, searched breadth-first (runs nest it)."""
+    queue = [document]
+    while queue:
+        node = queue.pop(0)
+        if isinstance(node, dict):
+            if isinstance(node.get("machine"), dict):
+                return node["machine"]
+            queue.extend(node.values())
+    return None
+
+
 def machine_summary(document):
     """One line describing the machine of a result document ("unknown machine" when absent)."""
-    info = document.get("machine") if isinstance(document, dict) else None
-    if not isinstance(info, dict):
+    info = _find_machine(document)
+    if info is None:
         return "unknown machine"
     parts = []
     if info.get("processor"):

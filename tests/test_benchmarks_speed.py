@@ -136,3 +136,9 @@ def test_module_entry_point_help():
                           check=False, timeout=120)
     assert done.returncode == 0
     assert "--report" in done.stdout and "python -m benchmarks --all --quick" in textwrap.dedent(done.stdout)
+
+
+def test_machine_summary_finds_a_nested_machine():
+    doc = {"runs": {"public": {"size": 3, "machine": {"processor": "nestedcpu", "usable_cpus": 2}}}}
+    assert speed.machine_summary(doc) == "nestedcpu, 2 CPUs"
+    assert speed.machine_summary({"runs": {}}) == "unknown machine"

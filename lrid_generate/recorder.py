@@ -17,8 +17,8 @@ is the numpy reference the tests compare against):
 * median and third quartile are nearest-rank percentiles: with a row sorted in
   descending order, the element at ``rint((n - 1) * (1 - q / 100))``. They
   are found by linear-time selection instead of a full sort
-  (``torch.kthvalue``; on the CPU numpy's ``partition`` on a zero-copy view,
-  which is about twice as fast), in the values' own dtype (exact), and ``sq``
+  (``torch.kthvalue``; on the CPU two single-k numpy ``partition`` calls on a
+  zero-copy view, about ten times faster), in the values' own dtype (exact), and ``sq``
   reuses the selections of ``abs`` (squaring is monotone on magnitudes);
 * population variance, ``skew = 3 (mean - median) / std``, non-excess
   kurtosis, L2 norm; a constant row gives NaN skew and kurtosis.

@@ -493,18 +493,8 @@ class InformationConv2d(_InformationMixin, FeedbackConv2d):
     ``B^T`` is the transposed convolution (the adjoint of ``x -> conv(x, B)``)
     at the layer's stride, padding and dilation, returning the input's
     spatial size. Parameters as :class:`FeedbackConv2d`, plus ``alpha``,
-    ``beta``, ``gamma`` and ``batch_fraction``.
-
-    Parameters
-    ----------
-    alpha, beta, gamma : float
-        Weights of the local loss (defaults :data:`IA_DEFAULTS`).
-    batch_fraction : float
-        Fraction of the batch (its first ``ceil(batch_fraction * N)``
-        samples, or rows for a linear layer) on which the local loss's batch
-        averages are estimated. Default ``1.0``: the exact loss. Smaller
-        values make the local loss cheaper at the price of a noisier
-        gradient for ``B``.
+    ``beta``, ``gamma`` and ``batch_fraction`` as in :class:`InformationLinear`
+    (the batch fraction takes the first samples of the batch).
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,

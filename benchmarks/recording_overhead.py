@@ -37,12 +37,12 @@ import torch
 import torch.nn.functional as F
 
 from benchmarks.machine import machine
+from lrid_analysis.atomic import write_json_atomic
 from lrid_generate.models import build_model, weight_of
 from lrid_generate.recorder import Recorder
 from lrid_generate.rules import convert, local_loss, make_optimizer
-from lrid_generate.sweep import PRESETS, train_network
+from lrid_generate.sweep import PRESETS, keep_freed_memory, train_network
 from lrid_generate.tasks import Task
-from lrid_analysis.atomic import write_json_atomic
 
 TARGET = 0.15
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "recording_overhead.json"
@@ -164,6 +164,7 @@ def main(argv=None):
     parser.add_argument("--output", default=str(DEFAULT_OUTPUT))
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    keep_freed_memory()  # as sweeps run (see lrid_generate.sweep.keep_freed_memory)
     device = torch.device(args.device)
 
     print("embedded preset networks (train_network, one thread):")

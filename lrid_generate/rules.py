@@ -372,7 +372,9 @@ class _InformationMixin:
         if r is not None:
             value = value - (beta / n) * torch.linalg.vector_norm(r).square()
         if gamma > 0:
-            decay = self.weight.detach().to(Bd.dtype).square().sum() + Bd.square().sum()
+            w = self.weight.detach().to(Bd.dtype).reshape(-1)
+            b = Bd.reshape(-1)
+            decay = torch.dot(w, w) + torch.dot(b, b)
             value = value + gamma * decay
             grad.add_(Bd, alpha=2 * gamma)
         return _LocalLossFunction.apply(B, value, grad)
@@ -525,6 +527,8 @@ class InformationConv2d(_InformationMixin, FeedbackConv2d):
         conf = (self.stride, self.padding, self.dilation, False, [0, 0], 1)
 
         def feedback_adjoint(y):  # B^T y at x's size (torch.nn.grad.conv2d_input)
+            if self.in_channels <= _FOLD_ADJOINT_MAX_IN_CHANNELS:
+                return _folded_adjoint(y, B, x.shape[-2:], self.stride, self.padding, self.dilation)
             return torch.ops.aten.convolution_backward(
                 y, x[: y.shape[0]], B, None, *conf, (True, False, False))[0]
 
@@ -564,6 +568,30 @@ class InformationConv2d(_InformationMixin, FeedbackConv2d):
 #: Compute the local loss of 1x1 convolutions without padding as a per-pixel
 #: linear layer (exact; much faster than a strided transposed convolution).
 _POINTWISE_FAST_PATH = True
+
+#: Layers with at most this many input channels (the first layer of an image
+#: model) compute ``B^T y`` as a matrix product and a fold: on the CPU 1.6-2.2x
+#: faster than the transposed convolution, whose kernels are slow for few
+#: output channels; with many input channels the fold is several times slower.
+_FOLD_ADJOINT_MAX_IN_CHANNELS = 4
+
+
+def _folded_adjoint(y, B, size, stride, padding, dilation):
+    """``B^T y`` (the transposed convolution) as ``fold(B_mat^T y_mat)``.
+
+    Parameters
+    ----------
+    y : Tensor, shape (N, C_out, H_out, W_out)
+    B : Tensor, shape (C_out, C_in, kh, kw)
+    size : (H, W) of the layer input.
+
+    Returns
+    -------
+    Tensor, shape (N, C_in, H, W)
+    """
+    n, c_out = y.shape[:2]
+    columns = torch.matmul(B.reshape(c_out, -1).t(), y.reshape(n, c_out, -1))  # (N, C_in kh kw, P)
+    return F.fold(columns, tuple(size), B.shape[-2:], dilation=dilation, padding=padding, stride=stride)
 
 
 def _local_memory_format(x: torch.Tensor) -> torch.memory_format:

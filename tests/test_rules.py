@@ -194,14 +194,16 @@ def test_ia_linear_feedback_gradient_matches_hand_rule():
     assert math.isclose(layer.last_local_loss.item(), R, rel_tol=1e-10)
 
 
+@pytest.mark.parametrize("in_channels", [3, 6])  # B^T y by fold (few input channels) / transposed conv
 @pytest.mark.parametrize("conf", CONV_CONFIGS)
-def test_ia_conv_feedback_gradient_matches_explicit_loss(conf):
+def test_ia_conv_feedback_gradient_matches_explicit_loss(conf, in_channels):
     torch.manual_seed(0)
     alpha, beta, gamma = 0.3, 0.2, 0.1
-    model = convert(_single(nn.Conv2d(3, 4, 3, **conf).double()), "information", seed=1,
+    model = convert(_single(nn.Conv2d(in_channels, 4, 3, **conf).double()), "information", seed=1,
                     alpha=alpha, beta=beta, gamma=gamma)
     layer = model[0]
-    x = torch.randn(2, 3, 11, 10, dtype=torch.float64)
+    x = torch.randn(2, in_channels, 11, 10, dtype=torch.float64)
+    assert (in_channels <= rules._FOLD_ADJOINT_MAX_IN_CHANNELS) == (in_channels == 3)  # both paths run
     model.train()
     model(x)
     local_loss(model).backward()

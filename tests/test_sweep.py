@@ -259,3 +259,20 @@ def test_two_workers(tmp_path):
     b = read_table(serial).sort_values(["run_id", "layer_name", "checkpoint"])
     np.testing.assert_allclose(a[list(OBSERVABLE_NAMES)].to_numpy(np.float64),
                                b[list(OBSERVABLE_NAMES)].to_numpy(np.float64), rtol=1e-4, atol=1e-6)
+
+
+def test_keep_freed_memory_sets_glibc_thresholds_or_says_it_cannot(monkeypatch):
+    import ctypes
+    import platform
+
+    from lrid_generate.sweep import keep_freed_memory
+
+    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+        assert keep_freed_memory() is True
+        assert keep_freed_memory() is True  # idempotent
+
+    def no_libc(*args, **kwargs):
+        raise OSError("no C library here")
+
+    monkeypatch.setattr(ctypes, "CDLL", no_libc)
+    assert keep_freed_memory() is False

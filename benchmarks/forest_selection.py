@@ -128,7 +128,8 @@ def run_oob(X_train, y_train, X_test, y_test, grid, n_jobs, seed):
     return {"seconds": seconds, "cpu_seconds": cpu_seconds,
             "accuracy": float((est.predict(X_test) == y_test).mean()),
             "best_params": dict(est.best_params_), "oob_score": est.best_score_,
-            "trees_grown": grown, "oob_curves": curves}
+            "trees_grown": grown, "oob_curves": curves,
+            "curve_sizes": [int(k) for k in table.n_estimators.unique()]}
 
 
 def run_nested(X_train, y_train, X_test, y_test, grid, n_jobs, seed, cv=5):

@@ -46,7 +46,8 @@ Hyperparameter selection (all on the training data only, seeded)
     settings grow first, and after ``prune_from`` trees a setting stops
     growing when, projected to the largest tree count at its latest gain per
     doubling of trees, it stays more than ``margin`` below the best accuracy
-    seen so far (successive halving). The best (setting, tree count) wins, fewer
+    seen so far (successive halving; between distant grid sizes, e.g. 100
+    and 500, it is also checked at the doublings in between). The best (setting, tree count) wins, fewer
     trees on ties, and the already grown forest, cut to that many trees, is
     the final model: no refit and no cross-validation.
     The other classifiers use :class:`GridSelection`: successive halving over
@@ -205,6 +206,29 @@ def _project(scores, sizes, final_size):
     return float(scores[-1] + gain * np.log2(final_size / sizes[-1]))
 
 
+def _decision_sizes(sizes, prune_from):
+    """The grid's tree counts plus doublings between distant ones, from ``prune_from`` on.
+
+    Between consecutive grid sizes ``a < b`` with ``a >= prune_from``, the
+    sizes ``2a, 4a, ...`` up to ``b / 2`` are added: pruning decisions there
+    use a more recent (smaller) gain than the one measured before ``a``.
+    Only grid sizes are candidates for selection.
+
+    Returns
+    -------
+    list of int
+        Sorted sizes to grow through.
+    """
+    out = [sizes[0]]
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        extra = a * 2
+        while a >= prune_from and extra * 2 <= b:
+            out.append(extra)
+            extra *= 2
+        out.append(b)
+    return out
+
+
 def _growth_cost(forest):
     """Deterministic proxy of the cost of growing more trees like these.
 
@@ -279,6 +303,9 @@ class OOBForestSelection(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     weakly informative: ``max_features="sqrt"`` then trails ``None`` at 100
     trees and overtakes it by 1,000 (a row's OOB vote uses only about 37 % of
     the trees, so small forests of weak trees look worse than they become).
+    Between grid sizes far apart (from ``prune_from`` on, e.g. 100 and 500)
+    the forests also stop at the doublings in between (200) to decide with a
+    more recent gain; those sizes are never selected.
     Growing the cheap settings (``sqrt``, ``log2``) to the end first sets a
     high bar, so the expensive one (``None``: every column at every split)
     is dropped early when it cannot reach it. The cost of a setting is
@@ -321,9 +348,10 @@ class OOBForestSelection(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         OOB accuracy of the final forest.
     oob_scores_ : pandas.DataFrame
         One row per (setting, tree count) in grid order: the setting's
-        parameters, ``n_estimators``, ``oob_score`` (NaN where the setting
-        was dropped), ``projected`` (OOB accuracy projected to the largest
-        size, see above) and ``dropped``.
+        parameters, ``n_estimators``, ``in_grid`` (False for the extra
+        decision sizes, which are never selected), ``oob_score`` (NaN where
+        the setting was dropped), ``projected`` (OOB accuracy projected to
+        the largest size, see above) and ``dropped``.
     growth_order_ : list of int
         Settings (grid order indices) in the order they were grown.
     classes_ : ndarray of shape (n_classes,)
@@ -386,34 +414,39 @@ class OOBForestSelection(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
             fixed["n_jobs"] = self.n_jobs
         forests = [clone(template).set_params(**setting, **fixed) for setting in settings]
         votes = [None] * len(settings)
-        scores = np.full((len(settings), len(sizes)), np.nan)
-        projected = np.full((len(settings), len(sizes)), np.nan)
+        steps = _decision_sizes(sizes, self.prune_from)  # grid sizes and extra decision points
+        on_grid = np.isin(steps, sizes)
+        scores = np.full((len(settings), len(steps)), np.nan)
+        projected = np.full((len(settings), len(steps)), np.nan)
         decisions = {}
 
         def grow(i, j):
-            forests[i].set_params(n_estimators=sizes[j]).fit(X, y, sample_weight=sample_weight)
+            forests[i].set_params(n_estimators=steps[j]).fit(X, y, sample_weight=sample_weight)
             if votes[i] is None:
                 votes[i] = _OOBVotes(X, y, forests[i].classes_)
             votes[i].update(forests[i])
             scores[i, j] = votes[i].accuracy()
-            decisions[i, j] = votes[i].decision_function()
-            projected[i, j] = _project(scores[i, :j + 1], sizes[:j + 1], sizes[-1])
+            if on_grid[j]:
+                decisions[i, j] = votes[i].decision_function()
+            projected[i, j] = _project(scores[i, :j + 1], steps[:j + 1], steps[-1])
 
         for i in range(len(settings)):
             grow(i, 0)
         # cheapest settings first, so that the expensive ones face the best accuracy there is
         order = sorted(range(len(settings)), key=lambda i: _growth_cost(forests[i]))
         for i in order:
-            for j in range(1, len(sizes)):
-                if sizes[j - 1] >= self.prune_from and projected[i, j - 1] < np.nanmax(scores) - self.margin:
+            for j in range(1, len(steps)):
+                bar = np.nanmax(scores[:, on_grid]) - self.margin
+                if steps[j - 1] >= self.prune_from and projected[i, j - 1] < bar:
                     break
                 grow(i, j)
         self.growth_order_ = order
-        best = np.nanmax(scores)
-        tied = np.argwhere(scores >= best - self.tol)  # rows: (setting, size) pairs
+        grid_scores = np.where(on_grid, scores, np.nan)
+        best = np.nanmax(grid_scores)
+        tied = np.argwhere(grid_scores >= best - self.tol)  # rows: (setting, size) pairs
         i_best, j_best = min(tied, key=lambda ij: (ij[1], ij[0]))
         forest = forests[i_best]
-        k = sizes[j_best]
+        k = steps[j_best]
         forest.estimators_ = forest.estimators_[:k]
         forest.set_params(n_estimators=k, warm_start=False, oob_score=True)
         forest.oob_score_ = scores[i_best, j_best]
@@ -423,9 +456,10 @@ class OOBForestSelection(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         self.best_score_ = float(scores[i_best, j_best])
         rows = []
         for i, setting in enumerate(settings):
-            for j, size in enumerate(sizes):
-                rows.append({**setting, "n_estimators": size, "oob_score": scores[i, j],
-                             "projected": projected[i, j], "dropped": bool(np.isnan(scores[i, j]))})
+            for j, size in enumerate(steps):
+                rows.append({**setting, "n_estimators": size, "in_grid": bool(on_grid[j]),
+                             "oob_score": scores[i, j], "projected": projected[i, j],
+                             "dropped": bool(np.isnan(scores[i, j]))})
         table = pd.DataFrame(rows)
         for key in settings[0]:  # keep parameter values as given (None stays None, not NaN)
             table[key] = pd.Series([row[key] for row in rows], dtype=object)

@@ -228,11 +228,13 @@ def test_oob_forest_truncation_equals_fresh_forest():
     np.testing.assert_allclose(forest.oob_decision_function_, fresh.oob_decision_function_)
 
 
-def replay_pruning(sel, key, values, sizes, prune_from, margin):
+def replay_pruning(sel, key, values, prune_from, margin):
     """Recompute the projections and drop decisions from the recorded OOB scores."""
     table = sel.oob_scores_
     acc = np.stack([table[table[key].map(str) == str(v)].oob_score.to_numpy() for v in values])
     proj = np.stack([table[table[key].map(str) == str(v)].projected.to_numpy() for v in values])
+    first = table[table[key].map(str) == str(values[0])]
+    sizes, on_grid = first.n_estimators.to_numpy(), first.in_grid.to_numpy()
     best = np.max(acc[:, 0])
     events = []
     for i in sel.growth_order_:
@@ -246,7 +248,8 @@ def replay_pruning(sel, key, values, sizes, prune_from, margin):
             if sizes[j - 1] >= prune_from and acc[i, j - 1] < best - margin:
                 events.append(("kept_climbing", values[i], sizes[j - 1]))
             assert not np.isnan(acc[i, j])
-            best = max(best, acc[i, j])
+            if on_grid[j]:  # the bar is set by selectable sizes only
+                best = max(best, acc[i, j])
     return events
 
 
@@ -258,9 +261,10 @@ def test_oob_forest_selection_reads_oob_and_prunes():
     sel = C.OOBForestSelection(RandomForestClassifier(max_features=None), param_grid=grid, prune_from=20,
                                margin=0.02, random_state=0).fit(X, y)
     table = sel.oob_scores_
-    assert list(table.columns) == ["max_depth", "n_estimators", "oob_score", "projected", "dropped"]
+    assert list(table.columns) == ["max_depth", "n_estimators", "in_grid", "oob_score", "projected", "dropped"]
+    assert table.in_grid.all()  # sizes double already: no extra decision sizes
     assert sel.growth_order_ == [0, 1]  # stumps first: less split-search work
-    events = replay_pruning(sel, "max_depth", grid["max_depth"], grid["n_estimators"], 20, 0.02)
+    events = replay_pruning(sel, "max_depth", grid["max_depth"], 20, 0.02)
     assert ("dropped", 1, 40) in events
     assert table[table.max_depth == 1].dropped.tolist() == [False, False, False, True]
     assert sel.best_params_["max_depth"] is None
@@ -283,7 +287,7 @@ def test_oob_forest_keeps_a_setting_that_is_still_climbing():
     grid = {"max_features": [1, None], "n_estimators": [5, 10, 20, 40]}
     sel = C.OOBForestSelection(param_grid=grid, prune_from=10, margin=0.0, random_state=0).fit(X, y)
     assert sel.growth_order_ == [0, 1]
-    events = replay_pruning(sel, "max_features", grid["max_features"], grid["n_estimators"], 10, 0.0)
+    events = replay_pruning(sel, "max_features", grid["max_features"], 10, 0.0)
     assert ("kept_climbing", None, 10) in events
     assert sel.best_params_ == {"max_features": None, "n_estimators": 40}
     # the growth order follows cost, not grid order: same result from the reversed grid
@@ -291,6 +295,33 @@ def test_oob_forest_keeps_a_setting_that_is_still_climbing():
     again = C.OOBForestSelection(param_grid=reverse, prune_from=10, margin=0.0, random_state=0).fit(X, y)
     assert again.growth_order_ == [1, 0] and again.best_params_ == sel.best_params_
     np.testing.assert_array_equal(again.predict_proba(X), sel.predict_proba(X))
+
+
+def test_decision_sizes_add_doublings_between_distant_grid_sizes():
+    assert C._decision_sizes([20, 50, 100, 500, 1000], 100) == [20, 50, 100, 200, 500, 1000]
+    assert C._decision_sizes([10, 80], 10) == [10, 20, 40, 80]
+    assert C._decision_sizes([10, 80], 20) == [10, 80]  # below prune_from no decision is taken
+    assert C._decision_sizes([5, 10, 20], 1) == [5, 10, 20]
+
+
+@pytest.mark.filterwarnings("ignore:Some inputs do not have OOB scores")
+def test_oob_forest_decides_at_extra_sizes_but_selects_grid_sizes():
+    X, y = planted(n_per_class=40, n_obs=5, n_ckpt=3, signal=3.0, informative=(0, 1))
+    grid = {"max_depth": [1, None], "n_estimators": [10, 80]}
+    sel = C.OOBForestSelection(RandomForestClassifier(max_features=None), param_grid=grid, prune_from=10,
+                               margin=0.02, random_state=0).fit(X, y)
+    table = sel.oob_scores_
+    stumps = table[table.max_depth == 1]
+    assert stumps.n_estimators.tolist() == [10, 20, 40, 80]
+    assert stumps.in_grid.tolist() == [True, False, False, True]
+    replay_pruning(sel, "max_depth", grid["max_depth"], 10, 0.02)
+    assert stumps.dropped.any()  # the stumps level off and stop before 80 trees
+    assert sel.best_params_["n_estimators"] in grid["n_estimators"]
+    k = sel.best_params_["n_estimators"]
+    fresh = RandomForestClassifier(n_estimators=k, max_features=None, max_depth=sel.best_params_["max_depth"],
+                                   random_state=0, oob_score=True).fit(X, y)
+    np.testing.assert_array_equal(sel.predict_proba(X), fresh.predict_proba(X))
+    assert sel.best_score_ == pytest.approx(fresh.oob_score_)
 
 
 def test_oob_forest_bad_grid():

@@ -47,9 +47,10 @@ Hyperparameter selection (all on the training data only, seeded)
     growing when, projected to the largest tree count at its latest gain per
     doubling of trees, it stays more than ``margin`` below the best accuracy
     seen so far (successive halving; between distant grid sizes, e.g. 100
-    and 500, it is also checked at the doublings in between). The best (setting, tree count) wins, fewer
-    trees on ties, and the already grown forest, cut to that many trees, is
-    the final model: no refit and no cross-validation.
+    and 500, it is also checked at the doublings in between). The best
+    (setting, tree count) wins, fewer trees on ties, and the already grown
+    forest, cut to that many trees, is the final model: no refit and no
+    cross-validation.
     The other classifiers use :class:`GridSelection`: successive halving over
     the grid (:class:`~sklearn.model_selection.HalvingGridSearchCV`, factor 3,
     3-fold stratified CV, resources = training rows) and a refit of the

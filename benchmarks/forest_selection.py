@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 
@@ -61,6 +60,7 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold, train_test_sp
 from tqdm.auto import tqdm
 
 from benchmarks.machine import machine
+from lrid_analysis.atomic import write_json_atomic
 from lrid_analysis.classifiers import RANDOM_FOREST_GRID, OOBForestSelection
 from lrid_analysis.dataset import to_view
 from lrid_analysis.features import flatten
@@ -147,7 +147,6 @@ def run_nested(X_train, y_train, X_test, y_test, grid, n_jobs, seed, cv=5):
 
 def _merge_write(output, mode, results):
     output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
     merged = {}
     if output.exists():
         try:
@@ -155,9 +154,7 @@ def _merge_write(output, mode, results):
         except json.JSONDecodeError:
             merged = {}
     merged[mode] = results
-    tmp = output.with_name(f".{output.name}.tmp")
-    tmp.write_text(json.dumps(merged, indent=2, default=str) + "\n")
-    os.replace(tmp, output)
+    write_json_atomic(output, merged)
 
 
 def run(mode="quick", rows_per_rule=60, n_splits=2, signal=0.3, seed=0, n_jobs=2, probe_trees=4,

@@ -48,12 +48,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import platform
 import sys
 import time
 import traceback
-import uuid
 from dataclasses import dataclass, field
 from itertools import product
 from pathlib import Path
@@ -64,6 +62,7 @@ import pyarrow.parquet as pq
 import torch
 
 import lrid_generate
+from lrid_analysis.atomic import write_text_atomic
 from lrid_analysis.dataset import write_table
 from lrid_generate.recorder import FULL_ACCESS, Condition, Recorder, condition_grid
 from lrid_generate.tasks import make_task, resolve_dataset_seed
@@ -713,16 +712,8 @@ def versions():
 
 
 def _write_json(path, data):
-    """Write JSON atomically (hidden unique name in the same folder, then rename; normal permissions)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
-    try:
-        tmp.write_text(json.dumps(data, indent=1, sort_keys=True, default=str) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    """Write JSON atomically (keys sorted, one-space indent)."""
+    write_text_atomic(path, json.dumps(data, indent=1, sort_keys=True, default=str) + "\n")
 
 
 def _stored_runs(out):

@@ -2,11 +2,11 @@
 
 Benchmark it against the random-forest reference with::
 
-    python -m benchmarks.classifiers --classifier examples/my_classifier.py:NearestCentroidClassifier --quick
+    python -m lrid_benchmarks.classifiers --classifier examples/my_classifier.py:NearestCentroidClassifier --quick
 
 or check only that it fits the contract::
 
-    python -m benchmarks.classifiers --classifier examples/my_classifier.py:NearestCentroidClassifier --check-only
+    python -m lrid_benchmarks.classifiers --classifier examples/my_classifier.py:NearestCentroidClassifier --check-only
 
 What makes it plug in: it inherits :class:`sklearn.base.BaseEstimator` (so
 ``get_params`` / ``set_params`` / ``clone`` work because ``__init__`` stores

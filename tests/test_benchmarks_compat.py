@@ -1,4 +1,4 @@
-"""The compatibility check of the classifier harness (benchmarks/compat.py)."""
+"""The compatibility check of the classifier harness (lrid_benchmarks/compat.py)."""
 
 import warnings
 from pathlib import Path
@@ -10,8 +10,8 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import LabelEncoder
 
-from benchmarks.compat import RULE_LABELS, check_classifier, tiny_problem
-from benchmarks.plugins import load_object_from_file
+from lrid_benchmarks.compat import RULE_LABELS, check_classifier, tiny_problem
+from lrid_benchmarks.plugins import load_object_from_file
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "my_classifier.py"
 

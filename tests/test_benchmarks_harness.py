@@ -12,8 +12,8 @@ from scipy import stats as sps
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 
-from benchmarks import harness, leaderboard, plugins, tasks
-from benchmarks.classifiers import main
+from lrid_benchmarks import harness, leaderboard, plugins, tasks
+from lrid_benchmarks.classifiers import main
 from lrid_analysis import classifiers as registry
 from lrid_analysis.dataset import load_view, to_view, write_table
 from lrid_analysis.synthetic import synthetic_table

@@ -1,4 +1,4 @@
-"""benchmarks/packed_throughput.py: synthetic CIFAR copy, preset slice, and the harness end to end (tiny, CPU)."""
+"""lrid_benchmarks/packed_throughput.py: synthetic CIFAR copy, preset slice, and the harness end to end (tiny, CPU)."""
 
 import json
 import pickle
@@ -6,8 +6,8 @@ import pickle
 import numpy as np
 import pytest
 
-from benchmarks import packed_throughput as pt
-from benchmarks.speed import discover, has_quick_flag
+from lrid_benchmarks import packed_throughput as pt
+from lrid_benchmarks.speed import discover, has_quick_flag
 from lrid_generate.sweep import PRESETS
 from lrid_generate.tasks import load_cifar10
 

@@ -1,4 +1,4 @@
-"""The speed-benchmark collection (benchmarks/speed.py, ``python -m benchmarks``)."""
+"""The speed-benchmark collection (lrid_benchmarks/speed.py, ``python -m lrid_benchmarks``)."""
 
 import json
 import os
@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from benchmarks import speed
+from lrid_benchmarks import speed
 
 FAKE = '''\
 """Benchmark: a fake timing used by the tests.
@@ -132,10 +132,10 @@ def test_main(root, capfd):
 def test_module_entry_point_help():
     import subprocess
 
-    done = subprocess.run([sys.executable, "-m", "benchmarks", "--help"], capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-m", "lrid_benchmarks", "--help"], capture_output=True, text=True,
                           check=False, timeout=120)
     assert done.returncode == 0
-    assert "--report" in done.stdout and "python -m benchmarks --all --quick" in textwrap.dedent(done.stdout)
+    assert "--report" in done.stdout and "python -m lrid_benchmarks --all --quick" in textwrap.dedent(done.stdout)
 
 
 def test_machine_summary_finds_a_nested_machine():

@@ -14,11 +14,11 @@ observables. Baselines are measured in the same process on the same file:
 Each candidate is called ``repeats`` times, interleaved with the others;
 the first call (cold: fresh memory), the minimum and the median are
 reported, and ratios are taken between medians. Target: the analysis view in well under
-one second (median). Results go to ``benchmarks/results/load_view.json``.
+one second (median). Results go to ``lrid_benchmarks/results/load_view.json``.
 
 Usage::
 
-    python benchmarks/load_view.py [--repeats 5] [--output PATH]
+    python lrid_benchmarks/load_view.py [--repeats 5] [--output PATH]
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from benchmarks.machine import machine
+from lrid_benchmarks.machine import machine
 from lrid_analysis.dataset import META_COLUMNS, load_view, write_table
 from lrid_analysis.observables import ADMISSIBLE_NAMES, OBSERVABLE_NAMES
 from lrid_analysis.synthetic import public_meta, synthetic_table

@@ -1,7 +1,7 @@
 """The leaderboard: per task, every classifier against the random-forest reference.
 
 :func:`build_leaderboard` summarises a long results table (one row per
-classifier, task and split; see :mod:`benchmarks.harness`):
+classifier, task and split; see :mod:`lrid_benchmarks.harness`):
 
 * mean and standard error of the mean of the test accuracy over splits
   (:func:`lrid_analysis.stats.mean_sem`);

@@ -400,7 +400,7 @@ def check_classifier(estimator, name=None, n_checkpoints=21, n_categorical=3, ra
     ----------
     estimator : object
         An unfitted estimator built for the layout (``n_checkpoints``,
-        ``n_categorical``), e.g. by :func:`benchmarks.plugins.build_classifier`.
+        ``n_categorical``), e.g. by :func:`lrid_benchmarks.plugins.build_classifier`.
     name : str, optional
         Name used in the messages (default: the class name).
     n_checkpoints, n_categorical : int

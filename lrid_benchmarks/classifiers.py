@@ -2,14 +2,14 @@
 
 Usage::
 
-    python -m benchmarks.classifiers --classifier NAME_OR_PATH [--classifier ...]
+    python -m lrid_benchmarks.classifiers --classifier NAME_OR_PATH [--classifier ...]
         [--data embedded|public|auto|PATH] [--tasks TASK ...] [--splits N] [--out DIR]
         [--n-jobs N] [--seed S] [--quick]
-    python -m benchmarks.classifiers --list-tasks
-    python -m benchmarks.classifiers --list-classifiers
-    python -m benchmarks.classifiers --classifier NAME_OR_PATH --check-only
+    python -m lrid_benchmarks.classifiers --list-tasks
+    python -m lrid_benchmarks.classifiers --list-classifiers
+    python -m lrid_benchmarks.classifiers --classifier NAME_OR_PATH --check-only
 
-See :mod:`benchmarks.harness` for what is run and stored, and
+See :mod:`lrid_benchmarks.harness` for what is run and stored, and
 ``docs/benchmarks.md`` for a worked example.
 """
 
@@ -43,17 +43,17 @@ A classifier is:
 _EPILOG = """\
 examples:
   # a classifier from your own file, quick run on the embedded data
-  python -m benchmarks.classifiers --classifier examples/my_classifier.py:NearestCentroidClassifier --quick
+  python -m lrid_benchmarks.classifiers --classifier examples/my_classifier.py:NearestCentroidClassifier --quick
 
   # only check that it plugs in
-  python -m benchmarks.classifiers --classifier examples/my_classifier.py:NearestCentroidClassifier --check-only
+  python -m lrid_benchmarks.classifiers --classifier examples/my_classifier.py:NearestCentroidClassifier --check-only
 
   # an installed estimator and two built-ins, full run on the public data, 4 jobs
-  python -m benchmarks.classifiers --classifier sklearn.neighbors:KNeighborsClassifier \\
+  python -m lrid_benchmarks.classifiers --classifier sklearn.neighbors:KNeighborsClassifier \\
       --classifier svm --classifier xgboost --data public --n-jobs 4
 
   # two tasks, 5 splits, results in my_results/
-  python -m benchmarks.classifiers --classifier logistic --tasks separation_all heldout_task \\
+  python -m lrid_benchmarks.classifiers --classifier logistic --tasks separation_all heldout_task \\
       --splits 5 --out my_results
 
 Re-running the same command skips the splits already in <out>/results.parquet.
@@ -63,11 +63,11 @@ Exit status: 0 done; 1 a classifier failed the check or a fit, or data missing;
 
 
 def build_parser():
-    """The argument parser of ``python -m benchmarks.classifiers``."""
+    """The argument parser of ``python -m lrid_benchmarks.classifiers``."""
     from .harness import QUICK_SPLITS
 
     parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.classifiers", description=_DESCRIPTION, epilog=_EPILOG,
+        prog="python -m lrid_benchmarks.classifiers", description=_DESCRIPTION, epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--classifier", action="append", default=[], metavar="NAME_OR_PATH",

@@ -34,7 +34,7 @@ rows, multiplied by the trees the nested search grows (5 folds x (20 + 50 +
 ``--n-jobs`` (perfect parallel speed-up, which favours the baseline). The
 quick mode reports the same estimate next to its measured nested time, which
 checks the estimate. Results (versions, parameters, seeds, per-split
-figures) are merged into ``benchmarks/results/forest_selection.json`` under
+figures) are merged into ``lrid_benchmarks/results/forest_selection.json`` under
 the mode's key (or ``--key``). The OOB selection's CPU time (all its
 threads) is recorded too, since on a shared machine wall time depends on
 the load.
@@ -43,8 +43,8 @@ Targets: ``oob`` >= 20x faster than ``nested``, test accuracy within 1 point.
 
 Usage::
 
-    python benchmarks/forest_selection.py --quick [--rows-per-rule 60 --splits 2]
-    python benchmarks/forest_selection.py --full [--splits 10] [--measure-nested]
+    python lrid_benchmarks/forest_selection.py --quick [--rows-per-rule 60 --splits 2]
+    python lrid_benchmarks/forest_selection.py --full [--splits 10] [--measure-nested]
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.model_selection import GridSearchCV, StratifiedKFold, train_test_split
 from tqdm.auto import tqdm
 
-from benchmarks.machine import machine
+from lrid_benchmarks.machine import machine
 from lrid_analysis.atomic import write_json_atomic
 from lrid_analysis.classifiers import RANDOM_FOREST_GRID, OOBForestSelection
 from lrid_analysis.dataset import to_view

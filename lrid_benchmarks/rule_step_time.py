@@ -29,11 +29,11 @@ time on the same model.
 
 Usage::
 
-    python benchmarks/rule_step_time.py [--quick] [--batch 64] [--repeats 9]
+    python lrid_benchmarks/rule_step_time.py [--quick] [--batch 64] [--repeats 9]
         [--steps 3] [--threads 1] [--device cpu|cuda] [--models knet resnet18 alexnet]
         [--ia-batch-fraction 0.5] [--memory-format contiguous|channels_last] [--output PATH]
 
-Results go to ``benchmarks/results/rule_step_time.json`` (written atomically).
+Results go to ``lrid_benchmarks/results/rule_step_time.json`` (written atomically).
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from benchmarks.machine import machine
+from lrid_benchmarks.machine import machine
 from lrid_analysis.atomic import write_json_atomic
 from lrid_generate.models import build_model
 from lrid_generate.rules import convert, local_loss, make_optimizer

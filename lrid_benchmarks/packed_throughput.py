@@ -53,11 +53,11 @@ stop early, is reported; their steps are counted as run).
 
 Usage::
 
-    python benchmarks/packed_throughput.py --device cuda [--workers 1 4 8] [--epochs 2]
+    python lrid_benchmarks/packed_throughput.py --device cuda [--workers 1 4 8] [--epochs 2]
         [--data-dir DIR] [--plain-steps 2000] [--output PATH]
-    python benchmarks/packed_throughput.py --quick          # CPU, tiny: checks the harness
+    python lrid_benchmarks/packed_throughput.py --quick          # CPU, tiny: checks the harness
 
-Results go to ``benchmarks/results/packed_throughput.json`` (atomic write).
+Results go to ``lrid_benchmarks/results/packed_throughput.json`` (atomic write).
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.machine import machine
+from lrid_benchmarks.machine import machine
 from lrid_analysis.atomic import write_json_atomic
 
 __all__ = ["TARGET", "DEFAULT_OUTPUT", "write_synthetic_cifar10", "benchmark_preset", "plain_packed_throughput",

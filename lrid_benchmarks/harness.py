@@ -1,10 +1,10 @@
 """Run classifiers over the benchmark tasks and keep every score in one table.
 
 :func:`run_benchmark` loads the data once, fixes every task's rows and splits
-(:mod:`benchmarks.tasks`, stored under ``<out>/splits/``), checks the
-classifiers (:mod:`benchmarks.compat`), fits and scores each classifier on
+(:mod:`lrid_benchmarks.tasks`, stored under ``<out>/splits/``), checks the
+classifiers (:mod:`lrid_benchmarks.compat`), fits and scores each classifier on
 each split it has not seen yet, appends the scores to ``<out>/results.parquet``
-and writes the leaderboard (:mod:`benchmarks.leaderboard`).
+and writes the leaderboard (:mod:`lrid_benchmarks.leaderboard`).
 
 Results table (:data:`RESULT_COLUMNS`, one row per classifier, task and split)
     ``classifier`` (its label), ``classifier_spec`` (as given),
@@ -98,7 +98,7 @@ class CompatibilityError(ValueError):
 
     Attributes
     ----------
-    reports : list of benchmarks.compat.CompatibilityReport
+    reports : list of lrid_benchmarks.compat.CompatibilityReport
     """
 
     def __init__(self, reports):
@@ -260,7 +260,7 @@ class BenchmarkResult:
     results : pandas.DataFrame
         The rows of this run's classifiers, tasks and splits (earlier and new).
     leaderboard : pandas.DataFrame
-        :func:`benchmarks.leaderboard.build_leaderboard` of ``results``.
+        :func:`lrid_benchmarks.leaderboard.build_leaderboard` of ``results``.
     markdown : str
         The leaderboard as markdown.
     notes : dict of str to str
@@ -399,12 +399,12 @@ def run_benchmark(classifiers=(), data="auto", tasks=None, n_splits=None, out="r
     Parameters
     ----------
     classifiers : sequence of str or ClassifierSpec
-        See :func:`benchmarks.plugins.parse_classifier`; the reference
+        See :func:`lrid_benchmarks.plugins.parse_classifier`; the reference
         ``random_forest`` always runs first.
     data : str, Path or AnalysisView
         ``embedded``, ``public``, ``auto``, a Parquet path, or a view.
     tasks : sequence of str, optional
-        Task names (default all, see :func:`benchmarks.tasks.list_tasks`).
+        Task names (default all, see :func:`lrid_benchmarks.tasks.list_tasks`).
     n_splits : int, optional
         Category-balanced splits per task; default 10, or
         :data:`QUICK_SPLITS` with ``quick``.

@@ -28,12 +28,12 @@ on that many idle cores.
 
 Targets, wall-clock on 2 cores: under 5 minutes on public-sized data, under
 2-3 minutes on the embedded dataset. Results go to
-``benchmarks/results/heldout_task.json``, one entry per size (a run updates
+``lrid_benchmarks/results/heldout_task.json``, one entry per size (a run updates
 its own entry).
 
 Usage::
 
-    python benchmarks/heldout_task.py [--size public|embedded] [--n-jobs 2] [--output PATH]
+    python lrid_benchmarks/heldout_task.py [--size public|embedded] [--n-jobs 2] [--output PATH]
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ import pandas as pd
 from joblib.externals.loky import get_reusable_executor
 from sklearn.ensemble import RandomForestClassifier
 
-from benchmarks.machine import machine
+from lrid_benchmarks.machine import machine
 from lrid_analysis import features
 from lrid_analysis.dataset import load_view, write_table
 from lrid_analysis.experiments import heldout_task

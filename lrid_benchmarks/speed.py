@@ -2,17 +2,17 @@
 
 Each speed benchmark is a script in ``benchmarks/`` that times an lrid
 operation against a baseline run in the same process, prints the ratios and
-writes ``benchmarks/results/<name>.json``. This module runs them as
+writes ``lrid_benchmarks/results/<name>.json``. This module runs them as
 subprocesses (each with its own ``--quick`` flag when asked for a quick run),
-records every run in ``benchmarks/results/_runs.json`` (command, exit status,
+records every run in ``lrid_benchmarks/results/_runs.json`` (command, exit status,
 seconds, quick or not) and prints a markdown table of the latest results with
 the machine they ran on::
 
-    python -m benchmarks --list
-    python -m benchmarks --all --quick
-    python -m benchmarks load_view
-    python -m benchmarks forest_selection -- --full      # arguments after -- go to the script
-    python -m benchmarks --report
+    python -m lrid_benchmarks --list
+    python -m lrid_benchmarks --all --quick
+    python -m lrid_benchmarks load_view
+    python -m lrid_benchmarks forest_selection -- --full      # arguments after -- go to the script
+    python -m lrid_benchmarks --report
 
 Known benchmarks are listed in :data:`SPEED_BENCHMARKS`; any other script in
 ``benchmarks/`` whose docstring starts with ``Benchmark:`` is found as well.
@@ -352,13 +352,13 @@ def report(results_dir=RESULTS_DIR, root=BENCHMARKS_DIR):
 
 _EPILOG = """\
 examples:
-  python -m benchmarks --list                 # what exists, and its quick flag
-  python -m benchmarks --all --quick          # every benchmark, quickly
-  python -m benchmarks load_view              # one benchmark, its default settings
-  python -m benchmarks forest_selection -- --full --splits 10   # pass options to the script
-  python -m benchmarks --report               # markdown table of the latest results
+  python -m lrid_benchmarks --list                 # what exists, and its quick flag
+  python -m lrid_benchmarks --all --quick          # every benchmark, quickly
+  python -m lrid_benchmarks load_view              # one benchmark, its default settings
+  python -m lrid_benchmarks forest_selection -- --full --splits 10   # pass options to the script
+  python -m lrid_benchmarks --report               # markdown table of the latest results
 
-The classifier harness is a separate command: python -m benchmarks.classifiers --help
+The classifier harness is a separate command: python -m lrid_benchmarks.classifiers --help
 """
 
 
@@ -378,16 +378,16 @@ def _listing(root):
 
 
 def main(argv=None, root=BENCHMARKS_DIR, results_dir=RESULTS_DIR):
-    """Run the ``python -m benchmarks`` command; returns the exit status."""
+    """Run the ``python -m lrid_benchmarks`` command; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     extra = []
     if "--" in argv:
         cut = argv.index("--")
         argv, extra = argv[:cut], argv[cut + 1:]
     parser = argparse.ArgumentParser(
-        prog="python -m benchmarks", description="List, run and report the speed benchmarks of lrid. Each "
+        prog="python -m lrid_benchmarks", description="List, run and report the speed benchmarks of lrid. Each "
         "times an lrid operation against a baseline run in the same process and writes "
-        "benchmarks/results/<name>.json.", epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        "lrid_benchmarks/results/<name>.json.", epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("names", nargs="*", metavar="NAME", help="benchmarks to run (see --list)")
     parser.add_argument("--all", action="store_true", help="run every benchmark whose script exists")
     parser.add_argument("--quick", action="store_true", help="short runs (each script's --quick, or a few repeats)")
@@ -399,7 +399,7 @@ def main(argv=None, root=BENCHMARKS_DIR, results_dir=RESULTS_DIR):
     if args.list or not (args.names or args.all or args.report):
         print(_listing(root))
         if not (args.list or args.report):
-            print("\nrun one with: python -m benchmarks NAME   (or --all [--quick]; --report for the table)")
+            print("\nrun one with: python -m lrid_benchmarks NAME   (or --all [--quick]; --report for the table)")
         return 0
     unknown = [n for n in args.names if n not in benches]
     if unknown:

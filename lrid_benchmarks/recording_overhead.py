@@ -20,9 +20,9 @@ Target (from the issue): recording adds less than 15 % to a run's time.
 
 Usage::
 
-    python benchmarks/recording_overhead.py [--quick] [--device cpu|cuda] [--threads 1] [--output PATH]
+    python lrid_benchmarks/recording_overhead.py [--quick] [--device cpu|cuda] [--threads 1] [--output PATH]
 
-Results go to ``benchmarks/results/recording_overhead.json`` (atomic write).
+Results go to ``lrid_benchmarks/results/recording_overhead.json`` (atomic write).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from benchmarks.machine import machine
+from lrid_benchmarks.machine import machine
 from lrid_analysis.atomic import write_json_atomic
 from lrid_generate.models import build_model, weight_of
 from lrid_generate.recorder import Recorder

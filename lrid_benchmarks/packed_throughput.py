@@ -77,8 +77,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lrid_benchmarks.machine import machine
 from lrid_analysis.atomic import write_json_atomic
+from lrid_benchmarks.machine import machine
 
 __all__ = ["TARGET", "DEFAULT_OUTPUT", "write_synthetic_cifar10", "benchmark_preset", "plain_packed_throughput",
            "lrid_packed_throughput", "run_packed_benchmark", "main"]
@@ -311,10 +311,10 @@ def benchmark_preset(epochs=2, batch_sizes=None, architectures=None, rules=None,
 
     Returns
     -------
-    lrid_generate.sweep.Preset
+    lrid_generate.presets.Preset
         Named ``cifar10_knet_packed``.
     """
-    from lrid_generate.sweep import PRESETS
+    from lrid_generate.presets import PRESETS
 
     base = PRESETS[PRESET]
     epochs = int(epochs)
@@ -341,7 +341,7 @@ def lrid_packed_throughput(preset, workers, device, data_dir, out, threads=1, pr
 
     Parameters
     ----------
-    preset : lrid_generate.sweep.Preset
+    preset : lrid_generate.presets.Preset
     workers : int
     device : str
     data_dir : str or Path
@@ -368,7 +368,8 @@ def lrid_packed_throughput(preset, workers, device, data_dir, out, threads=1, pr
     RuntimeError
         When a network fails (its error is named) or ``out`` is not empty.
     """
-    from lrid_generate.sweep import collect_runs, run_sweep
+    from lrid_generate.store import collect_runs
+    from lrid_generate.sweep import run_sweep
 
     out = Path(out)
     if out.exists() and any(out.iterdir()):

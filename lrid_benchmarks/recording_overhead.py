@@ -3,7 +3,7 @@
 Two measurements, both in this process:
 
 1. Whole runs of the ``embedded`` preset (CPU, one torch thread):
-   :func:`lrid_generate.sweep.train_network` times its recorder (all
+   :func:`lrid_generate.train.train_network` times its recorder (all
    checkpoints, every layer, every measurement condition) apart from the
    rest of the run, so ``overhead_ratio = record_seconds / train_seconds``
    is what recording adds to a run's time. ``train_seconds`` is the run's
@@ -36,13 +36,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from lrid_benchmarks.machine import machine
 from lrid_analysis.atomic import write_json_atomic
+from lrid_benchmarks.machine import machine
 from lrid_generate.models import build_model, weight_of
+from lrid_generate.presets import PRESETS
 from lrid_generate.recorder import Recorder
 from lrid_generate.rules import convert, local_loss, make_optimizer
-from lrid_generate.sweep import PRESETS, keep_freed_memory, train_network
 from lrid_generate.tasks import Task
+from lrid_generate.train import keep_freed_memory, train_network
 
 TARGET = 0.15
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "recording_overhead.json"
@@ -164,7 +165,7 @@ def main(argv=None):
     parser.add_argument("--output", default=str(DEFAULT_OUTPUT))
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    keep_freed_memory()  # as sweeps run (see lrid_generate.sweep.keep_freed_memory)
+    keep_freed_memory()  # as sweeps run (see lrid_generate.train.keep_freed_memory)
     device = torch.device(args.device)
 
     print("embedded preset networks (train_network, one thread):")

@@ -46,11 +46,11 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from lrid_benchmarks.machine import machine
 from lrid_analysis.atomic import write_json_atomic
+from lrid_benchmarks.machine import machine
 from lrid_generate.models import build_model
 from lrid_generate.rules import convert, local_loss, make_optimizer
-from lrid_generate.sweep import keep_freed_memory
+from lrid_generate.train import keep_freed_memory
 
 #: Target ratio to the backprop step time, per rule.
 TARGETS = {"feedback": 1.2, "information": 1.6}
@@ -213,7 +213,7 @@ def main(argv=None) -> dict:
     if device.type == "cuda" and not torch.cuda.is_available():
         parser.error(f"--device {args.device}: CUDA is not available in this torch build/machine")
     torch.set_num_threads(args.threads)
-    keep_freed_memory()  # as sweeps run (see lrid_generate.sweep.keep_freed_memory)
+    keep_freed_memory()  # as sweeps run (see lrid_generate.train.keep_freed_memory)
 
     payload = {
         "machine": machine(device),

@@ -22,7 +22,7 @@ again. Read the result with lrid_analysis.dataset.load_view(OUT).
 
 
 def _parser():
-    from lrid_generate.sweep import PRESETS
+    from lrid_generate.presets import PRESETS
 
     parser = argparse.ArgumentParser(
         prog="python -m lrid_generate",
@@ -68,7 +68,9 @@ def _parser():
 
 def main(argv=None):
     args = _parser().parse_args(argv)
-    from lrid_generate.sweep import PRESETS, SweepError, compact, run_sweep
+    from lrid_generate.presets import PRESETS, SweepError
+    from lrid_generate.store import compact
+    from lrid_generate.sweep import run_sweep
 
     if args.command == "presets":
         for preset in PRESETS.values():

@@ -77,8 +77,7 @@ def dataset_card(out, n_splits=5, seed=0, n_estimators=200):
         accuracy), ``forest_check``.
     """
     from lrid_analysis import dataset
-
-    from .sweep import collect_runs
+    from lrid_generate.store import collect_runs
 
     out = Path(out)
     runs = collect_runs(out)

@@ -652,7 +652,7 @@ class KNet(LayeredModel):
 # --------------------------------------------------------------------------
 
 
-#: Stream tag mixed into build_model()'s seed (see rules._FEEDBACK_STREAM).
+#: Stream tag mixed into build_model()'s seed (see rules.convert._FEEDBACK_STREAM).
 _WEIGHT_STREAM = 0x3E1647
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from lrid_benchmarks import packed_throughput as pt
 from lrid_benchmarks.speed import discover, has_quick_flag
-from lrid_generate.sweep import PRESETS
+from lrid_generate.presets import PRESETS
 from lrid_generate.tasks import load_cifar10
 
 

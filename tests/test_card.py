@@ -7,7 +7,8 @@ import pytest
 
 from lrid_analysis import dataset
 from lrid_generate.card import write_card
-from lrid_generate.sweep import collect_runs, run_sweep
+from lrid_generate.store import collect_runs
+from lrid_generate.sweep import run_sweep
 
 
 @pytest.fixture(scope="module")

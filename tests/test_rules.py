@@ -27,7 +27,10 @@ from lrid_generate.rules import (
     make_optimizer,
     parameter_groups,
 )
-from lrid_generate.rules import _FeedbackConv2dFunction, _FeedbackLinearFunction
+from lrid_generate.rules.functions import (
+    _FeedbackConv2dFunction,
+    _FeedbackLinearFunction,
+)
 
 torch.set_num_threads(1)
 
@@ -203,7 +206,7 @@ def test_ia_conv_feedback_gradient_matches_explicit_loss(conf, in_channels):
                     alpha=alpha, beta=beta, gamma=gamma)
     layer = model[0]
     x = torch.randn(2, in_channels, 11, 10, dtype=torch.float64)
-    assert (in_channels <= rules._FOLD_ADJOINT_MAX_IN_CHANNELS) == (in_channels == 3)  # both paths run
+    assert (in_channels <= rules.layers._FOLD_ADJOINT_MAX_IN_CHANNELS) == (in_channels == 3)  # both paths run
     model.train()
     model(x)
     local_loss(model).backward()
@@ -268,7 +271,7 @@ def test_ia_pointwise_conv_fast_path_matches_explicit_loss(conf, monkeypatch):
     assert torch.allclose(layer.feedback_weight.grad, grad, rtol=1e-9, atol=1e-12)
     assert math.isclose(layer.last_local_loss.item(), R.item(), rel_tol=1e-9)
 
-    monkeypatch.setattr(rules, "_POINTWISE_FAST_PATH", False)
+    monkeypatch.setattr(rules.layers, "_POINTWISE_FAST_PATH", False)
     layer.feedback_weight.grad = None
     model(x)
     local_loss(model).backward()

@@ -15,24 +15,20 @@ from lrid_analysis.dataset import load_view, read_table
 from lrid_analysis.observables import OBSERVABLE_NAMES
 from lrid_analysis.synthetic import network_id
 from lrid_generate.__main__ import main
-from lrid_generate.recorder import FULL_ACCESS
-from lrid_generate.sweep import (
-    COMPACTED_NAME,
+from lrid_generate.presets import (
     DEFAULT_MODEL_SEED,
     PRESETS,
     Preset,
     RunSpec,
     SweepError,
-    checkpoint_steps,
-    collect_runs,
-    compact,
     reference_weight_decay,
-    rescale_initial_weights,
     resolve_model_seed,
     run_id,
-    run_sweep,
-    shard_path,
 )
+from lrid_generate.recorder import FULL_ACCESS
+from lrid_generate.store import COMPACTED_NAME, collect_runs, compact, shard_path
+from lrid_generate.sweep import run_sweep
+from lrid_generate.train import checkpoint_steps, rescale_initial_weights
 
 TINY = PRESETS["tiny"]
 
@@ -265,7 +261,7 @@ def test_keep_freed_memory_sets_glibc_thresholds_or_says_it_cannot(monkeypatch):
     import ctypes
     import platform
 
-    from lrid_generate.sweep import keep_freed_memory
+    from lrid_generate.train import keep_freed_memory
 
     if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
         assert keep_freed_memory() is True

@@ -145,6 +145,8 @@ def check_learning_rules(rules, extra_rules=None, where="table"):
     if not unknown:
         return
     value = _plain(unknown[0])
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+        raise DatasetError(f"{where}: a learning rule is null; every trajectory needs one of {known}")
     if not isinstance(value, str):
         raise DatasetError(f"{where}: learning rule {value!r} is not a name (a string); known rules are {known}")
     key = value.strip().lower()

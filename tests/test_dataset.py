@@ -20,6 +20,7 @@ from lrid_analysis.dataset import (
     AnalysisView,
     DatasetError,
     apply_filters,
+    check_learning_rules,
     load_view,
     read_table,
     resolve_observables,
@@ -613,6 +614,13 @@ def test_unknown_learning_rules_are_refused_with_the_close_name(small_table, tmp
     _write_plain(small_table, tmp_path / "raw.parquet")
     with pytest.raises(DatasetError, match=pattern):
         load_view(tmp_path / "raw.parquet")
+
+
+def test_learning_rules_that_are_no_names():
+    with pytest.raises(DatasetError, match="a learning rule is null"):
+        check_learning_rules(pd.array(["adam", None], dtype="string"))
+    with pytest.raises(DatasetError, match=r"learning rule 3 is not a name \(a string\)"):
+        check_learning_rules(np.array(["adam", 3], dtype=object))
 
 
 def test_extra_rules_admit_new_rule_names(small_table, tmp_path):

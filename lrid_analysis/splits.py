@@ -467,26 +467,29 @@ class HeldOutSplit(_MetadataSplitter):
         self.meta = meta
 
     def _folds(self, X, y, groups):
-        """Held-out key of every row (tuples), the metadata (or None) and the number of rows."""
-        meta = _resolve_meta(X, groups, self.meta)
-        if groups is not None and meta is not groups and not isinstance(groups, AnalysisView):
+        """Held-out key of every row (tuples), the metadata (or None), the number of rows, whether groups is 1-D."""
+        one_d = groups is not None and not isinstance(groups, (pd.DataFrame, AnalysisView))
+        meta = _resolve_meta(X, None if one_d else groups, self.meta)
+        if one_d:
             values = pd.Series(np.asarray(groups, dtype=object).ravel() if np.ndim(groups) <= 1 else
                                list(map(tuple, np.asarray(groups, dtype=object))))
             if X is not None and len(X) != len(values):
                 raise ValueError(f"X has {len(X)} rows but groups has {len(values)}")
-            return [(v,) for v in values.where(values.notna(), None).tolist()], None, len(values)
+            if meta is not None and len(meta) != len(values):
+                raise ValueError(f"groups has {len(values)} rows but the metadata has {len(meta)}")
+            return [(v,) for v in values.where(values.notna(), None).tolist()], meta, len(values), True
         if meta is None:
             raise ValueError(
                 f"{type(self).__name__} needs the metadata: pass it as groups (a DataFrame, or the held-out "
                 "value of every row), pass an AnalysisView or its meta DataFrame as X, or meta= at construction"
             )
-        return _value_keys(meta, self.by), meta, len(meta)
+        return _value_keys(meta, self.by), meta, len(meta), False
 
     def values(self, X=None, groups=None):
         """The held-out values in fold order (scalars for one column or 1-D groups, tuples for several)."""
-        keys, meta, _ = self._folds(X, None, groups)
+        keys, _, _, one_d = self._folds(X, None, groups)
         keys = sorted(set(keys), key=_sort_key)
-        return [k[0] for k in keys] if len(self.by) == 1 or meta is None else keys
+        return [k[0] for k in keys] if len(self.by) == 1 or one_d else keys
 
     def fold_names(self, X=None, groups=None):
         """One label per fold: the value, or ``"col=value, col=value"`` for several columns."""
@@ -508,8 +511,8 @@ class HeldOutSplit(_MetadataSplitter):
             The view or its metadata, or any array when the metadata comes
             as ``groups`` or ``meta=``.
         y : array-like of shape (n_rows,), optional
-            Categories to balance when ``groups`` is a 1-D array (otherwise
-            they are the metadata's ``label_col``).
+            Categories to balance when no metadata is available (with a 1-D
+            ``groups`` and neither a metadata ``X`` nor ``meta=``).
         groups : pandas.DataFrame of shape (n_rows, n_meta) or array-like of shape (n_rows,), optional
             The metadata, or the held-out value of every row.
 
@@ -517,7 +520,7 @@ class HeldOutSplit(_MetadataSplitter):
         ------
         train, test : ndarray of int
         """
-        keys, meta, n_rows = self._folds(X, y, groups)
+        keys, meta, n_rows, _ = self._folds(X, y, groups)
         values = sorted(set(keys), key=_sort_key)
         if len(values) < 2:
             raise ValueError(f"cannot hold out by {list(self.by)}: only one value {values} present")

@@ -38,10 +38,9 @@ per-split scores.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from itertools import combinations
-
-import warnings
 
 import numpy as np
 import pandas as pd

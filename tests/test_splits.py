@@ -2,7 +2,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import cross_val_score
+from sklearn.model_selection import (
+    BaseCrossValidator,
+    GridSearchCV,
+    LeaveOneGroupOut,
+    cross_val_score,
+)
+from sklearn.neighbors import KNeighborsClassifier
 
 from lrid_analysis import splits as S
 from lrid_analysis.synthetic import public_meta
@@ -207,10 +213,6 @@ def test_window_transfer_pairs():
 
 
 # ---------------------------------------------------------------- scikit-learn conventions (issue 10)
-
-from sklearn.model_selection import BaseCrossValidator, GridSearchCV, LeaveOneGroupOut  # noqa: E402
-from sklearn.neighbors import KNeighborsClassifier  # noqa: E402
-
 
 def _planted(meta, seed=0):
     """Features with the learning rule planted in the first column."""

@@ -9,7 +9,9 @@ position one-hot and a per-trajectory metadata DataFrame.
 
 from __future__ import annotations
 
+import difflib
 import uuid
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +22,7 @@ import pyarrow.parquet as pq
 
 from .atomic import write_atomic
 from .observables import MEASURE_GROUPS, OBSERVABLE_NAMES
+from .sources import parquet_files, resolve_data
 
 __all__ = [
     "Column",
@@ -27,8 +30,10 @@ __all__ = [
     "META_COLUMNS",
     "TRAJECTORY_KEY",
     "LAYER_POSITIONS",
+    "LEARNING_RULES",
     "SCHEMA",
     "DatasetError",
+    "check_learning_rules",
     "validate_table",
     "write_table",
     "write_partitioned",
@@ -55,6 +60,12 @@ class Column:
 
 
 LAYER_POSITIONS = ("early", "middle", "deep")
+#: Learning-rule names the contract knows: those of the public dataset, which
+#: lrid_generate uses too (``information`` is Information Alignment, IA;
+#: ``feedback`` is Feedback Alignment, FA). Other names need ``extra_rules=``.
+LEARNING_RULES = ("adam", "sgdm", "information", "feedback")
+_RULE_ALIASES = {"sgd": "sgdm", "fa": "feedback", "ia": "information", "feedback_alignment": "feedback",
+                 "information_alignment": "information"}
 
 _META = (
     Column("source", pa.string(), False, "nayebi2020 for the public data, else the generator preset"),
@@ -99,7 +110,58 @@ def _first_bad(frame, mask, column):
     return f"column {column!r}, row {_plain(frame.index[position])}: value {_plain(frame[column].iloc[position])!r}"
 
 
-def validate_table(frame, where="table"):
+def check_learning_rules(rules, extra_rules=None, where="table"):
+    """Refuse learning-rule names that are not known.
+
+    Parameters
+    ----------
+    rules : array-like of str
+        Learning-rule values (repeats allowed).
+    extra_rules : sequence of str, optional
+        Names admitted besides :data:`LEARNING_RULES`, for your own data
+        (say ``["kp", "hebbian"]``).
+    where : str
+        Origin named in error messages.
+
+    Raises
+    ------
+    DatasetError
+        Naming the unknown value, with the close known name when there is
+        one (``"sgd"``: did you mean ``"sgdm"``?).
+
+    Examples
+    --------
+    >>> check_learning_rules(["adam", "feedback"])
+    >>> check_learning_rules(["Adam "])
+    Traceback (most recent call last):
+    ...
+    lrid_analysis.dataset.DatasetError: table: unknown learning rule 'Adam ' (did you mean 'adam'?); known rules are ['adam', 'sgdm', 'information', 'feedback'] (admit others with extra_rules=)
+    >>> check_learning_rules(["adam", "kp"], extra_rules=["kp"])
+    """
+    if isinstance(extra_rules, str):
+        extra_rules = [extra_rules]
+    known = list(LEARNING_RULES) + [str(r) for r in (extra_rules or ()) if str(r) not in LEARNING_RULES]
+    unknown = [r for r in pd.unique(pd.Series(np.asarray(rules, dtype=object))) if r not in known]
+    if not unknown:
+        return
+    value = _plain(unknown[0])
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+        raise DatasetError(f"{where}: a learning rule is null; every trajectory needs one of {known}")
+    if not isinstance(value, str):
+        raise DatasetError(f"{where}: learning rule {value!r} is not a name (a string); known rules are {known}")
+    key = value.strip().lower()
+    close = key if key in known else _RULE_ALIASES.get(key)
+    if close is None:
+        close = next(iter(difflib.get_close_matches(key, known, n=1, cutoff=0.6)), None)
+    hint = f" (did you mean {close!r}?)" if close else ""
+    more = f" and {len(unknown) - 1} other(s): {[_plain(u) for u in unknown[1:4]]}" if len(unknown) > 1 else ""
+    raise DatasetError(
+        f"{where}: unknown learning rule {value!r}{hint}{more}; known rules are {known} "
+        "(admit others with extra_rules=)"
+    )
+
+
+def validate_table(frame, where="table", extra_rules=None):
     """Check a DataFrame against the contract and return it with declared dtypes.
 
     Parameters
@@ -109,6 +171,8 @@ def validate_table(frame, where="table"):
         are kept as they are.
     where : str
         Name of the origin (a file path, say) used in error messages.
+    extra_rules : sequence of str, optional
+        Learning-rule names admitted besides :data:`LEARNING_RULES`.
 
     Returns
     -------
@@ -120,7 +184,9 @@ def validate_table(frame, where="table"):
     Raises
     ------
     DatasetError
-        Naming the missing column, or the column, row and value that break it.
+        Naming the missing column, or the column, row and value that break
+        it, an unknown learning rule, or a trajectory whose per-trajectory
+        columns change between checkpoints.
     """
     missing = [c.name for c in COLUMNS if c.name not in frame.columns]
     if missing:
@@ -154,6 +220,7 @@ def validate_table(frame, where="table"):
     for name, bad, rule in checks:
         if bad.any():
             raise DatasetError(f"{where}: {_first_bad(out, bad, name)} {rule}")
+    check_learning_rules(out["learning_rule"].to_numpy(dtype=object), extra_rules, where)
     for name in OBSERVABLE_NAMES:
         values = pd.to_numeric(out[name], errors="coerce")
         bad = values.isna() & out[name].notna()
@@ -165,6 +232,8 @@ def validate_table(frame, where="table"):
         position = np.flatnonzero(duplicated.to_numpy())[0]
         key = {k: _plain(out[k].iloc[position]) for k in TRAJECTORY_KEY + ("checkpoint",)}
         raise DatasetError(f"{where}: duplicated trajectory checkpoint at row {_plain(out.index[position])}: {key}")
+    codes, _ = _trajectory_codes(out)
+    _check_constant_within_trajectories(out, codes, _first_rows(codes), where)
     return out
 
 
@@ -172,13 +241,15 @@ def validate_table(frame, where="table"):
 #: dictionaries are as large as the data and slow reading ~5x) but go through
 #: byte-stream-split, which lets zstd compress the smooth high bytes of float32
 #: observables (about 40% smaller files than plain lz4, at ~1.2x the read time).
+#: Every page carries a CRC-32 of its bytes, checked on every read.
 _COMPRESSION = "zstd"
 
 
 def _parquet_options(table):
     strings = [f.name for f in table.schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
     floats = [f.name for f in table.schema if pa.types.is_floating(f.type)]
-    return {"compression": _COMPRESSION, "use_dictionary": strings, "use_byte_stream_split": floats}
+    return {"compression": _COMPRESSION, "use_dictionary": strings, "use_byte_stream_split": floats,
+            "write_page_checksum": True}
 
 
 def _to_arrow(frame):
@@ -189,12 +260,13 @@ def _to_arrow(frame):
     return table
 
 
-def write_table(frame, path, validate=True, metadata=None):
+def write_table(frame, path, validate=True, metadata=None, extra_rules=None):
     """Write one table atomically to a Parquet file.
 
     The table goes to a hidden temporary file in the destination folder,
     which is then renamed over ``path``: an interrupted write never leaves a
-    partial file under the final name.
+    partial file under the final name. The file is zstd-compressed and every
+    page carries a CRC-32 checksum that :func:`read_table` verifies.
 
     Parameters
     ----------
@@ -206,6 +278,8 @@ def write_table(frame, path, validate=True, metadata=None):
         Run :func:`validate_table` first.
     metadata : dict of str to str, optional
         Key-value metadata stored in the Parquet footer (versions, command).
+    extra_rules : sequence of str, optional
+        Learning-rule names admitted besides :data:`LEARNING_RULES`.
 
     Returns
     -------
@@ -213,7 +287,7 @@ def write_table(frame, path, validate=True, metadata=None):
     """
     path = Path(path)
     if validate:
-        frame = validate_table(frame, where=str(path))
+        frame = validate_table(frame, where=str(path), extra_rules=extra_rules)
     table = _to_arrow(frame)
     if metadata:
         merged = dict(table.schema.metadata or {})
@@ -223,7 +297,7 @@ def write_table(frame, path, validate=True, metadata=None):
     return path
 
 
-def write_partitioned(frame, root, partition_by=("source",), name=None, metadata=None):
+def write_partitioned(frame, root, partition_by=("source",), name=None, metadata=None, extra_rules=None):
     """Write a table under ``root`` as ``col=value/.../name.parquet`` files.
 
     Partition columns stay inside each file, so every file is a complete
@@ -240,12 +314,14 @@ def write_partitioned(frame, root, partition_by=("source",), name=None, metadata
         File stem; a random one when None.
     metadata : dict, optional
         Passed to :func:`write_table`.
+    extra_rules : sequence of str, optional
+        Learning-rule names admitted besides :data:`LEARNING_RULES`.
 
     Returns
     -------
     list of Path
     """
-    frame = validate_table(frame, where=str(root))
+    frame = validate_table(frame, where=str(root), extra_rules=extra_rules)
     partition_by = list(partition_by)
     unknown = [c for c in partition_by if c not in META_COLUMNS]
     if unknown:
@@ -261,22 +337,76 @@ def write_partitioned(frame, root, partition_by=("source",), name=None, metadata
     return paths
 
 
-def _parquet_files(path):
-    path = Path(path)
-    if path.is_file():
-        return [path]
-    if not path.is_dir():
-        raise FileNotFoundError(f"no Parquet data at {path}")
-    files = sorted(
-        p for p in path.rglob("*.parquet") if not any(part.startswith((".", "_")) for part in p.relative_to(path).parts)
-    )
-    if not files:
-        raise FileNotFoundError(f"no .parquet files under {path}")
-    return files
-
-
 _NULLABLE_INT_COLUMNS = [c.name for c in _META if c.nullable and pa.types.is_integer(c.type)]
 _STRING_TYPES = {pa.string(): pd.StringDtype(), pa.large_string(): pd.StringDtype()}
+_DECLARED = {c.name: c for c in COLUMNS}
+
+
+def _declared_type(column, dictionary):
+    """Arrow type a contract column is read as (strings dictionary-encoded when asked)."""
+    if dictionary and pa.types.is_string(column.type):
+        return pa.dictionary(pa.int32(), pa.string())
+    return column.type
+
+
+def _type_fits(found, declared):
+    """Whether a file's Arrow type can stand for a declared contract type."""
+    if pa.types.is_dictionary(found):
+        found = found.value_type
+    if pa.types.is_string(declared):
+        return pa.types.is_string(found) or pa.types.is_large_string(found)
+    if pa.types.is_integer(declared):
+        return pa.types.is_integer(found)
+    return pa.types.is_floating(found) or pa.types.is_integer(found)
+
+
+def _conform(table, file, dictionary):
+    """Check a file's contract columns (type, nulls) and cast them to the declared types."""
+    for index, field in enumerate(table.schema):
+        column = _DECLARED.get(field.name)
+        if column is None:
+            continue
+        values = table.column(index)
+        if not pa.types.is_null(field.type) and not _type_fits(field.type, column.type):
+            raise DatasetError(f"{file}: column {field.name!r} has type {field.type}; the contract needs {column.type}")
+        if not column.nullable and values.null_count:
+            first = int(np.flatnonzero(values.is_null().to_numpy(zero_copy_only=False))[0])
+            raise DatasetError(
+                f"{file}: column {field.name!r} has {values.null_count} null value(s) (first at row {first}); "
+                "nulls are not allowed there"
+            )
+        target = _declared_type(column, field.name in dictionary)
+        if field.type != target:
+            table = table.set_column(index, pa.field(field.name, target, nullable=column.nullable),
+                                     values.cast(target))
+    return table
+
+
+def _concat(tables, files):
+    """Concatenate per-file tables; a column whose type differs between files is named."""
+    try:
+        return pa.concat_tables(tables, promote_options="default")
+    except (pa.ArrowTypeError, pa.ArrowInvalid) as err:
+        seen = {}
+        for file, table in zip(files, tables):
+            for field in table.schema:
+                first = seen.setdefault(field.name, (file, field.type))
+                if first[1] != field.type:
+                    raise DatasetError(
+                        f"column {field.name!r} has type {first[1]} in {first[0]} but {field.type} in {file}; "
+                        "write every file with the same column types"
+                    ) from err
+        raise DatasetError(f"cannot combine the Parquet files {[str(f) for f in files]}: {err}") from err
+
+
+def _read_error(file, err):
+    """A DatasetError naming ``file`` for an Arrow read failure."""
+    if "checksum" in str(err).lower():
+        return DatasetError(
+            f"{file}: corrupt Parquet file: a page checksum does not match its data ({err}); the file changed "
+            "after it was written (disk or copy error): restore or regenerate it"
+        )
+    return DatasetError(f"{file}: not a readable Parquet file ({err})")
 
 
 def _read_arrow(files, columns=None, extra_columns=False, dictionary=()):
@@ -285,12 +415,14 @@ def _read_arrow(files, columns=None, extra_columns=False, dictionary=()):
     ``columns`` must all exist in every file (None reads every column);
     ``extra_columns`` adds each file's columns outside the contract;
     ``dictionary`` names string columns to read dictionary-encoded (cheap to
-    group, they become pandas categoricals).
+    group, they become pandas categoricals). Page checksums are verified
+    (files written without them are read unverified); contract columns are
+    checked (type, nulls) and cast to their declared types file by file.
     """
     tables = []
     for file in files:
         try:
-            with pq.ParquetFile(file) as parquet:
+            with pq.ParquetFile(file, page_checksum_verification=True) as parquet:
                 names = parquet.schema_arrow.names
                 if columns is None:
                     wanted = names
@@ -302,10 +434,12 @@ def _read_arrow(files, columns=None, extra_columns=False, dictionary=()):
                     if extra_columns:
                         wanted += [c for c in names if c not in SCHEMA.names and c not in wanted]
             encoded = [c for c in dictionary if c in wanted]
-            tables.append(pq.read_table(file, columns=wanted, read_dictionary=encoded or None))
-        except (pa.ArrowInvalid, OSError) as err:
-            raise DatasetError(f"{file}: not a readable Parquet file ({err})") from err
-    return pa.concat_tables(tables, promote_options="default")
+            table = pq.read_table(file, columns=wanted, read_dictionary=encoded or None,
+                                  page_checksum_verification=True)
+        except (pa.ArrowException, OSError) as err:
+            raise _read_error(file, err) from err
+        tables.append(_conform(table, file, encoded))
+    return _concat(tables, files)
 
 
 def _to_frame(table):
@@ -317,7 +451,7 @@ def _to_frame(table):
     return frame
 
 
-def read_table(path, columns=None, filters=None, validate=False):
+def read_table(path, columns=None, filters=None, validate=False, extra_rules=None):
     """Read a Parquet file or a folder of them into one DataFrame.
 
     Files are read in sorted path order, rows in file order, so the result is
@@ -334,6 +468,9 @@ def read_table(path, columns=None, filters=None, validate=False):
         ``{column: value or list of values}``; see :func:`apply_filters`.
     validate : bool
         Check the result against the contract.
+    extra_rules : sequence of str, optional
+        Learning-rule names admitted besides :data:`LEARNING_RULES` (with
+        ``validate=True``).
 
     Returns
     -------
@@ -346,13 +483,23 @@ def read_table(path, columns=None, filters=None, validate=False):
     FileNotFoundError
         When ``path`` holds no Parquet file.
     DatasetError
-        Naming the file that is unreadable or lacks a requested column.
+        Naming the file that is unreadable or corrupt (a page whose checksum
+        does not match), lacks a requested column, stores a contract column
+        with the wrong type or nulls where none are allowed, or (for a
+        folder) the column whose type differs between two files.
+
+    Examples
+    --------
+    >>> from lrid_analysis.sources import embedded_path
+    >>> frame = read_table(embedded_path(), columns=["run_id", "learning_rule", "checkpoint"])
+    >>> sorted(frame["learning_rule"].unique())
+    ['adam', 'feedback', 'information', 'sgdm']
     """
-    frame = _to_frame(_read_arrow(_parquet_files(path), columns=columns))
+    frame = _to_frame(_read_arrow(parquet_files(path), columns=columns))
     if filters:
         frame = apply_filters(frame, filters, where=str(path))
     if validate:
-        frame = validate_table(frame, where=str(path))
+        frame = validate_table(frame, where=str(path), extra_rules=extra_rules)
     return frame
 
 
@@ -505,7 +652,50 @@ def _trajectory_codes(frame):
     return codes.astype(np.int64, copy=False), len(uniques)
 
 
-def _view(frame, names, where, private=False):
+def _first_rows(codes):
+    """Row of each trajectory's first appearance, in trajectory order.
+
+    ``codes`` number trajectories by first appearance, so a row is a
+    trajectory's first exactly where the running maximum of the codes grows.
+    """
+    if len(codes) == 0:
+        return np.zeros(0, dtype=np.intp)
+    running = np.maximum.accumulate(codes)
+    return np.flatnonzero(np.concatenate(([True], running[1:] > running[:-1])))
+
+
+#: Contract columns that describe a whole trajectory (the same at every checkpoint).
+_PER_TRAJECTORY = tuple(c for c in META_COLUMNS if c not in TRAJECTORY_KEY + ("checkpoint", "epoch"))
+
+
+def _varying_rows(values, codes, first):
+    """Boolean mask of the rows whose value differs from their trajectory's first row (nulls compare equal)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        value_codes = values.cat.codes.to_numpy()
+    else:
+        value_codes, _ = pd.factorize(values, use_na_sentinel=False)
+    return value_codes != value_codes[first][codes]
+
+
+def _check_constant_within_trajectories(frame, codes, first, where, columns=_PER_TRAJECTORY):
+    """Refuse a trajectory whose per-trajectory column changes between its checkpoints."""
+    for column in columns:
+        if column not in frame.columns:
+            continue
+        bad = _varying_rows(frame[column], codes, first)
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            start = int(first[codes[row]])
+            key = {k: _plain(frame[k].iloc[start]) for k in TRAJECTORY_KEY}
+            seen = [(_plain(frame[column].iloc[r]), _plain(frame["checkpoint"].iloc[r])) for r in (start, row)]
+            raise DatasetError(
+                f"{where}: trajectory {key}: column {column!r} differs between its checkpoints "
+                f"({seen[0][0]!r} at checkpoint {seen[0][1]}, {seen[1][0]!r} at checkpoint {seen[1][1]}); "
+                "it must be the same at every checkpoint of a trajectory"
+            )
+
+
+def _view(frame, names, where, private=False, extra_rules=None):
     """Pivot ``frame`` (filters already applied) into an :class:`AnalysisView`.
 
     ``private`` says ``frame`` is a temporary of this module, so ``X`` may
@@ -533,6 +723,13 @@ def _view(frame, names, where, private=False):
             f"{where}: trajectory {key} has checkpoint {bad_ckpt} {counts[bad_traj * n_ckpt + bad_ckpt]} times "
             f"(every trajectory needs checkpoints 0..{n_ckpt - 1} exactly once)"
         )
+    first = _first_rows(codes)
+    meta_cols = [c for c in frame.columns if c not in OBSERVABLE_NAMES and c not in ("checkpoint", "epoch")]
+    varying = [c for c in meta_cols if c not in META_COLUMNS and _varying_rows(frame[c], codes, first).any()]
+    if varying:
+        warnings.warn(f"{where}: extra column(s) {varying} change along trajectories; left out of the view's meta",
+                      UserWarning, stacklevel=3)
+        meta_cols = [c for c in meta_cols if c not in varying]
     values = frame[names].to_numpy(dtype=np.float32)
     in_grid_order = bool((cell[1:] > cell[:-1]).all())  # rows already sorted by trajectory then checkpoint
     if in_grid_order:
@@ -545,29 +742,28 @@ def _view(frame, names, where, private=False):
     epochs = np.full(n_traj * n_ckpt, np.nan)
     if "epoch" in frame.columns:
         epochs[cell] = frame["epoch"].to_numpy(dtype=np.float64, na_value=np.nan)
-    # codes number trajectories by first appearance: a row is a trajectory's
-    # first exactly where the running maximum of the codes grows.
-    running = np.maximum.accumulate(codes)
-    first = np.flatnonzero(np.concatenate(([True], running[1:] > running[:-1])))
-    meta_cols = [c for c in frame.columns if c not in OBSERVABLE_NAMES and c not in ("checkpoint", "epoch")]
     meta = frame[meta_cols].iloc[first].reset_index(drop=True)
+    if "learning_rule" in meta.columns:
+        check_learning_rules(meta["learning_rule"].astype(object).to_numpy(), extra_rules, where)
     unknown = ~meta["layer_position"].isin(LAYER_POSITIONS).to_numpy()
     if unknown.any():
         raise DatasetError(
             f"{where}: {_first_bad(meta, unknown, 'layer_position')} must be one of {LAYER_POSITIONS}"
         )
+    _check_constant_within_trajectories(frame, codes, first, where)
     position = meta["layer_position"].astype(object).to_numpy()
     layer_onehot = (position[:, None] == np.array(LAYER_POSITIONS, dtype=object)[None, :]).astype(np.float32)
     return AnalysisView(X=X, layer_onehot=layer_onehot, meta=meta, observables=list(names),
                         epochs=epochs.reshape(n_traj, n_ckpt))
 
 
-def to_view(frame, observables=None, filters=None, where="table"):
+def to_view(frame, observables=None, filters=None, where="table", extra_rules=None):
     """Pivot a tidy table into an :class:`AnalysisView`.
 
     Trajectories (rows sharing :data:`TRAJECTORY_KEY`) keep the order of
     their first row in ``frame``, so the view of the public dataset follows
-    the original file's row order.
+    the original file's row order. Every row is kept (no full-access
+    filter, unlike :func:`load_view`).
 
     Parameters
     ----------
@@ -578,6 +774,8 @@ def to_view(frame, observables=None, filters=None, where="table"):
         Row filters, see :func:`apply_filters`.
     where : str
         Origin named in error messages.
+    extra_rules : sequence of str, optional
+        Learning-rule names admitted besides :data:`LEARNING_RULES`.
 
     Returns
     -------
@@ -586,45 +784,93 @@ def to_view(frame, observables=None, filters=None, where="table"):
     Raises
     ------
     DatasetError
-        When a trajectory lacks a checkpoint or has it twice, a column is
-        missing, or a layer position is not one of :data:`LAYER_POSITIONS`.
+        When a trajectory lacks a checkpoint or has it twice, a
+        per-trajectory column (``learning_rule``, ``layer_position``, ...)
+        changes between its checkpoints, a column is missing, a layer
+        position is not one of :data:`LAYER_POSITIONS` or a learning rule is
+        unknown (see :func:`check_learning_rules`).
     """
     names = resolve_observables(observables)
     if filters:
         frame = apply_filters(frame, filters, where=where)
-    return _view(frame, names, where)
+    return _view(frame, names, where, extra_rules=extra_rules)
 
 
-def load_view(path, observables=None, filters=None):
-    """Read a tidy Parquet file or folder and return its :class:`AnalysisView`.
+def _full_access_rows(frame, where):
+    """Rows measured with every unit and no noise (``unit_fraction == 1``, ``noise_std == 0``)."""
+    keep = ((frame["unit_fraction"] == 1.0) & (frame["noise_std"] == 0.0)).to_numpy(dtype=bool, na_value=False)
+    if not keep.any():
+        raise DatasetError(
+            f"{where}: no full-access trajectories (unit_fraction = 1, noise_std = 0) in the selected rows; "
+            "pass full_access=False to load unit-subsampled or noisy measurements"
+        )
+    return frame if keep.all() else frame.loc[keep].reset_index(drop=True)
 
-    Only the metadata columns, extra columns and the requested observables are
-    read; the result equals ``to_view(read_table(path), observables, filters)``.
+
+def load_view(source="auto", observables=None, filters=None, full_access=True, extra_rules=None, cache=None):
+    """Read a data source and return its :class:`AnalysisView`.
+
+    Only the metadata columns, extra columns and the requested observables
+    are read; the result equals ``to_view(read_table(path), observables,
+    filters)`` restricted to the full-access rows.
 
     Parameters
     ----------
-    path : str or Path
-        A ``.parquet`` file or a folder of them (see :func:`read_table`).
+    source : {"auto", "public", "embedded"}, str or path-like
+        A named source as every command's ``--data`` takes it (see
+        :func:`lrid_analysis.sources.resolve_data`: ``auto`` is the converted
+        public dataset when present, else the embedded one), or a
+        ``.parquet`` file or folder (see :func:`read_table`).
     observables : see :func:`resolve_observables`
     filters : dict, optional
         Row filters, see :func:`apply_filters`.
+    full_access : bool
+        Keep only trajectories measured with all units and without noise
+        (``unit_fraction == 1`` and ``noise_std == 0``), as every experiment
+        except ``unit_noise`` does. False keeps the subsampled and noisy
+        re-measurements too (each is a trajectory of its own).
+    extra_rules : sequence of str, optional
+        Learning-rule names admitted besides :data:`LEARNING_RULES`.
+    cache : str or Path, optional
+        Cache folder for the named sources (see
+        :func:`lrid_analysis.sources.cache_dir`).
 
     Returns
     -------
     AnalysisView
+
+    Raises
+    ------
+    FileNotFoundError
+        When the source holds no Parquet data.
+    DatasetError
+        See :func:`read_table` and :func:`to_view`; also when no full-access
+        trajectory is left.
+
+    Examples
+    --------
+    >>> view = load_view("embedded", observables="act")
+    >>> view.X.shape[1:]
+    (21, 8)
+    >>> bool((view.meta["noise_std"] == 0).all())
+    True
     """
+    path, _ = resolve_data(source, cache=cache)
+    where = str(path)
     names = resolve_observables(observables)
     # String metadata is read dictionary-encoded, so grouping rows into
     # trajectories works on integer codes; only the one row kept per
     # trajectory is turned back into strings.
     table = _read_arrow(
-        _parquet_files(path), columns=list(META_COLUMNS) + names, extra_columns=True, dictionary=_STRING_COLUMNS
+        parquet_files(path), columns=list(META_COLUMNS) + names, extra_columns=True, dictionary=_STRING_COLUMNS
     )
     frame = _to_frame(table)
     del table
     if filters:
-        frame = apply_filters(frame, filters, where=str(path))
-    view = _view(frame, names, str(path), private=True)
+        frame = apply_filters(frame, filters, where=where)
+    if full_access:
+        frame = _full_access_rows(frame, where)
+    view = _view(frame, names, where, private=True, extra_rules=extra_rules)
     for column in _STRING_COLUMNS:
         if isinstance(view.meta[column].dtype, pd.CategoricalDtype):
             view.meta[column] = view.meta[column].astype(pd.StringDtype())

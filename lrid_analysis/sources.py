@@ -6,9 +6,7 @@ import os
 from importlib import resources
 from pathlib import Path
 
-from .dataset import _parquet_files
-
-__all__ = ["cache_dir", "embedded_path", "public_path", "resolve_data", "DATA_CHOICES"]
+__all__ = ["cache_dir", "embedded_path", "public_path", "parquet_files", "resolve_data", "DATA_CHOICES"]
 
 #: Named data sources accepted wherever a command takes ``--data``.
 DATA_CHOICES = ("auto", "public", "embedded")
@@ -39,10 +37,49 @@ def public_path(cache=None):
     return cache_dir(cache) / "nayebi2020"
 
 
+def parquet_files(path):
+    """The Parquet files :func:`lrid_analysis.dataset.read_table` reads at ``path``.
+
+    Parameters
+    ----------
+    path : str or Path
+        A ``.parquet`` file, or a folder searched recursively. Hidden files
+        and files or folders starting with ``_`` (temporary writes, Parquet
+        side files) are skipped.
+
+    Returns
+    -------
+    list of Path
+        ``[path]`` for a file, else the files in sorted path order.
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``path`` does not exist or holds no ``.parquet`` file.
+
+    Examples
+    --------
+    >>> files = parquet_files(embedded_path())
+    >>> [f.parent.name for f in files]
+    ['task=digits', 'task=digits_simclr', 'task=signal1d']
+    """
+    path = Path(path)
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise FileNotFoundError(f"no Parquet data at {path}")
+    files = sorted(
+        p for p in path.rglob("*.parquet") if not any(part.startswith((".", "_")) for part in p.relative_to(path).parts)
+    )
+    if not files:
+        raise FileNotFoundError(f"no .parquet files under {path}")
+    return files
+
+
 def _has_parquet(path):
-    """Whether :func:`lrid_analysis.dataset.read_table` finds data at ``path``."""
+    """Whether :func:`parquet_files` finds data at ``path``."""
     try:
-        return bool(_parquet_files(path))
+        return bool(parquet_files(path))
     except FileNotFoundError:
         return False
 
@@ -52,9 +89,10 @@ def resolve_data(spec=None, cache=None):
 
     Parameters
     ----------
-    spec : {None, "auto", "public", "embedded"} or path
+    spec : {None, "auto", "public", "embedded"}, str or path-like
         ``auto`` (default) uses the converted public dataset when present,
-        else the embedded one.
+        else the embedded one. Any other string, and any path-like object
+        (even one named ``embedded``), is a Parquet file or folder.
     cache : str or Path, optional
         Cache folder override (see :func:`cache_dir`).
 
@@ -62,7 +100,20 @@ def resolve_data(spec=None, cache=None):
     -------
     path : Path
     description : str
+
+    Raises
+    ------
+    FileNotFoundError
+        When the chosen source holds no Parquet data, saying how to get it.
+
+    Examples
+    --------
+    >>> path, description = resolve_data("embedded")
+    >>> description.startswith("embedded dataset shipped with lrid")
+    True
     """
+    if isinstance(spec, os.PathLike):
+        return _path_source(Path(spec), str(spec))
     spec = "auto" if spec is None else str(spec)
     public = public_path(cache)
     looked = ""
@@ -85,7 +136,11 @@ def resolve_data(spec=None, cache=None):
                 "`python -m lrid_generate sweep --preset embedded`"
             )
         return path, f"embedded dataset shipped with lrid at {path}"
-    path = Path(spec).expanduser()
+    return _path_source(Path(spec), spec)
+
+
+def _path_source(path, spec):
+    path = path.expanduser()
     if not _has_parquet(path):
         raise FileNotFoundError(f"--data {spec!r}: not one of {DATA_CHOICES} and no Parquet data at {path}")
     return path, f"Parquet data at {path}"

@@ -1,14 +1,24 @@
 """Train/test splitters over trajectory metadata, in scikit-learn style.
 
-Every splitter has ``split(X=None, y=None, groups=None)`` yielding
-``(train_index, test_index)`` integer arrays, ``get_n_splits`` and
-``fold_names``. The metadata comes either at split time or at construction:
+Every splitter is a scikit-learn cross-validator
+(:class:`sklearn.model_selection.BaseCrossValidator` that consumes
+``groups``): ``split(X, y=None, groups=None)`` yields ``(train_index,
+test_index)`` integer arrays, and ``get_n_splits`` and ``fold_names`` say how
+many and which. The splitters need the trajectory metadata (learning rule,
+architecture, task, ...), given in one of three ways:
 
-* ``splitter.split(view)`` or ``splitter.split(view.meta)``: an
+* as ``groups``: ``split(X, y, groups=view.meta)`` with any ``X`` of the same
+  length, which is what scikit-learn tools forward
+  (``cross_val_score(est, X, y, groups=meta, cv=splitter)``,
+  ``GridSearchCV(est, grid, cv=splitter).fit(X, y, groups=meta)``). The
+  held-out splitters also take a 1-D ``groups`` array, one held-out value per
+  row, as :class:`sklearn.model_selection.LeaveOneGroupOut` does (the rules to
+  balance then come from ``y``);
+* as ``X``: ``splitter.split(view)`` or ``splitter.split(view.meta)``, an
   :class:`~lrid_analysis.dataset.AnalysisView` or its ``meta`` DataFrame;
-* ``Splitter(..., meta=view.meta)`` then ``split(X)`` with any array ``X``
-  of the same length, which is what scikit-learn tools (``cross_val_score``,
-  ``GridSearchCV(cv=...)``) call.
+* at construction: ``Splitter(..., meta=view.meta)`` then ``split(X)``.
+
+``groups`` wins over ``X``, and ``X`` over ``meta=``.
 
 :class:`CategoryBalancedSplit`
     The ten category-balanced 75%/25% splits of the paper (Fig. 2a). The draw
@@ -22,15 +32,24 @@ Every splitter has ``split(X=None, y=None, groups=None)`` yielding
     row splits; the experiment builds train features from one window and test
     features from another (:func:`lrid_analysis.features.window`, and
     ``X_test`` of :func:`lrid_analysis.evaluate.cross_validate`).
+
+Every random draw takes ``random_state`` (an int, the default 0, gives the
+same splits at every call; a ``numpy.random.RandomState`` is advanced). The
+former ``seed=`` still works, with a ``FutureWarning``.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
+from sklearn.model_selection import BaseCrossValidator
+from sklearn.model_selection._split import GroupsConsumerMixin
+from sklearn.utils import check_random_state
 
 from .dataset import AnalysisView
 from .features import WINDOWS
@@ -46,20 +65,64 @@ __all__ = [
 ]
 
 
-def _resolve_meta(X, own_meta):
-    """The metadata DataFrame to split, from ``X`` or the one given at construction."""
-    if isinstance(X, AnalysisView):
+def _resolve_meta(X, groups, own_meta):
+    """The metadata DataFrame to split: from ``groups``, else ``X``, else the one given at construction."""
+    if isinstance(groups, AnalysisView):
+        groups = groups.meta
+    if isinstance(groups, pd.DataFrame):
+        meta, origin = groups, "groups"
+    elif isinstance(X, AnalysisView):
         return X.meta
-    if isinstance(X, pd.DataFrame):
+    elif isinstance(X, pd.DataFrame):
         return X
-    if own_meta is None:
+    elif own_meta is None:
         return None
-    if X is not None and len(X) != len(own_meta):
+    else:
+        meta, origin = own_meta, "the splitter's metadata"
+    if X is not None and len(X) != len(meta):
         raise ValueError(
-            f"X has {len(X)} rows but the splitter's metadata has {len(own_meta)}; "
+            f"X has {len(X)} rows but {origin} has {len(meta)}; "
             "pass the matching metadata (or an AnalysisView) to split()"
         )
-    return own_meta
+    return meta
+
+
+def _short(value):
+    """A one-line repr of a constructor argument (DataFrames and arrays by their shape)."""
+    if isinstance(value, (pd.DataFrame, np.ndarray)):
+        return f"<{type(value).__name__} of shape {value.shape}>"
+    if callable(value) and not isinstance(value, type):
+        return getattr(value, "__name__", repr(value))
+    return repr(value)
+
+
+def _deprecated(message):
+    """A FutureWarning pointing at the first caller outside this module."""
+    frame, level = inspect.currentframe(), 1
+    while frame is not None and frame.f_code.co_filename == __file__:
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, FutureWarning, stacklevel=level)
+
+
+class _MetadataSplitter(GroupsConsumerMixin, BaseCrossValidator):
+    """What the lrid splitters share: ``groups`` requested, ``random_state``, a repr from ``__init__``."""
+
+    def _set_random_state(self, random_state, seed):
+        if seed is not None:
+            _deprecated(f"{type(self).__name__}(seed=...) is deprecated; use random_state=")
+            random_state = seed
+        self.random_state = random_state
+
+    @property
+    def seed(self):
+        """Deprecated alias of ``random_state``."""
+        _deprecated("the splitter's seed is deprecated; use random_state")
+        return self.random_state
+
+    def __repr__(self):
+        names = [p for p in inspect.signature(type(self).__init__).parameters if p not in ("self", "seed")]
+        args = ", ".join(f"{name}={_short(getattr(self, name, None))}" for name in names)
+        return f"{type(self).__name__}({args})"
 
 
 def _n_rows(X, y, meta):
@@ -180,18 +243,19 @@ def _count(size, smallest):
     return int(math.floor(size * smallest + 1e-9))
 
 
-class CategoryBalancedSplit:
+class CategoryBalancedSplit(_MetadataSplitter):
     """Repeated category-balanced train/test splits (the paper's ten 75%/25% splits).
 
     Each split holds the same number of rows of every category (learning
     rule) in train and in test. The draw is the original project's
     (``cross_validation.get_splits`` of neuroailab/lr-identify): a single
-    ``numpy.random.RandomState(seed)`` serves all splits; per split, for each
-    category in sorted order, a permutation of that category's candidate test
-    rows keeps the first ``n_test``; the test rows are removed from the train
-    pool; then, per category, a permutation of the remaining candidates keeps
-    the first ``n_train`` (see :func:`balanced_draw`). With the public data
-    and the defaults this gives 3,888 train and 1,296 test rows per rule.
+    ``numpy.random.RandomState(random_state)`` serves all splits; per split,
+    for each category in sorted order, a permutation of that category's
+    candidate test rows keeps the first ``n_test``; the test rows are removed
+    from the train pool; then, per category, a permutation of the remaining
+    candidates keeps the first ``n_train`` (see :func:`balanced_draw`). With
+    the public data and the defaults this gives 3,888 train and 1,296 test
+    rows per rule.
 
     Parameters
     ----------
@@ -209,9 +273,13 @@ class CategoryBalancedSplit:
         Rows eligible for training / testing: a boolean array over the rows,
         or a callable taking the metadata DataFrame and returning one. Test
         rows are always removed from the train pool.
-    seed : int
+    random_state : int or numpy.random.RandomState
+        Seed of the draw (an int gives the same splits at every call).
     meta : pandas.DataFrame, optional
-        Metadata used when ``split`` receives a plain array.
+        Metadata used when ``split`` gets neither a metadata DataFrame (as
+        ``X`` or ``groups``) nor an AnalysisView.
+    seed : int, optional
+        Deprecated alias of ``random_state``.
 
     Attributes
     ----------
@@ -219,10 +287,29 @@ class CategoryBalancedSplit:
         Train rows per category (set by ``split``).
     n_test_ : int
         Test rows per category (set by ``split``).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> meta = pd.DataFrame({"learning_rule": ["adam", "sgdm"] * 4})
+    >>> cv = CategoryBalancedSplit(n_splits=2, random_state=0)
+    >>> cv
+    CategoryBalancedSplit(n_splits=2, train_size=None, test_size=None, label_col='learning_rule', train_filter=None, test_filter=None, random_state=0, meta=None)
+    >>> for train, test in cv.split(None, groups=meta):
+    ...     print(train, test)
+    [0 2 3 5 6 7] [1 4]
+    [0 1 3 4 5 6] [2 7]
+    >>> cv.n_train_, cv.n_test_
+    (3, 1)
+
+    ``y`` alone is enough when the categories are the classes:
+
+    >>> [test.tolist() for _, test in cv.split(np.zeros((8, 3)), meta["learning_rule"])]
+    [[1, 4], [2, 7]]
     """
 
     def __init__(self, n_splits=10, train_size=None, test_size=None, label_col="learning_rule",
-                 train_filter=None, test_filter=None, seed=0, meta=None):
+                 train_filter=None, test_filter=None, random_state=0, meta=None, seed=None):
         if int(n_splits) < 1:
             raise ValueError(f"n_splits must be >= 1, got {n_splits}")
         self.n_splits = int(n_splits)
@@ -231,25 +318,33 @@ class CategoryBalancedSplit:
         self.label_col = label_col
         self.train_filter = train_filter
         self.test_filter = test_filter
-        self.seed = seed
+        self._set_random_state(random_state, seed)
         self.meta = meta
 
     def get_n_splits(self, X=None, y=None, groups=None):
         """Number of splits."""
         return self.n_splits
 
-    def fold_names(self, X=None):
+    def fold_names(self, X=None, groups=None):
         """Labels of the splits: ``["split0", "split1", ...]``."""
         return [f"split{i}" for i in range(self.n_splits)]
 
-    def counts(self, X=None, y=None):
-        """The resolved (train, test) rows per category for this data."""
-        meta = _resolve_meta(X, self.meta)
+    def _pools(self, X, y, groups):
+        if groups is not None and not isinstance(groups, (pd.DataFrame, AnalysisView)):
+            raise ValueError(
+                "CategoryBalancedSplit takes groups only as the metadata DataFrame (with a "
+                f"{self.label_col!r} column); pass the categories as y"
+            )
+        meta = _resolve_meta(X, groups, self.meta)
         n_rows = _n_rows(X, y, meta)
         labels = _labels(meta, y, self.label_col, n_rows)
         train_pool = _mask(self.train_filter, meta, n_rows, "train_filter")
         test_pool = _mask(self.test_filter, meta, n_rows, "test_filter")
-        return self._counts(labels, train_pool, test_pool)
+        return labels, train_pool, test_pool
+
+    def counts(self, X=None, y=None, groups=None):
+        """The resolved (train, test) rows per category for this data."""
+        return self._counts(*self._pools(X, y, groups))
 
     def _counts(self, labels, train_pool, test_pool):
         for name, pool in (("train", train_pool), ("test", test_pool)):
@@ -276,31 +371,24 @@ class CategoryBalancedSplit:
 
         Parameters
         ----------
-        X : AnalysisView, pandas.DataFrame or array-like, optional
-            The view or its metadata; an array when the metadata was given
-            at construction (or ``y`` holds the categories).
-        y : array-like, optional
+        X : AnalysisView, pandas.DataFrame or array-like of shape (n_rows, ...), optional
+            The view or its metadata, or any array when the metadata comes
+            as ``groups`` or ``meta=`` (or ``y`` holds the categories).
+        y : array-like of shape (n_rows,), optional
             Categories, used only when no metadata is available.
-        groups : ignored
+        groups : pandas.DataFrame of shape (n_rows, n_meta), optional
+            The metadata (as scikit-learn's model-selection tools forward it).
 
         Yields
         ------
         train, test : ndarray of int
             Sorted, disjoint row indices.
         """
-        meta = _resolve_meta(X, self.meta)
-        n_rows = _n_rows(X, y, meta)
-        labels = _labels(meta, y, self.label_col, n_rows)
-        train_pool = _mask(self.train_filter, meta, n_rows, "train_filter")
-        test_pool = _mask(self.test_filter, meta, n_rows, "test_filter")
+        labels, train_pool, test_pool = self._pools(X, y, groups)
         self.n_train_, self.n_test_ = (int(n) for n in self._counts(labels, train_pool, test_pool))
-        rng = np.random.RandomState(seed=self.seed)
+        rng = check_random_state(self.random_state)
         for _ in range(self.n_splits):
             yield balanced_draw(labels, train_pool, test_pool, self.n_train_, self.n_test_, rng)
-
-    def __repr__(self):
-        return (f"CategoryBalancedSplit(n_splits={self.n_splits}, train_size={self.train_size}, "
-                f"test_size={self.test_size}, label_col={self.label_col!r}, seed={self.seed})")
 
 
 def _value_keys(meta, columns):
@@ -319,7 +407,7 @@ def _sort_key(key):
     return tuple((v is None, "" if v is None else v) for v in key)
 
 
-class HeldOutSplit:
+class HeldOutSplit(_MetadataSplitter):
     """Leave one value out: one fold per value of a metadata column (or columns).
 
     Fold ``k`` tests on every row whose value equals the ``k``-th value (in
@@ -327,9 +415,13 @@ class HeldOutSplit:
     on all other rows. With ``balance=True`` (default) each side is then made
     rule-balanced: within the train rows and within the test rows, every
     category present is subsampled to the count of the rarest one, with the
-    draw of :func:`balanced_draw` (a single ``RandomState(seed)`` for all
-    folds, advanced fold by fold). When the categories are already balanced
-    (as in the public data) this keeps every row.
+    draw of :func:`balanced_draw` (a single ``RandomState(random_state)`` for
+    all folds, advanced fold by fold). When the categories are already
+    balanced (as in the public data) this keeps every row.
+
+    Like :class:`sklearn.model_selection.LeaveOneGroupOut`, it also takes the
+    held-out value of every row directly as a 1-D ``groups`` array; the
+    categories to balance are then ``y``.
 
     Parameters
     ----------
@@ -338,66 +430,104 @@ class HeldOutSplit:
     label_col : str
         Column whose categories are balanced.
     balance : bool
-    seed : int
+    random_state : int or numpy.random.RandomState
+        Seed of the balancing draw.
     meta : pandas.DataFrame, optional
-        Metadata used when ``split`` receives a plain array.
+        Metadata used when ``split`` gets neither ``groups`` nor a metadata
+        DataFrame or AnalysisView as ``X``.
+    seed : int, optional
+        Deprecated alias of ``random_state``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> meta = pd.DataFrame({"task": ["a", "a", "b", "b", "c", "c"],
+    ...                      "learning_rule": ["adam", "sgdm"] * 3})
+    >>> cv = HeldOutSplit("task")
+    >>> cv
+    HeldOutSplit(by=('task',), label_col='learning_rule', balance=True, random_state=0, meta=None)
+    >>> cv.get_n_splits(groups=meta), cv.fold_names(groups=meta)
+    (3, ['a', 'b', 'c'])
+    >>> [test.tolist() for _, test in cv.split(np.zeros((6, 2)), groups=meta)]
+    [[0, 1], [2, 3], [4, 5]]
+
+    The same folds from a 1-D ``groups`` array and the rules as ``y``:
+
+    >>> [test.tolist() for _, test in cv.split(np.zeros((6, 2)), meta["learning_rule"], meta["task"])]
+    [[0, 1], [2, 3], [4, 5]]
     """
 
-    def __init__(self, by, label_col="learning_rule", balance=True, seed=0, meta=None):
+    def __init__(self, by, label_col="learning_rule", balance=True, random_state=0, meta=None, seed=None):
         self.by = (by,) if isinstance(by, str) else tuple(by)
         if not self.by:
             raise ValueError("by must name at least one metadata column")
         self.label_col = label_col
         self.balance = balance
-        self.seed = seed
+        self._set_random_state(random_state, seed)
         self.meta = meta
 
-    def _meta(self, X):
-        meta = _resolve_meta(X, self.meta)
+    def _folds(self, X, y, groups):
+        """Held-out key of every row (tuples), the metadata (or None), the number of rows, whether groups is 1-D."""
+        one_d = groups is not None and not isinstance(groups, (pd.DataFrame, AnalysisView))
+        meta = _resolve_meta(X, None if one_d else groups, self.meta)
+        if one_d:
+            values = pd.Series(np.asarray(groups, dtype=object).ravel() if np.ndim(groups) <= 1 else
+                               list(map(tuple, np.asarray(groups, dtype=object))))
+            if X is not None and len(X) != len(values):
+                raise ValueError(f"X has {len(X)} rows but groups has {len(values)}")
+            if meta is not None and len(meta) != len(values):
+                raise ValueError(f"groups has {len(values)} rows but the metadata has {len(meta)}")
+            return [(v,) for v in values.where(values.notna(), None).tolist()], meta, len(values), True
         if meta is None:
             raise ValueError(
-                f"{type(self).__name__} needs the metadata: pass an AnalysisView or its meta DataFrame to "
-                "split(), or meta= at construction"
+                f"{type(self).__name__} needs the metadata: pass it as groups (a DataFrame, or the held-out "
+                "value of every row), pass an AnalysisView or its meta DataFrame as X, or meta= at construction"
             )
-        return meta
+        return _value_keys(meta, self.by), meta, len(meta), False
 
-    def values(self, X=None):
-        """The held-out values in fold order (scalars for one column, tuples for several)."""
-        keys = sorted(set(_value_keys(self._meta(X), self.by)), key=_sort_key)
-        return [k[0] for k in keys] if len(self.by) == 1 else keys
+    def values(self, X=None, groups=None):
+        """The held-out values in fold order (scalars for one column or 1-D groups, tuples for several)."""
+        keys, _, _, one_d = self._folds(X, None, groups)
+        keys = sorted(set(keys), key=_sort_key)
+        return [k[0] for k in keys] if len(self.by) == 1 or one_d else keys
 
-    def fold_names(self, X=None):
+    def fold_names(self, X=None, groups=None):
         """One label per fold: the value, or ``"col=value, col=value"`` for several columns."""
-        if len(self.by) == 1:
-            return [str(v) for v in self.values(X)]
-        return [", ".join(f"{c}={v}" for c, v in zip(self.by, key)) for key in self.values(X)]
+        values = self.values(X, groups)
+        if values and isinstance(values[0], tuple) and len(values[0]) == len(self.by) > 1:
+            return [", ".join(f"{c}={v}" for c, v in zip(self.by, key)) for key in values]
+        return [str(v) for v in values]
 
     def get_n_splits(self, X=None, y=None, groups=None):
         """Number of folds: the number of distinct values."""
-        return len(self.values(X))
+        return len(self.values(X, groups))
 
     def split(self, X=None, y=None, groups=None):
         """Yield ``(train_index, test_index)`` per held-out value.
 
         Parameters
         ----------
-        X : AnalysisView, pandas.DataFrame or array-like
-            The view or its metadata (an array only with ``meta=`` given).
-        y, groups : ignored
+        X : AnalysisView, pandas.DataFrame or array-like of shape (n_rows, ...)
+            The view or its metadata, or any array when the metadata comes
+            as ``groups`` or ``meta=``.
+        y : array-like of shape (n_rows,), optional
+            Categories to balance when no metadata is available (with a 1-D
+            ``groups`` and neither a metadata ``X`` nor ``meta=``).
+        groups : pandas.DataFrame of shape (n_rows, n_meta) or array-like of shape (n_rows,), optional
+            The metadata, or the held-out value of every row.
 
         Yields
         ------
         train, test : ndarray of int
         """
-        meta = self._meta(X)
-        keys = _value_keys(meta, self.by)
+        keys, meta, n_rows, _ = self._folds(X, y, groups)
         values = sorted(set(keys), key=_sort_key)
         if len(values) < 2:
             raise ValueError(f"cannot hold out by {list(self.by)}: only one value {values} present")
         index = {v: i for i, v in enumerate(values)}
         codes = np.array([index[k] for k in keys], dtype=np.intp)
-        labels = _labels(meta, None, self.label_col, len(meta)) if self.balance else None
-        rng = np.random.RandomState(seed=self.seed)
+        labels = _labels(meta, y, self.label_col, n_rows) if self.balance else None
+        rng = check_random_state(self.random_state)
         for k in range(len(values)):
             test_pool = np.flatnonzero(codes == k)
             train_pool = np.flatnonzero(codes != k)
@@ -408,29 +538,50 @@ class HeldOutSplit:
             n_train = np.unique(labels[train_pool], return_counts=True)[1].min()
             yield balanced_draw(labels, train_pool, test_pool, int(n_train), int(n_test), rng)
 
-    def __repr__(self):
-        return f"{type(self).__name__}(by={list(self.by)}, balance={self.balance}, seed={self.seed})"
-
 
 class HeldOutArchitecture(HeldOutSplit):
-    """One fold per architecture (ten in the public data), rule-balanced; see :class:`HeldOutSplit`."""
+    """One fold per architecture (ten in the public data), rule-balanced; see :class:`HeldOutSplit`.
 
-    def __init__(self, label_col="learning_rule", balance=True, seed=0, meta=None):
-        super().__init__("architecture", label_col=label_col, balance=balance, seed=seed, meta=meta)
+    Examples
+    --------
+    >>> from lrid_analysis.synthetic import public_meta
+    >>> HeldOutArchitecture().get_n_splits(groups=public_meta())
+    10
+    """
+
+    def __init__(self, label_col="learning_rule", balance=True, random_state=0, meta=None, seed=None):
+        super().__init__("architecture", label_col=label_col, balance=balance, random_state=random_state,
+                         meta=meta, seed=seed)
 
 
 class HeldOutCurriculum(HeldOutSplit):
-    """One fold per (batch size, dataset seed) pair (six in the public data; a null seed is its own value)."""
+    """One fold per (batch size, dataset seed) pair (six in the public data; a null seed is its own value).
 
-    def __init__(self, label_col="learning_rule", balance=True, seed=0, meta=None):
-        super().__init__(("batch_size", "dataset_seed"), label_col=label_col, balance=balance, seed=seed, meta=meta)
+    Examples
+    --------
+    >>> from lrid_analysis.synthetic import public_meta
+    >>> HeldOutCurriculum().fold_names(groups=public_meta())[:2]
+    ['batch_size=128, dataset_seed=0', 'batch_size=128, dataset_seed=None']
+    """
+
+    def __init__(self, label_col="learning_rule", balance=True, random_state=0, meta=None, seed=None):
+        super().__init__(("batch_size", "dataset_seed"), label_col=label_col, balance=balance,
+                         random_state=random_state, meta=meta, seed=seed)
 
 
 class HeldOutTask(HeldOutSplit):
-    """One fold per task (four in the public data), rule-balanced; see :class:`HeldOutSplit`."""
+    """One fold per task (four in the public data), rule-balanced; see :class:`HeldOutSplit`.
 
-    def __init__(self, label_col="learning_rule", balance=True, seed=0, meta=None):
-        super().__init__("task", label_col=label_col, balance=balance, seed=seed, meta=meta)
+    Examples
+    --------
+    >>> from lrid_analysis.synthetic import public_meta
+    >>> HeldOutTask().fold_names(groups=public_meta())
+    ['audionet', 'cifar10', 'imagenet', 'simclr']
+    """
+
+    def __init__(self, label_col="learning_rule", balance=True, random_state=0, meta=None, seed=None):
+        super().__init__("task", label_col=label_col, balance=balance, random_state=random_state, meta=meta,
+                         seed=seed)
 
 
 def window_transfer_pairs(parts=WINDOWS):

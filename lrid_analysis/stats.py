@@ -13,6 +13,17 @@ corrected standard error gives a confidence interval for a mean score
 (:func:`corrected_confidence_interval`). When ``n_test / n_train`` tends to
 0 the corrected test becomes the ordinary one-sample (paired) t-test.
 
+With few splits (fewer than ``min_splits``, 5 by default) or per-split
+differences without any spread, a t statistic means nothing (two equal
+differences gave ``t = -2.4e14``, ``p = 2.6e-15``). Then the p-value comes
+from the exact sign-flip permutation test over the splits instead: under
+the null hypothesis each difference is as likely negative as positive, so
+the observed mean is compared with the means of all ``2^J`` sign patterns.
+Its smallest two-sided p-value is ``2 / 2^J`` (0.5 for two splits, 0.125
+for four): a handful of splits cannot give a small p. The permutation test
+does not correct for overlapping training sets either; it only stops
+impossible p-values.
+
 The correction was derived for random resampling splits (the
 category-balanced splits); for leave-one-value-out folds (held-out
 architecture, curriculum, task) it is an approximation, applied with the
@@ -26,6 +37,8 @@ per-split scores.
 
 from __future__ import annotations
 
+import math
+import warnings
 from dataclasses import dataclass
 from itertools import combinations
 
@@ -39,6 +52,7 @@ __all__ = [
     "CorrectedTTestResult",
     "corrected_ttest",
     "corrected_ttest_rel",
+    "sign_flip_test",
     "corrected_confidence_interval",
     "holm",
     "compare_conditions",
@@ -81,6 +95,9 @@ class CorrectedTTestResult:
         Mean of the differences (minus ``popmean``).
     se : float
         Corrected standard error ``sqrt((1/J + n_test/n_train) var(d))``.
+    method : {"t", "sign-flip"}
+        Where ``pvalue`` comes from: the corrected t distribution, or the
+        exact sign-flip permutation test (few splits or zero variance).
     """
 
     statistic: float
@@ -88,6 +105,7 @@ class CorrectedTTestResult:
     df: int
     mean: float
     se: float
+    method: str = "t"
 
 
 def _check_sizes(n_train, n_test):
@@ -110,7 +128,84 @@ def _corrected_se(values, n_train, n_test):
     return values, J, np.sqrt((1.0 / J + n_test / n_train) * values.var(ddof=1))
 
 
-def corrected_ttest(differences, n_train, n_test, popmean=0.0, alternative="two-sided"):
+_ALTERNATIVES = ("two-sided", "greater", "less")
+#: Largest number of splits whose 2^J sign patterns are enumerated (when they differ).
+_MAX_ENUMERATED = 20
+
+
+def _constant(values):
+    """Whether per-split values are all equal up to rounding (1e-9 of their magnitude).
+
+    Differences of scores that are equal on paper (0.7 - 0.75 and 0.8 - 0.85)
+    differ in the last bits; their variance of ~1e-34 must count as zero.
+    """
+    return bool(np.ptp(values) <= 1e-9 * np.abs(values).max())
+
+
+def _check_alternative(alternative):
+    if alternative not in _ALTERNATIVES:
+        raise ValueError(f"alternative must be 'two-sided', 'greater' or 'less', got {alternative!r}")
+
+
+def sign_flip_test(differences, popmean=0.0, alternative="two-sided"):
+    """Exact sign-flip permutation test of the mean of per-split values.
+
+    Under the null hypothesis every centred value ``d_j - popmean`` is as
+    likely negative as positive; the p-value is the fraction of the ``2^J``
+    sign patterns whose sum is at least as extreme as the observed one.
+
+    Parameters
+    ----------
+    differences : array-like, shape (J,)
+        Per-split values, at most 20 of them unless they are all equal.
+    popmean : float
+        Mean under the null hypothesis.
+    alternative : {"two-sided", "greater", "less"}
+
+    Returns
+    -------
+    float
+        The p-value, a multiple of ``1 / 2^J``; at least ``2 / 2^J``
+        two-sided and ``1 / 2^J`` one-sided.
+
+    Examples
+    --------
+    Of the 8 sign patterns of (1, 2, 3), only (1, 2, 3) and (-1, -2, -3)
+    have a sum as far from 0 as 6:
+
+    >>> sign_flip_test([1.0, 2.0, 3.0])
+    0.25
+    >>> sign_flip_test([1.0, 2.0, 3.0], alternative="greater")
+    0.125
+    """
+    _check_alternative(alternative)
+    centred = np.asarray(differences, dtype=float) - popmean
+    if centred.ndim != 1 or len(centred) == 0 or not np.isfinite(centred).all():
+        raise ValueError(f"expected a non-empty 1-D array of finite per-split values, got {differences!r}")
+    J = len(centred)
+    if _constant(centred):  # all equal: a pattern's sum depends only on how many signs it flips
+        flipped = np.arange(J + 1)
+        sums = centred.mean() * (J - 2 * flipped)
+        weights = np.array([math.comb(J, int(m)) for m in flipped], dtype=float)
+    elif J <= _MAX_ENUMERATED:
+        patterns = np.arange(2**J)[:, None] >> np.arange(J)[None, :] & 1
+        sums = (1 - 2 * patterns) @ centred
+        weights = np.ones(len(sums))
+    else:
+        raise ValueError(f"the exact sign-flip test enumerates at most 2^{_MAX_ENUMERATED} patterns; got {J} splits")
+    observed = centred.sum()
+    tol = 1e-9 * max(1.0, np.abs(centred).sum())  # sums equal to the observed one up to rounding count as ties
+    if alternative == "two-sided":
+        hit = np.abs(sums) >= abs(observed) - tol
+    elif alternative == "greater":
+        hit = sums >= observed - tol
+    else:
+        hit = sums <= observed + tol
+    return float(weights[hit].sum() / 2.0**J)
+
+
+def corrected_ttest(differences, n_train, n_test, popmean=0.0, alternative="two-sided", method="auto",
+                    min_splits=5):
     """Nadeau and Bengio's corrected resampled t-test on per-split values.
 
     Parameters
@@ -123,36 +218,69 @@ def corrected_ttest(differences, n_train, n_test, popmean=0.0, alternative="two-
     popmean : float
         Mean under the null hypothesis.
     alternative : {"two-sided", "greater", "less"}
+    method : {"auto", "t", "sign-flip"}
+        ``"auto"``: the corrected t-test with at least ``min_splits``
+        splits whose values vary, else the exact sign-flip test
+        (:func:`sign_flip_test`). ``"t"`` forces the t-test: zero variance
+        then gives NaN (with a ``RuntimeWarning``).
+    min_splits : int
+        Fewest splits for the t-test under ``"auto"`` (5: with 4 degrees of
+        freedom the t distribution's tails are still usable, while the
+        sign-flip test of 5 splits cannot go below p = 0.0625).
 
     Returns
     -------
     CorrectedTTestResult
         ``t = (mean(d) - popmean) / sqrt((1/J + n_test/n_train) var(d, ddof=1))``
-        on ``J - 1`` degrees of freedom. Zero variance gives ``t = ±inf``
-        (p = 0) or NaN when the mean difference is zero too.
+        on ``J - 1`` degrees of freedom (NaN when the variance is zero);
+        ``method`` says where the p-value came from.
+
+    Examples
+    --------
+    Two equal differences are no evidence at all:
+
+    >>> result = corrected_ttest([0.02, 0.02], n_train=300, n_test=100)
+    >>> result.method, result.pvalue, result.statistic
+    ('sign-flip', 0.5, nan)
+    >>> corrected_ttest([0.01, 0.03, -0.02, 0.04, 0.02], 75, 25).method
+    't'
     """
+    _check_alternative(alternative)
+    if method not in ("auto", "t", "sign-flip"):
+        raise ValueError(f"method must be 'auto', 't' or 'sign-flip', got {method!r}")
     values, J, se = _corrected_se(differences, n_train, n_test)
     diff = values.mean() - popmean
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t = np.float64(diff) / se
     df = J - 1
+    constant = _constant(values)
+    if constant:
+        se, t = 0.0, np.nan
+    else:
+        t = np.float64(diff) / se
+    if method == "sign-flip" or (method == "auto" and (J < min_splits or constant)):
+        p = sign_flip_test(values, popmean, alternative)
+        return CorrectedTTestResult(float(t), p, df, float(diff), float(se), "sign-flip")
+    if constant:
+        warnings.warn(f"the {J} per-split values have zero variance: no t-test possible (p = NaN); "
+                      "use method='auto' for the exact sign-flip test", RuntimeWarning, stacklevel=2)
+        return CorrectedTTestResult(np.nan, np.nan, df, float(diff), 0.0, "t")
     if alternative == "two-sided":
         p = 2.0 * scipy_stats.t.sf(np.abs(t), df)
     elif alternative == "greater":
         p = scipy_stats.t.sf(t, df)
-    elif alternative == "less":
-        p = scipy_stats.t.cdf(t, df)
     else:
-        raise ValueError(f"alternative must be 'two-sided', 'greater' or 'less', got {alternative!r}")
-    return CorrectedTTestResult(float(t), float(p), df, float(diff), float(se))
+        p = scipy_stats.t.cdf(t, df)
+    return CorrectedTTestResult(float(t), float(p), df, float(diff), float(se), "t")
 
 
-def corrected_ttest_rel(a, b, n_train, n_test, alternative="two-sided"):
-    """Corrected resampled t-test of paired per-split scores ``a`` vs ``b`` (tests ``mean(a - b) = 0``)."""
+def corrected_ttest_rel(a, b, n_train, n_test, alternative="two-sided", method="auto", min_splits=5):
+    """Corrected resampled t-test of paired per-split scores ``a`` vs ``b`` (tests ``mean(a - b) = 0``).
+
+    See :func:`corrected_ttest` for the parameters and the result.
+    """
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if a.shape != b.shape:
         raise ValueError(f"paired scores must have the same shape, got {a.shape} and {b.shape}")
-    return corrected_ttest(a - b, n_train, n_test, alternative=alternative)
+    return corrected_ttest(a - b, n_train, n_test, alternative=alternative, method=method, min_splits=min_splits)
 
 
 def corrected_confidence_interval(scores, n_train, n_test, confidence=0.95):
@@ -211,7 +339,7 @@ def _size(table, column, given, rows):
 
 
 def compare_conditions(table, condition_col, value_col="test_accuracy", split_col="split", reference=None,
-                       n_train=None, n_test=None, alpha=0.05):
+                       n_train=None, n_test=None, alpha=0.05, method="auto", min_splits=5):
     """Paired comparisons of conditions over splits, Holm-corrected.
 
     Parameters
@@ -231,14 +359,17 @@ def compare_conditions(table, condition_col, value_col="test_accuracy", split_co
         table's ``n_train`` / ``n_test`` columns over the compared rows.
     alpha : float
         Family-wise error rate for Holm's correction.
+    method, min_splits
+        See :func:`corrected_ttest`.
 
     Returns
     -------
     pandas.DataFrame
         One row per comparison: ``condition_a``, ``condition_b``, ``mean_a``,
         ``mean_b``, ``difference`` (mean of a - b over shared splits),
-        ``t``, ``df``, ``p``, ``p_holm``, ``reject``, ``n_splits``. Pairs use
-        the splits both conditions have (at least two).
+        ``t``, ``df``, ``p``, ``p_holm``, ``reject``, ``n_splits`` and
+        ``test`` (``"t"`` or ``"sign-flip"``). Pairs use the splits both
+        conditions have (at least two).
     """
     for column in (condition_col, value_col, split_col):
         if column not in table.columns:
@@ -267,7 +398,8 @@ def compare_conditions(table, condition_col, value_col="test_accuracy", split_co
             raise ValueError(f"conditions {a!r} and {b!r} share {len(both)} split(s); need at least 2")
         used = table[condition_col].isin([a, b]) & table[split_col].isin(both.index)
         result = corrected_ttest(both[a].to_numpy() - both[b].to_numpy(),
-                                 _size(table, "n_train", n_train, used), _size(table, "n_test", n_test, used))
+                                 _size(table, "n_train", n_train, used), _size(table, "n_test", n_test, used),
+                                 method=method, min_splits=min_splits)
         rows.append({
             "condition_a": a,
             "condition_b": b,
@@ -278,8 +410,9 @@ def compare_conditions(table, condition_col, value_col="test_accuracy", split_co
             "df": result.df,
             "p": result.pvalue,
             "n_splits": len(both),
+            "test": result.method,
         })
     out = pd.DataFrame(rows)
     out["reject"], out["p_holm"] = holm(out["p"].to_numpy(), alpha=alpha)
     return out[["condition_a", "condition_b", "mean_a", "mean_b", "difference", "t", "df", "p", "p_holm",
-                "reject", "n_splits"]]
+                "reject", "n_splits", "test"]]

@@ -34,7 +34,7 @@ def public_meta():
     """
     path = resources.files("lrid_analysis").joinpath("data", "public_meta.parquet")
     with resources.as_file(path) as file:
-        return pd.read_parquet(file)
+        return pd.read_parquet(file, page_checksum_verification=True)
 
 
 def network_id(meta):

@@ -309,7 +309,7 @@ def load_data(data):
     if isinstance(data, AnalysisView):
         return data.select_observables("all"), f"analysis view given in Python ({len(data)} trajectories)"
     path, description = resolve_data(data)
-    return load_view(path, observables="all"), description
+    return load_view(path, observables="all", full_access=False), description  # tasks choose their rows
 
 
 def _specs(classifiers, quick):

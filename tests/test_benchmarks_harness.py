@@ -40,7 +40,7 @@ def tiny_path(tiny_meta, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tiny_view(tiny_path):
-    return load_view(tiny_path)
+    return load_view(tiny_path, full_access=False)
 
 
 # ---------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from lrid_analysis.dataset import (
     AnalysisView,
     DatasetError,
     apply_filters,
+    check_learning_rules,
     load_view,
     read_table,
     resolve_observables,
@@ -146,7 +147,7 @@ def test_validate_table_null_in_required_column(small_table, column):
 def test_validate_table_nulls_allowed_where_declared(small_table):
     small_table["layer_index"] = pd.array([pd.NA] * len(small_table), dtype="Int64")
     small_table["epoch"] = np.nan
-    small_table.loc[0, "model_seed"] = pd.NA
+    small_table.loc[small_table["run_id"] == small_table.loc[0, "run_id"], "model_seed"] = pd.NA  # a whole network
     small_table.loc[1, "actsq_kurtosis"] = np.nan
     out = validate_table(small_table)
     assert out["layer_index"].isna().all() and out["epoch"].isna().all()
@@ -477,3 +478,185 @@ def test_view_subset_and_select_observables(small_table):
     np.testing.assert_array_equal(two.X[..., 1], view.X[..., 0])
     with pytest.raises(DatasetError, match=r"observable\(s\) \['actsq_var'\] not in this view"):
         view.select_observables(["actsq_var"])
+
+
+# ---------------------------------------------------------------- integrity (issue 9, items 7-9)
+
+
+def _chunk_ends(path):
+    """End offset (exclusive) of every column chunk: the last bytes of each chunk's last data page."""
+    metadata = pq.ParquetFile(path).metadata
+    ends = []
+    for g in range(metadata.num_row_groups):
+        for j in range(metadata.num_columns):
+            chunk = metadata.row_group(g).column(j)
+            start = chunk.dictionary_page_offset or chunk.data_page_offset
+            ends.append(start + chunk.total_compressed_size)
+    return ends
+
+
+def _flipped_copies(path, folder, n_flips, seed=0):
+    """Copies of ``path``, each with one bit flipped inside a data page's payload.
+
+    A column chunk ends with its last data page, whose compressed values end
+    exactly where the chunk ends: a byte among the last eight of a chunk is
+    page data, never a page header.
+    """
+    data = Path(path).read_bytes()
+    ends = _chunk_ends(path)
+    rng = np.random.default_rng(seed)
+    for k in range(n_flips):
+        offset = ends[rng.integers(len(ends))] - 1 - int(rng.integers(8))
+        flipped = bytearray(data)
+        flipped[offset] ^= 1 << int(rng.integers(8))
+        copy = Path(folder) / f"flip{k}" / Path(path).name
+        copy.parent.mkdir(parents=True)
+        copy.write_bytes(bytes(flipped))
+        yield copy
+
+
+def test_written_files_carry_page_checksums(small_table, tmp_path):
+    path = write_table(small_table, tmp_path / "runs.parquet")
+    assert pq.ParquetFile(path).metadata.row_group(0).column(0).compression == "ZSTD"
+    for copy in _flipped_copies(path, tmp_path, n_flips=30):
+        with pytest.raises(DatasetError, match=rf"{copy.parent.name}.runs\.parquet: corrupt Parquet file: a page checksum"):
+            read_table(copy)
+        with pytest.raises(DatasetError, match="corrupt Parquet file"):
+            load_view(copy, observables="all45")  # load_view reads (and checks) only the columns it needs
+
+
+def test_shipped_files_carry_page_checksums(tmp_path):
+    from lrid_analysis.sources import embedded_path
+
+    shipped = sorted(embedded_path().rglob("*.parquet"))
+    shipped.append(embedded_path().parent / "public_meta.parquet")
+    assert len(shipped) == 4
+    for k, path in enumerate(shipped):
+        for copy in _flipped_copies(path, tmp_path / str(k), n_flips=10, seed=k):
+            with pytest.raises(DatasetError, match="corrupt Parquet file: a page checksum does not match"):
+                read_table(copy)
+
+
+def _write_plain(frame, path):
+    """Write a table straight through pyarrow, bypassing the contract checks."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path)
+    return path
+
+
+def test_column_type_and_null_errors_name_file_and_column(small_table, tmp_path):
+    good = validate_table(small_table.head(42))
+    write_table(good, tmp_path / "a.parquet")
+    bad = good.iloc[21:].copy()
+    bad["learning_rule"] = 3
+    _write_plain(bad, tmp_path / "b.parquet")
+    for reader in (read_table, load_view):
+        with pytest.raises(DatasetError, match=r"b\.parquet: column 'learning_rule' has type int64; the contract needs string"):
+            reader(tmp_path)
+    bad["learning_rule"] = pd.array([None] * len(bad), dtype="string")
+    bad.loc[bad.index[:4], "learning_rule"] = "adam"
+    _write_plain(bad, tmp_path / "b.parquet")
+    with pytest.raises(DatasetError, match=r"b\.parquet: column 'learning_rule' has 17 null value\(s\) \(first at row 4\)"):
+        load_view(tmp_path)
+
+
+def test_shards_with_compatible_types_combine_and_conflicting_extra_columns_are_named(small_table, tmp_path):
+    good = validate_table(small_table.head(42))
+    write_table(good.iloc[:21], tmp_path / "a.parquet")
+    narrow = good.iloc[21:].astype({"batch_size": "int32", "obs_seed": "int16", "epoch": "float32"})
+    _write_plain(narrow, tmp_path / "b.parquet")
+    assert_views_equal(load_view(tmp_path), to_view(good))
+    assert read_table(tmp_path)["batch_size"].dtype == "int64"
+
+    write_table(good.iloc[:21].assign(note="x"), tmp_path / "a.parquet")
+    write_table(good.iloc[21:].assign(note=1.5), tmp_path / "b.parquet")
+    with pytest.raises(DatasetError, match=r"column 'note' has type string in .*a\.parquet but double in .*b\.parquet"):
+        read_table(tmp_path)
+
+
+@pytest.mark.parametrize("column, values", [("learning_rule", ("sgdm", "adam")), ("layer_position", ("early", "deep")),
+                                            ("task", ("mnist",)), ("batch_size", (7,)), ("model_seed", (pd.NA, 5))])
+def test_per_trajectory_columns_must_not_change_along_a_trajectory(small_table, tmp_path, column, values):
+    frame = validate_table(small_table)
+    row = 21 * 3 + 5  # checkpoint 5 of the fourth trajectory
+    assert frame.loc[row, "checkpoint"] == 5
+    old = frame.loc[row, column]
+    frame.loc[row, column] = next(v for v in values if pd.isna(v) != pd.isna(old) or (not pd.isna(v) and v != old))
+    run_id = frame.loc[row, "run_id"]
+    pattern = rf"trajectory \{{'source': 'synthetic', 'run_id': '{run_id}'.*column '{column}' differs between its checkpoints .* at checkpoint 5"
+    with pytest.raises(DatasetError, match=pattern):
+        to_view(frame)
+    with pytest.raises(DatasetError, match=pattern):
+        validate_table(frame)
+    _write_plain(frame, tmp_path / "runs.parquet")
+    with pytest.raises(DatasetError, match=pattern):
+        load_view(tmp_path / "runs.parquet")
+
+
+def test_extra_columns_that_change_along_a_trajectory_leave_the_meta(small_table):
+    small_table["curriculum"] = "standard"
+    small_table["loss"] = np.arange(len(small_table), dtype=float)
+    with pytest.warns(UserWarning, match=r"extra column\(s\) \['loss'\] change along trajectories"):
+        view = to_view(small_table)
+    assert "loss" not in view.meta.columns and (view.meta["curriculum"] == "standard").all()
+
+
+@pytest.mark.parametrize("bad, suggestion", [("sgd", "sgdm"), ("Adam ", "adam"), ("FA", "feedback"),
+                                             ("informaton", "information"), ("hebbian", None)])
+def test_unknown_learning_rules_are_refused_with_the_close_name(small_table, tmp_path, bad, suggestion):
+    small_table.loc[small_table["learning_rule"] == "sgdm", "learning_rule"] = bad
+    hint = rf" \(did you mean '{suggestion}'\?\)" if suggestion else ""
+    pattern = rf"unknown learning rule '{bad}'{hint}; known rules are \['adam', 'sgdm', 'information', 'feedback'\]"
+    for check in (to_view, validate_table, lambda frame: write_table(frame, tmp_path / "x.parquet")):
+        with pytest.raises(DatasetError, match=pattern):
+            check(small_table)
+    assert not (tmp_path / "x.parquet").exists()
+    _write_plain(small_table, tmp_path / "raw.parquet")
+    with pytest.raises(DatasetError, match=pattern):
+        load_view(tmp_path / "raw.parquet")
+
+
+def test_learning_rules_that_are_no_names():
+    with pytest.raises(DatasetError, match="a learning rule is null"):
+        check_learning_rules(pd.array(["adam", None], dtype="string"))
+    with pytest.raises(DatasetError, match=r"learning rule 3 is not a name \(a string\)"):
+        check_learning_rules(np.array(["adam", 3], dtype=object))
+
+
+def test_extra_rules_admit_new_rule_names(small_table, tmp_path):
+    small_table.loc[small_table["learning_rule"] == "sgdm", "learning_rule"] = "kp"
+    path = write_table(small_table, tmp_path / "own.parquet", extra_rules=["kp"])
+    view = load_view(path, extra_rules=["kp"])
+    assert set(view.y) == {"adam", "kp", "information", "feedback"}
+    assert_views_equal(view, to_view(validate_table(small_table, extra_rules="kp"), extra_rules="kp"))
+    assert set(read_table(path, validate=True, extra_rules=["kp"])["learning_rule"]) == set(view.y)
+    with pytest.raises(DatasetError, match="unknown learning rule 'kp'"):
+        load_view(path)
+
+
+# ---------------------------------------------------------------- load_view sources (issue 10, bug 3)
+
+
+def test_load_view_takes_source_names_and_keeps_full_access_rows():
+    from lrid_analysis.sources import embedded_path, resolve_data
+
+    view = load_view("embedded", observables="act")
+    assert_views_equal(view, load_view(embedded_path(), observables="act"))
+    everything = load_view("embedded", observables="act", full_access=False)
+    full = ((everything.meta["unit_fraction"] == 1) & (everything.meta["noise_std"] == 0)).to_numpy()
+    assert 0 < full.sum() < len(everything)
+    assert_views_equal(view, everything.subset(full))
+    assert_views_equal(view, to_view(read_table(resolve_data("embedded")[0]), "act",
+                                     filters={"unit_fraction": 1.0, "noise_std": 0.0}))
+
+
+def test_load_view_full_access_errors_and_paths(small_meta, tmp_path):
+    from lrid_analysis.synthetic import synthetic_table
+
+    noisy = synthetic_table(small_meta.head(8), conditions=((0.5, 0.1, 1),))
+    path = write_table(noisy, tmp_path / "embedded")  # a file named like a source: a path object is a path
+    with pytest.raises(DatasetError, match=r"no full-access trajectories .* pass full_access=False"):
+        load_view(path)
+    assert len(load_view(path, full_access=False)) == 8
+    with pytest.raises(FileNotFoundError, match="not one of"):
+        load_view(str(tmp_path / "nowhere"))

@@ -94,3 +94,31 @@ def test_path_spec(places, tmp_path, one_file):
     with pytest.raises(FileNotFoundError, match="no Parquet data at"):
         resolve_data(tmp_path / "empty")
 
+
+
+def test_a_path_object_is_a_path_even_when_named_like_a_source(places, tmp_path, monkeypatch, one_file):
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    file = one_file(tmp_path / "work" / "embedded")  # a file called "embedded" in the working directory
+    assert resolve_data(file)[0] == file
+    assert resolve_data("embedded")[0] == places["embedded"]  # the name still means the shipped data
+
+
+def test_parquet_files_skips_hidden_and_underscore_entries(tmp_path, one_file):
+    one_file(tmp_path / "b" / "x.parquet")
+    one_file(tmp_path / "a.parquet")
+    one_file(tmp_path / "_tmp" / "y.parquet")
+    one_file(tmp_path / ".hidden.parquet")
+    assert sources.parquet_files(tmp_path) == [tmp_path / "a.parquet", tmp_path / "b" / "x.parquet"]
+    assert sources.parquet_files(tmp_path / "a.parquet") == [tmp_path / "a.parquet"]
+
+
+def test_sources_uses_no_private_helper_of_dataset():
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(sources))
+    imported = [(node.module, alias.name) for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                for alias in node.names]
+    assert not [(m, n) for m, n in imported if n.startswith("_") and m and "dataset" in m]
+    assert "dataset" not in {m for m, _ in imported}  # dataset imports sources, not the other way round

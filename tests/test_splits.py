@@ -2,7 +2,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import cross_val_score
+from sklearn.model_selection import (
+    BaseCrossValidator,
+    GridSearchCV,
+    LeaveOneGroupOut,
+    cross_val_score,
+)
+from sklearn.neighbors import KNeighborsClassifier
 
 from lrid_analysis import splits as S
 from lrid_analysis.synthetic import public_meta
@@ -46,7 +52,7 @@ def pmeta():
 
 
 def test_category_balanced_matches_reference_procedure(meta12):
-    splitter = S.CategoryBalancedSplit(n_splits=6, train_size=2, test_size=1, seed=0)
+    splitter = S.CategoryBalancedSplit(n_splits=6, train_size=2, test_size=1, random_state=0)
     got = list(splitter.split(meta12))
     expected = reference_get_splits(meta12["learning_rule"], 6, n_test=1, n_train=2, seed=0)
     assert len(got) == 6 and splitter.get_n_splits() == 6
@@ -108,7 +114,7 @@ def test_filters_match_reference_and_are_respected(meta12):
     train_mask = (meta12["task"] == "imagenet").to_numpy() | (np.arange(12) < 4)
     test_mask = (meta12["task"] == "cifar10").to_numpy()
     splitter = S.CategoryBalancedSplit(n_splits=4, train_size=1, test_size=1, train_filter=train_mask,
-                                       test_filter=lambda m: (m["task"] == "cifar10").to_numpy(), seed=3)
+                                       test_filter=lambda m: (m["task"] == "cifar10").to_numpy(), random_state=3)
     got = list(splitter.split(meta12))
     expected = reference_get_splits(meta12["learning_rule"], 4, 1, 1, train_mask, test_mask, seed=3)
     assert [(a.tolist(), b.tolist()) for a, b in got] == [tuple(e) for e in expected]
@@ -169,15 +175,15 @@ def test_held_out_balances_rules_with_a_seed():
     })
     rules = meta["learning_rule"].to_numpy()
     arch = meta["architecture"].to_numpy()
-    folds = list(S.HeldOutArchitecture(seed=1).split(meta))
+    folds = list(S.HeldOutArchitecture(random_state=1).split(meta))
     for (train, test), held in zip(folds, ["a1", "a2", "a3"]):
         assert (arch[test] == held).all() and (arch[train] != held).all()
         for idx, pool in ((train, arch != held), (test, arch == held)):
             rarest = min((rules[pool] == r).sum() for r in np.unique(rules[pool]))
             counts = [(rules[idx] == r).sum() for r in np.unique(rules[pool])]
             assert counts == [rarest] * len(counts)
-    again = list(S.HeldOutArchitecture(seed=1).split(meta))
-    other = list(S.HeldOutArchitecture(seed=2).split(meta))
+    again = list(S.HeldOutArchitecture(random_state=1).split(meta))
+    other = list(S.HeldOutArchitecture(random_state=2).split(meta))
     assert all(np.array_equal(a[0], b[0]) for a, b in zip(folds, again))
     assert any(not np.array_equal(a[0], b[0]) for a, b in zip(folds, other))
     unbalanced = list(S.HeldOutArchitecture(balance=False).split(meta))
@@ -204,3 +210,110 @@ def test_window_transfer_pairs():
                                                           ("late", "early"), ("late", "late")]
     with pytest.raises(ValueError, match="unknown window"):
         S.window_transfer_pairs(["start"])
+
+
+# ---------------------------------------------------------------- scikit-learn conventions (issue 10)
+
+def _planted(meta, seed=0):
+    """Features with the learning rule planted in the first column."""
+    rng = np.random.default_rng(seed)
+    y = meta["learning_rule"].to_numpy()
+    X = rng.normal(size=(len(meta), 3))
+    X[:, 0] += pd.factorize(y, sort=True)[0] * 2.0
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def meta_small(pmeta):
+    keep = pmeta["task"].isin(["imagenet", "simclr"]) & pmeta["architecture"].isin(["resnet18", "resnet34", "alexnet"])
+    small = pmeta.loc[keep].groupby(["task", "architecture", "learning_rule"], sort=False).head(6)
+    return small.reset_index(drop=True)  # 144 rows: 6 per (task, architecture, rule)
+
+
+def _as_lists(folds):
+    return [(a.tolist(), b.tolist()) for a, b in folds]
+
+
+@pytest.mark.parametrize("splitter", [S.CategoryBalancedSplit(n_splits=3), S.HeldOutTask(), S.HeldOutArchitecture(),
+                                      S.HeldOutCurriculum(), S.HeldOutSplit(["task", "architecture"])])
+def test_groups_carry_the_metadata(meta_small, splitter):
+    X, y = _planted(meta_small)
+    assert isinstance(splitter, BaseCrossValidator)
+    expected = _as_lists(splitter.split(meta_small))
+    assert _as_lists(splitter.split(X, y, groups=meta_small)) == expected
+    assert splitter.get_n_splits(X, y, groups=meta_small) == len(expected)
+    assert splitter.get_metadata_routing().consumes("split", ["groups"]) == {"groups"}
+
+
+def test_held_out_splitter_is_the_inner_cv_of_grid_search(meta_small):
+    X, y = _planted(meta_small)
+    search = GridSearchCV(KNeighborsClassifier(), {"n_neighbors": [1, 15]}, cv=S.HeldOutArchitecture())
+    search.fit(X, y, groups=meta_small)
+    assert search.n_splits_ == 3 and search.best_score_ > 0.5
+    # each fold's score is the estimator's on our fold
+    train, test = next(S.HeldOutArchitecture().split(meta_small))
+    best = KNeighborsClassifier(**search.best_params_).fit(X[train], y[train])
+    assert search.cv_results_["split0_test_score"][search.best_index_] == pytest.approx(best.score(X[test], y[test]))
+    # nested: held-out task outside, held-out architecture inside; groups reach both
+    scores = cross_val_score(search, X, y, groups=meta_small, cv=S.HeldOutTask(), params={"groups": meta_small})
+    assert scores.shape == (2,)
+
+
+def test_grid_search_with_metadata_routing(meta_small):
+    import sklearn
+
+    X, y = _planted(meta_small)
+    with sklearn.config_context(enable_metadata_routing=True):
+        search = GridSearchCV(KNeighborsClassifier(), {"n_neighbors": [1, 5]}, cv=S.HeldOutTask())
+        search.fit(X, y, groups=meta_small)
+    assert search.n_splits_ == 2
+
+
+def test_one_dimensional_groups_work_like_leave_one_group_out(meta_small):
+    X, y = _planted(meta_small)
+    architecture = meta_small["architecture"].to_numpy()
+    ours = S.HeldOutSplit("architecture", balance=False).split(X, y, groups=architecture)
+    assert _as_lists(ours) == _as_lists(LeaveOneGroupOut().split(X, y, groups=architecture))
+    balanced = S.HeldOutArchitecture().split(X, y, groups=architecture)
+    assert _as_lists(balanced) == _as_lists(S.HeldOutArchitecture().split(meta_small))
+    assert S.HeldOutArchitecture().fold_names(groups=architecture) == ["alexnet", "resnet18", "resnet34"]
+    with pytest.raises(ValueError, match="pass a metadata DataFrame .*or y"):
+        list(S.HeldOutArchitecture().split(X, groups=architecture))
+    with pytest.raises(ValueError, match="X has 3 rows but groups has"):
+        list(S.HeldOutArchitecture().split(X[:3], y, groups=architecture))
+    with pytest.raises(ValueError, match="groups only as the metadata DataFrame"):
+        list(S.CategoryBalancedSplit().split(X, y, groups=architecture))
+
+
+def test_seed_is_a_deprecated_alias_of_random_state(meta12, meta_small):
+    with pytest.warns(FutureWarning, match=r"CategoryBalancedSplit\(seed=...\) is deprecated") as record:
+        old = S.CategoryBalancedSplit(n_splits=3, train_size=2, test_size=1, seed=4)
+    assert record[0].filename == __file__  # the warning points at the caller
+    new = S.CategoryBalancedSplit(n_splits=3, train_size=2, test_size=1, random_state=4)
+    assert _as_lists(old.split(meta12)) == _as_lists(new.split(meta12))
+    with pytest.warns(FutureWarning, match="deprecated"):
+        assert new.seed == 4
+    with pytest.warns(FutureWarning, match=r"HeldOutTask\(seed=...\)") as record:
+        held = S.HeldOutTask(seed=2)
+    assert record[0].filename == __file__
+    assert held.random_state == 2
+    assert _as_lists(held.split(meta_small)) == _as_lists(S.HeldOutTask(random_state=2).split(meta_small))
+
+
+def test_random_state_instance_advances_between_calls(meta12):
+    splitter = S.CategoryBalancedSplit(n_splits=2, train_size=2, test_size=1, random_state=np.random.RandomState(0))
+    first, second = _as_lists(splitter.split(meta12)), _as_lists(splitter.split(meta12))
+    assert first == _as_lists(S.CategoryBalancedSplit(2, 2, 1, random_state=0).split(meta12)) and first != second
+
+
+def test_generated_repr_lists_the_constructor_parameters(meta12):
+    def adam_only(meta):
+        return (meta["learning_rule"] == "adam").to_numpy()
+
+    splitter = S.CategoryBalancedSplit(3, test_filter=adam_only, random_state=1, meta=meta12)
+    assert repr(splitter) == (
+        "CategoryBalancedSplit(n_splits=3, train_size=None, test_size=None, label_col='learning_rule', "
+        "train_filter=None, test_filter=adam_only, random_state=1, meta=<DataFrame of shape (12, 2)>)"
+    )
+    assert repr(S.HeldOutTask(balance=False)) == (
+        "HeldOutTask(label_col='learning_rule', balance=False, random_state=0, meta=None)")

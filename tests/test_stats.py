@@ -54,10 +54,62 @@ def test_corrected_confidence_interval():
         St.corrected_ttest(D, 0, 1)
 
 
-def test_zero_variance():
-    assert St.corrected_ttest([0.5, 0.5, 0.5], 3, 1).statistic == np.inf
-    assert St.corrected_ttest([0.5, 0.5, 0.5], 3, 1).pvalue == 0.0
-    assert np.isnan(St.corrected_ttest([0.0, 0.0, 0.0], 3, 1).statistic)
+def test_zero_variance_gives_the_exact_sign_flip_p_never_a_t():
+    # issue 10 bug 4: equal differences gave t = +-inf and p = 0
+    for J in (2, 3, 10, 30):
+        result = St.corrected_ttest([0.5] * J, 3, 1)
+        assert result.method == "sign-flip" and np.isnan(result.statistic) and result.se == 0
+        assert result.pvalue == 2 / 2**J  # only the all-plus and all-minus patterns reach |sum| = J / 2
+        assert St.corrected_ttest([0.5] * J, 3, 1, alternative="greater").pvalue == 1 / 2**J
+        assert St.corrected_ttest([0.5] * J, 3, 1, alternative="less").pvalue == 1.0
+    assert St.corrected_ttest([0.0, 0.0, 0.0], 3, 1).pvalue == 1.0
+    assert St.corrected_ttest([0.9] * 4, 3, 1, popmean=0.9).pvalue == 1.0
+    with pytest.warns(RuntimeWarning, match="zero variance"):
+        forced = St.corrected_ttest([0.5] * 8, 3, 1, method="t")
+    assert np.isnan(forced.statistic) and np.isnan(forced.pvalue)
+
+
+def test_two_splits_with_equal_differences_are_not_significant():
+    # `separability --splits 2` printed p = 2.6e-15 (t = -2.4e14): the two differences were equal
+    table = pd.DataFrame({"classifier": ["a", "a", "b", "b"], "split": [0, 1, 0, 1],
+                          "test_accuracy": [0.7, 0.8, 0.75, 0.85], "n_train": 300, "n_test": 100})
+    row = St.compare_conditions(table, "classifier").iloc[0]
+    assert row["p"] == 0.5 and row["test"] == "sign-flip" and np.isnan(row["t"]) and not row["reject"]
+
+
+def test_sign_flip_test_by_hand():
+    # sums of +-1 +-2 +-3: 6, 0, 2, -4, 4, -2, 0, -6; two of eight reach |6|, one reaches 6
+    assert St.sign_flip_test([1.0, 2.0, 3.0]) == 0.25
+    assert St.sign_flip_test([1.0, 2.0, 3.0], alternative="greater") == 0.125
+    assert St.sign_flip_test([1.0, 2.0, 3.0], alternative="less") == 1.0
+    # around popmean 2: centred (-1, 0, 1) has sum 0, which every pattern matches in absolute value
+    assert St.sign_flip_test([1.0, 2.0, 3.0], popmean=2.0) == 1.0
+    # (0.1, 0.2, -0.3) sums to 0 up to rounding: ties count, p is 1 not 0.75
+    assert St.sign_flip_test([0.1, 0.2, -0.3]) == 1.0
+    with pytest.raises(ValueError, match="at most 2"):
+        St.sign_flip_test(np.arange(25.0))
+    with pytest.raises(ValueError, match="alternative"):
+        St.sign_flip_test([1.0, 2.0], alternative="both")
+
+
+@pytest.mark.parametrize("J", [2, 4, 7])
+@pytest.mark.parametrize("alternative", ["two-sided", "greater", "less"])
+def test_sign_flip_test_equals_scipy_exact_paired_permutation_test(J, alternative):
+    rng = np.random.default_rng(J)
+    a, b = rng.normal(0.8, 0.05, J), rng.normal(0.78, 0.05, J)
+    ref = stats.permutation_test((a, b), lambda x, y: np.mean(x - y), permutation_type="samples",
+                                 n_resamples=np.inf, alternative=alternative).pvalue
+    assert St.sign_flip_test(a - b, alternative=alternative) == pytest.approx(ref, abs=1e-12)
+
+
+def test_few_splits_use_the_sign_flip_test_and_enough_splits_the_t_test():
+    few = St.corrected_ttest(D[:4], 75, 25)
+    assert few.method == "sign-flip" and few.pvalue == St.sign_flip_test(D[:4])
+    assert few.pvalue >= 2 / 2**4 and np.isfinite(few.statistic)
+    assert St.corrected_ttest(D[:4], 75, 25, min_splits=3).method == "t"
+    assert St.corrected_ttest(D, 75, 25, method="sign-flip").pvalue == St.sign_flip_test(D)
+    with pytest.raises(ValueError, match="method"):
+        St.corrected_ttest(D, 75, 25, method="z")
 
 
 def test_mean_sem():

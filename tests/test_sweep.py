@@ -131,7 +131,7 @@ def test_rescale_initial_weights_gives_unit_std():
 
 
 def test_tiny_preset_end_to_end(tiny_out):
-    view = load_view(tiny_out, observables="all45")
+    view = load_view(tiny_out, observables="all45", full_access=False)
     specs = TINY.specs()
     from lrid_generate.models import build_model
 

@@ -55,14 +55,18 @@ def _read(path):
 
 
 def pid_alive(pid):
-    """Whether a process with this id exists on this host."""
+    """Whether a process with this id runs on this host (a zombie, exited but not reaped, does not)."""
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True  # exists, owned by someone else
-    return True
+        pass  # exists, owned by someone else
+    try:
+        state = Path(f"/proc/{int(pid)}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True  # no /proc (macOS): trust kill
+    return state not in ("Z", "X")
 
 
 def is_stale(path, record=None, stale_after=STALE_AFTER, now=None):

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import sys
 import threading
 import time
@@ -219,8 +220,8 @@ def _select_todo(specs, out):
 
 
 def run_sweep(preset, out, device="cpu", workers=1, limit=None, data_dir=None, threads=None, progress=True,
-              compact_when_done=None, shard=None):
-    """Run every network of a preset (or of its slice ``shard``) that is not stored under ``out`` yet.
+              compact_when_done=None, shard=None, run_ids=None):
+    """Run every network of a preset (or of a slice of it) that is not stored under ``out`` yet.
 
     Parameters
     ----------
@@ -248,6 +249,8 @@ def run_sweep(preset, out, device="cpu", workers=1, limit=None, data_dir=None, t
         slice, whose compaction is :func:`~lrid_generate.store.finalize`'s).
     shard : (int, int), optional
         ``(K, N)``: train only slice K of N of the grid (:func:`select_shard`).
+    run_ids : collection of str, optional
+        Train only these networks of the grid (an array task's pack).
 
     Returns
     -------
@@ -273,11 +276,19 @@ def run_sweep(preset, out, device="cpu", workers=1, limit=None, data_dir=None, t
     drop_compacted_duplicates(out)
     specs = preset.specs()
     selected = select_shard(specs, shard)
+    if run_ids is not None:
+        wanted = set(run_ids)
+        unknown = sorted(wanted - {s.run_id for s in specs})
+        if unknown:
+            raise SweepError(f"preset {preset.name!r} has no network(s) {', '.join(unknown)}")
+        selected = [s for s in selected if s.run_id in wanted]
     todo = _select_todo(selected, out)
     skipped = len(selected) - len(todo)
     if limit is not None:
         todo = todo[: int(limit)]
-    task = None if shard is None else f"{shard[0]}/{shard[1]}"
+    task = f"{shard[0]}/{shard[1]}" if shard is not None else None
+    if run_ids is not None:
+        task = f"{socket.gethostname()}:{os.getpid()}"
     _update_sweep_json(out, preset, device, workers, {"total": len(specs)}, run_ids=[s.run_id for s in specs],
                        task=task)
 
@@ -325,7 +336,7 @@ def run_sweep(preset, out, device="cpu", workers=1, limit=None, data_dir=None, t
         mine = [stored[(s.source, s.run_id)][0]["summary"]["status"] for s in specs if (s.source, s.run_id) in stored]
         counts["missing"] = len(specs) - len(mine)
         if compact_when_done is None:
-            compact_when_done = preset.compact and shard is None
+            compact_when_done = preset.compact and shard is None and run_ids is None
         if counts["missing"] == 0 and compact_when_done:
             compact(out, source=preset.name)
         _write_runs_json(out)

@@ -147,7 +147,7 @@ def plan_packs(run_ids, networks_per_task):
     Examples
     --------
     >>> plan_packs(["a", "b", "c", "d", "e"], 2)
-    [['a', 'b'], ['c', 'd', 'e']]
+    [['a'], ['b', 'c'], ['d', 'e']]
     """
     run_ids = list(run_ids)
     if not run_ids:

@@ -240,6 +240,8 @@ def submit_sweep(preset, out, options, **run_kwargs):
     from lrid_generate.sweep import _select_todo
 
     preset = get_preset(preset)
+    if int(run_kwargs.get("workers", 1)) < 1:
+        raise SweepError(f"workers must be >= 1, got {run_kwargs['workers']}")
     out = check_writable(out).resolve()
     specs = preset.specs()
     todo = _select_todo(specs, out)

@@ -1,6 +1,7 @@
 """Tests for lrid_generate.executors: cluster options, packs, submitit-local arrays, the Slurm submission."""
 
 import json
+import os
 import pickle
 import sys
 
@@ -67,7 +68,7 @@ def _fake_slurm(tmp_path, monkeypatch):
     (bin_dir / "sbatch").write_text(f'#!/bin/sh\ncp "$1" {copy}\necho "Submitted batch job 4242"\n')
     for tool in ("srun", "sbatch"):
         (bin_dir / tool).chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bin_dir}:{__import__('os').environ['PATH']}")
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     return copy
 
 

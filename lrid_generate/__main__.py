@@ -1,4 +1,4 @@
-"""Command line: ``python -m lrid_generate {sweep,presets,compact,card} ...``."""
+"""Command line: ``python -m lrid_generate {sweep,finalize,presets,compact,card} ...``."""
 
 from __future__ import annotations
 
@@ -13,15 +13,23 @@ examples:
   python -m lrid_generate sweep --preset cifar10_knet --device cuda --data-dir ~/data --out runs/cifar
   python -m lrid_generate sweep --preset embedded --out /tmp/try --limit 3   # time a few networks
   python -m lrid_generate compact --out runs/cifar   # merge shards: one Parquet file per task
+  python -m lrid_generate sweep --preset embedded --out /tmp/e --shard 0/4   # slice 0 of 4 of the grid
+  python -m lrid_generate sweep --preset cifar10_knet --out /shared/cifar --device cuda --executor submitit-slurm
+      --partition gpu --time 120 --gpus-per-task 1 --networks-per-task 8   # one Slurm job array
+  python -m lrid_generate finalize --out /shared/cifar   # once every task is done: check, compact
   python -m lrid_generate card --out lrid_analysis/data/embedded   # CARD.md: how it was made, checks
 
 A sweep writes one Parquet shard per network under OUT/source=PRESET/task=TASK/
-and skips networks whose shard exists, so an interrupted sweep resumes when run
-again. Read the result with lrid_analysis.dataset.load_view(OUT).
+and skips networks whose shard exists (verifying its checksums), so an
+interrupted sweep resumes when run again. Several sweeps may share OUT: each
+network is claimed by one process. Inside a Slurm array task, the slice
+SLURM_ARRAY_TASK_ID of SLURM_ARRAY_TASK_COUNT is run unless --shard says
+otherwise. Read the result with lrid_analysis.dataset.load_view(OUT).
 """
 
 
 def _parser():
+    from lrid_generate.executors import EXECUTORS
     from lrid_generate.presets import PRESETS
 
     parser = argparse.ArgumentParser(
@@ -52,6 +60,31 @@ def _parser():
                        help="merge each task folder's shards into one file once every network is done "
                             "(default: the preset's choice; embedded compacts)")
     sweep.add_argument("--no-compact", dest="compact", action="store_false", help="keep one shard per network")
+    sweep.add_argument("--shard", default=None, metavar="K/N",
+                       help="run slice K of N of the grid (K from 0); default: the Slurm array task's, else all")
+    cluster = sweep.add_argument_group(
+        "cluster", "run the grid as one job array through submitit (pip install \"lrid[cluster]\"); "
+                   "these flags override the --config file")
+    cluster.add_argument("--executor", default=None, choices=EXECUTORS,
+                         help="local: worker processes here (default); submitit-slurm: one Slurm job array; "
+                              "submitit-local: the same tasks as local subprocesses")
+    cluster.add_argument("--config", default=None, help="TOML file with a [cluster] table of these options")
+    cluster.add_argument("--partition", default=None, help="Slurm partition")
+    cluster.add_argument("--time", type=int, default=None, help="minutes per array task (default 60)")
+    cluster.add_argument("--gpus-per-task", type=int, default=None, help="GPUs per array task (default 0)")
+    cluster.add_argument("--cpus-per-task", type=int, default=None, help="default: workers x threads")
+    cluster.add_argument("--mem-gb", type=float, default=None, help="memory per array task")
+    cluster.add_argument("--array-parallelism", type=int, default=None, help="array tasks at once (default 64)")
+    cluster.add_argument("--networks-per-task", type=int, default=None,
+                         help="networks one array task trains (default 8)")
+    cluster.add_argument("--log-dir", default=None, help="submitit's job folder (default OUT/.submitit)")
+    cluster.add_argument("--wait", action="store_true", help="wait for the array and report its counts")
+
+    fin = sub.add_parser("finalize", help="after a distributed sweep: refuse if networks are missing, "
+                                          "else compact and write runs.json / sweep.json")
+    fin.add_argument("--out", required=True, help="the sweep's output folder")
+    fin.add_argument("--preset", default=None, help="only this preset (default: every preset in sweep.json)")
+    fin.add_argument("--no-compact", dest="compact", action="store_false", help="keep one shard per network")
 
     sub.add_parser("presets", help="list the presets and their grids")
     comp = sub.add_parser("compact", help="merge the per-network shards under a folder (one file per task)")
@@ -66,11 +99,57 @@ def _parser():
     return parser
 
 
+def _cluster_options(args):
+    from lrid_generate.executors import ClusterOptions, load_cluster_config
+
+    options = load_cluster_config(args.config) if args.config else ClusterOptions()
+    return options.updated(
+        executor=args.executor, partition=args.partition, time=args.time, gpus_per_task=args.gpus_per_task,
+        cpus_per_task=args.cpus_per_task, mem_gb=args.mem_gb, array_parallelism=args.array_parallelism,
+        networks_per_task=args.networks_per_task, log_dir=args.log_dir,
+    )
+
+
+def _submit(args, out, options, run_kwargs):
+    from lrid_generate.executors import submit_sweep
+
+    if args.shard is not None:
+        print("error: --shard is for --executor local; a job array splits the grid itself", file=sys.stderr)
+        return 2
+    jobs, packs = submit_sweep(args.preset, out, options, **run_kwargs)
+    if not jobs:
+        print(f"{args.preset}: every network is stored in {out}; nothing to submit")
+        return 0
+    print(f"{args.preset}: submitted {sum(map(len, packs))} networks as {len(jobs)} array task(s) "
+          f"({options.executor}, job {jobs[0].job_id.split('_')[0]}, <= {max(map(len, packs))} networks each); "
+          f"logs in {jobs[0].paths.folder}")
+    if not args.wait:
+        print(f"when they are done: python -m lrid_generate finalize --out {out}")
+        return 0
+    failed = 0
+    totals = {"complete": 0, "diverged": 0, "failed": 0, "claimed": 0, "skipped": 0}
+    for job in jobs:
+        try:
+            counts = job.result()
+        except Exception as err:  # noqa: BLE001 - a task died: say which, go on
+            failed += 1
+            print(f"  task {job.job_id} failed: {str(err).strip().splitlines()[-1]}", file=sys.stderr)
+            continue
+        for key in totals:
+            totals[key] += counts[key]
+        for run, error in counts["failures"].items():
+            print(f"  failed: {run}: {error}", file=sys.stderr)
+    print(f"{args.preset}: {totals['complete']} trained, {totals['diverged']} diverged, {totals['failed']} failed, "
+          f"{totals['skipped'] + totals['claimed']} done or trained elsewhere, {failed} task(s) failed; "
+          f"next: python -m lrid_generate finalize --out {out}")
+    return 1 if failed or totals["failed"] else 0
+
+
 def main(argv=None):
     args = _parser().parse_args(argv)
     from lrid_generate.presets import PRESETS, SweepError
-    from lrid_generate.store import compact
-    from lrid_generate.sweep import run_sweep
+    from lrid_generate.store import compact, finalize
+    from lrid_generate.sweep import parse_shard, run_sweep, shard_from_env
 
     if args.command == "presets":
         for preset in PRESETS.values():
@@ -94,18 +173,33 @@ def main(argv=None):
         written = compact(args.out, source=args.preset)
         print(f"compacted {len(written)} folder(s)" + "".join(f"\n  {p}" for p in written))
         return 0
+    if args.command == "finalize":
+        try:
+            result = finalize(args.out, source=args.preset, compact_files=args.compact)
+        except SweepError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        for name, counts in result.items():
+            print(f"{name}: {counts['total']} networks ({counts['complete']} complete, {counts['diverged']} "
+                  f"diverged), {len(counts['compacted'])} folder(s) compacted -> {args.out}")
+        return 0
     out = args.out or f"lrid-{args.preset}"
+    run_kwargs = {"device": args.device, "workers": args.workers, "threads": args.threads, "data_dir": args.data_dir}
     try:
-        counts = run_sweep(args.preset, out, device=args.device, workers=args.workers, limit=args.limit,
-                           data_dir=args.data_dir, threads=args.threads, progress=not args.quiet,
-                           compact_when_done=args.compact)
+        options = _cluster_options(args)
+        if options.executor != "local":
+            return _submit(args, out, options, run_kwargs)
+        shard = parse_shard(args.shard) if args.shard is not None else shard_from_env()
+        counts = run_sweep(args.preset, out, limit=args.limit, progress=not args.quiet,
+                           compact_when_done=args.compact, shard=shard, **run_kwargs)
     except SweepError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    part = "" if shard is None else f" (slice {shard[0]}/{shard[1]}: {counts['selected']} networks)"
     print(
-        f"{args.preset}: {counts['total']} networks, {counts['skipped']} already done, "
+        f"{args.preset}: {counts['total']} networks{part}, {counts['skipped']} already done, "
         f"{counts['complete']} trained, {counts['diverged']} diverged, {counts['failed']} failed, "
-        f"{counts['missing']} still missing -> {out}"
+        f"{counts['claimed']} being trained elsewhere, {counts['missing']} still missing -> {out}"
     )
     for run, error in counts["failures"].items():
         print(f"  failed: {run}: {error}", file=sys.stderr)

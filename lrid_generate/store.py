@@ -15,15 +15,35 @@ Compaction. Once every network of a preset is stored, :func:`compact` can
 merge each task folder's shards into one ``compacted.parquet`` (the
 ``embedded`` preset does so by default): a shipped dataset then has a few
 files instead of hundreds of small ones. Resuming and the summaries work the
-same on compacted folders.
+same on compacted folders. :func:`finalize` is the step that ends a sweep run
+by several processes or array tasks: it refuses while networks are missing
+(naming them), then compacts and writes the final records.
+
+Integrity. Shards are written with Parquet page checksums; a resumed sweep
+reads each stored file it relies on in full with checksum verification
+(:func:`verify_file`) and moves a corrupt one aside (hidden
+``.corrupt-<name>``) so that its networks are trained again. Leftover
+temporary files of killed writers are removed (:func:`clean_temporary`), and a
+shard left next to the compacted file that already holds its network (a
+compaction killed half-way) is dropped (:func:`drop_compacted_duplicates`).
+
+Concurrency. ``sweep.json`` is updated under an exclusive lock
+(``.sweep.json.lock``, ``fcntl.flock`` where available) as a merge of what is
+on disk, so sweeps of several presets or array tasks never lose each other's
+entries; see :mod:`lrid_generate.claims` for who trains which network.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
+import os
 import platform
+import shutil
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -32,12 +52,16 @@ import pyarrow.parquet as pq
 import torch
 
 import lrid_generate
-from lrid_analysis.atomic import write_text_atomic
+from lrid_analysis.atomic import write_atomic, write_text_atomic
 from lrid_analysis.dataset import write_table
+from lrid_generate.claims import CLAIMS_DIR
 from lrid_generate.presets import DEFAULT_MODEL_SEED, RunSpec, SweepError
 from lrid_generate.tasks import resolve_dataset_seed
 
-__all__ = ["COMPACTED_NAME", "collect_runs", "compact", "shard_path", "versions", "write_shard"]
+__all__ = [
+    "COMPACTED_NAME", "check_writable", "clean_temporary", "collect_runs", "compact", "drop_compacted_duplicates",
+    "finalize", "shard_path", "verify_file", "versions", "write_shard",
+]
 
 RUN_METADATA_KEY = "lrid_run"
 RUNS_METADATA_KEY = "lrid_runs"
@@ -68,35 +92,82 @@ def _write_json(path, data):
     write_text_atomic(path, json.dumps(data, indent=1, sort_keys=True, default=str) + "\n")
 
 
-def _stored_runs(out):
+def _visible_parquet(out):
+    """The ``*.parquet`` files under ``out`` outside hidden folders, sorted."""
+    out = Path(out)
+    return [p for p in sorted(out.rglob("*.parquet"))
+            if not any(part.startswith(".") for part in p.relative_to(out).parts)]
+
+
+def _footer_records(path):
+    """The run records in a file's footer (``{run_id: record}``; empty for other Parquet files)."""
+    metadata = pq.read_schema(path).metadata or {}
+    if RUNS_METADATA_KEY.encode() in metadata:
+        return json.loads(metadata[RUNS_METADATA_KEY.encode()])
+    if RUN_METADATA_KEY.encode() in metadata:
+        record = json.loads(metadata[RUN_METADATA_KEY.encode()])
+        return {RunSpec.from_dict(record["spec"]).run_id: record}
+    return {}
+
+
+def quarantine(path, reason):
+    """Move a damaged file aside as hidden ``.corrupt-<name>`` (kept for inspection) and say so on stderr."""
+    path = Path(path)
+    target = path.with_name(f".corrupt-{path.name}")
+    try:
+        os.replace(path, target)
+    except FileNotFoundError:
+        return None  # another process moved it first
+    print(f"warning: {path} is damaged ({reason}); moved to {target.name}, its networks will be trained again",
+          file=sys.stderr)
+    return target
+
+
+def _stored_runs(out, damaged="raise"):
     """Every network stored under ``out``: ``{(source, run_id): (record, path)}``.
 
     A record is ``{"spec": ..., "summary": ..., "versions": ...}`` from a
     shard's footer (key ``lrid_run``) or from a compacted file's footer (key
     ``lrid_runs``, one record per network). Parquet files without either key
-    and hidden files are ignored.
+    and hidden files are ignored. A file whose footer cannot be read raises
+    (``damaged="raise"``) or is moved aside with :func:`quarantine`
+    (``damaged="quarantine"``, what a resuming sweep does).
     """
     out = Path(out)
     runs = {}
     if not out.is_dir():
         return runs
-    for path in sorted(out.rglob("*.parquet")):
-        if any(part.startswith(".") for part in path.relative_to(out).parts):
-            continue
+    for path in _visible_parquet(out):
         try:
-            metadata = pq.read_schema(path).metadata or {}
+            records = _footer_records(path)
+        except FileNotFoundError:
+            continue  # compacted or moved aside by another process meanwhile
         except Exception as err:  # noqa: BLE001 - name the file
+            if damaged == "quarantine":
+                quarantine(path, f"unreadable footer: {err}")
+                continue
             raise SweepError(f"{path}: not a readable Parquet file ({err}); delete it and run again") from err
-        if RUNS_METADATA_KEY.encode() in metadata:
-            records = json.loads(metadata[RUNS_METADATA_KEY.encode()])
-        elif RUN_METADATA_KEY.encode() in metadata:
-            record = json.loads(metadata[RUN_METADATA_KEY.encode()])
-            records = {RunSpec.from_dict(record["spec"]).run_id: record}
-        else:
-            continue
         for run, record in records.items():
             runs.setdefault((record["spec"]["source"], run), (record, path))
     return runs
+
+
+def verify_file(path):
+    """Read a Parquet file in full, verifying its page checksums.
+
+    Returns
+    -------
+    str or None
+        None when the file is intact (files written without checksums pass
+        if they decode), else what is wrong.
+    """
+    try:
+        pq.ParquetFile(path, page_checksum_verification=True).read()
+    except FileNotFoundError:
+        return None  # compacted by another process meanwhile: its data live on in compacted.parquet
+    except Exception as err:  # noqa: BLE001 - any decoding failure means damage
+        return f"{type(err).__name__}: {err}"
+    return None
 
 
 def _check_same_spec(spec, record, path):
@@ -109,8 +180,29 @@ def _check_same_spec(spec, record, path):
         )
 
 
+def _write_checksummed(frame, path, metadata):
+    """:func:`lrid_analysis.dataset.write_table` with Parquet page checksums.
+
+    Same validation, schema, encodings and atomic write; only
+    ``write_page_checksum=True`` is added. (Drop this once ``write_table``
+    writes checksums itself.)
+    """
+    from lrid_analysis.dataset import _parquet_options, _to_arrow, validate_table
+
+    frame = validate_table(frame, where=str(path))
+    table = _to_arrow(frame)
+    merged = dict(table.schema.metadata or {})
+    merged.update({str(k).encode(): str(v).encode() for k, v in metadata.items()})
+    table = table.replace_schema_metadata(merged)
+    options = {**_parquet_options(table), "write_page_checksum": True}
+    write_atomic(path, lambda tmp: pq.write_table(table, tmp, **options))
+    return Path(path)
+
+
 def write_shard(out, spec, rows, summary):
     """Write one network's rows atomically with its record (spec, summary, versions) in the footer.
+
+    Pages carry checksums (verified when a sweep resumes).
 
     Returns
     -------
@@ -119,8 +211,7 @@ def write_shard(out, spec, rows, summary):
     """
     path = shard_path(out, spec, diverged=summary["status"] != "complete")
     metadata = {RUN_METADATA_KEY: json.dumps({"spec": spec.to_dict(), "summary": summary, "versions": versions()})}
-    write_table(rows, path, metadata=metadata)
-    return path
+    return _write_checksummed(rows, path, metadata)
 
 
 def compact(out, source=None):
@@ -148,8 +239,7 @@ def compact(out, source=None):
     from lrid_analysis.dataset import read_table
 
     out = Path(out)
-    folders = sorted({p.parent for p in out.rglob("*.parquet")
-                      if not any(part.startswith(".") for part in p.relative_to(out).parts)})
+    folders = sorted({p.parent for p in _visible_parquet(out)})
     written = []
     for folder in folders:
         if source is not None and f"source={source}" not in folder.parts:
@@ -175,11 +265,126 @@ def compact(out, source=None):
             frames.append(read_table(path))
             records[run] = record
         frame = pd.concat(frames, ignore_index=True)
-        write_table(frame, target, metadata={RUNS_METADATA_KEY: json.dumps(records, sort_keys=True)})
+        _write_checksummed(frame, target, {RUNS_METADATA_KEY: json.dumps(records, sort_keys=True)})
         for path, _ in shards:
             path.unlink()
         written.append(target)
     return written
+
+
+def drop_compacted_duplicates(out):
+    """Delete shards whose network the compacted file of their folder already holds.
+
+    A compaction killed between writing ``compacted.parquet`` and deleting
+    the shards leaves each network twice; the loader refuses repeated
+    checkpoints. Only a shard whose spec equals the compacted record is
+    dropped (a different spec is left for :func:`_check_same_spec` to name).
+
+    Returns
+    -------
+    list of Path
+        The shards deleted.
+    """
+    dropped = []
+    for target in Path(out).rglob(COMPACTED_NAME):
+        if any(part.startswith(".") for part in target.relative_to(out).parts):
+            continue
+        try:
+            compacted = _footer_records(target)
+        except Exception:  # noqa: BLE001 - damaged: the resume check quarantines it
+            continue
+        for path in sorted(target.parent.glob("*.parquet")):
+            if path == target or path.name.startswith("."):
+                continue
+            try:
+                records = _footer_records(path)
+            except Exception:  # noqa: BLE001
+                continue
+            if records and all(run in compacted and compacted[run]["spec"] == r["spec"] for run, r in records.items()):
+                path.unlink(missing_ok=True)
+                dropped.append(path)
+    return dropped
+
+
+def clean_temporary(out, live=(), min_age=900.0):
+    """Remove temporary files (``.*.tmp``) left under ``out`` by killed writers.
+
+    A shard's temporary file (``.<run_id>.parquet.<hex>.tmp``) is removed
+    unless its network is in ``live`` (claimed by a running process); other
+    temporary files (compaction, JSON records) once older than ``min_age``
+    seconds, and the leftovers of stale-claim take-overs always.
+
+    Parameters
+    ----------
+    out : str or Path
+    live : collection of (source, run_id)
+        Networks being written right now (:func:`lrid_generate.claims.live_claims`).
+    min_age : float
+
+    Returns
+    -------
+    list of Path
+        The files removed.
+    """
+    out = Path(out)
+    if not out.is_dir():
+        return []
+    live_runs = {run for _source, run in live}
+    removed = []
+    now = time.time()
+    for path in out.rglob(".*.tmp"):
+        final = path.name[1:].rsplit(".", 2)[0]  # ".<final name>.<hex>.tmp"
+        if final.endswith(".parquet") and final != COMPACTED_NAME:
+            if final[: -len(".parquet")] in live_runs:
+                continue
+        else:
+            try:
+                if now - path.stat().st_mtime < min_age:
+                    continue
+            except FileNotFoundError:
+                continue
+        path.unlink(missing_ok=True)
+        removed.append(path)
+    for path in out.rglob(f"{CLAIMS_DIR}/*/.*.stale"):
+        path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed
+
+
+def check_writable(out, min_free_bytes=16 << 20):
+    """Fail early, in one line, when the output folder cannot take a sweep.
+
+    Creates the folder, writes and removes a probe file and checks the free
+    space.
+
+    Raises
+    ------
+    SweepError
+        Read-only folder or file system, no permission, or less than
+        ``min_free_bytes`` free (a full disk).
+    """
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".lrid-write-probe-{uuid.uuid4().hex}"
+        try:
+            with open(probe, "wb") as handle:
+                handle.write(b"\0" * 4096)
+                handle.flush()
+                os.fsync(handle.fileno())
+        finally:
+            probe.unlink(missing_ok=True)
+    except OSError as err:
+        reason = {errno.EROFS: "read-only file system", errno.EACCES: "permission denied",
+                  errno.EPERM: "permission denied", errno.ENOSPC: "no space left on device",
+                  errno.EDQUOT: "disk quota exceeded", errno.ENOTDIR: "a file is in the way"}.get(err.errno,
+                                                                                             err.strerror)
+        raise SweepError(f"cannot write to the output folder {out}: {reason}") from err
+    free = shutil.disk_usage(out).free
+    if free < min_free_bytes:
+        raise SweepError(f"the output folder {out} has only {free / 2**20:.1f} MiB free (no space for shards); "
+                         "free some space or choose another --out")
+    return out
 
 
 def collect_runs(out):
@@ -205,23 +410,152 @@ def collect_runs(out):
 
 
 
-def _update_sweep_json(out, preset, device, workers, counts):
-    path = Path(out) / "sweep.json"
-    data = {}
-    if path.is_file():
+@contextlib.contextmanager
+def _locked(path):
+    """Hold an exclusive lock on ``path`` (created) for the block; ``fcntl.flock`` where available.
+
+    Where ``fcntl`` is missing (Windows) an ``O_EXCL`` lock file is taken
+    with retries instead (a lock older than a minute is broken).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        fcntl = None
+    if fcntl is not None:
+        with open(path, "a") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        return
+    deadline = time.time() + 120  # pragma: no cover - Windows
+    while True:  # pragma: no cover
         try:
-            data = json.loads(path.read_text())
-        except json.JSONDecodeError as err:
-            raise SweepError(f"{path}: not valid JSON ({err}); delete it to start over") from err
-    data[preset.name] = {
-        "preset": preset.to_dict(),
-        "versions": versions(),
-        "device": device,
-        "workers": workers,
-        "networks": counts,
-        "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "command": " ".join(sys.argv),
-        "layout": "source=<preset>/task=<task>/<run_id>.parquet; diverged runs under _diverged/",
-        "seeds": {"model_seed None": DEFAULT_MODEL_SEED, "dataset_seed None": resolve_dataset_seed(None)},
-    }
-    _write_json(path, data)
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            break
+        except FileExistsError:
+            with contextlib.suppress(FileNotFoundError):
+                if time.time() - path.stat().st_mtime > 60:
+                    path.unlink()
+            if time.time() > deadline:
+                raise SweepError(f"{path}: could not take the lock within 2 minutes; delete it if no sweep runs")
+            time.sleep(0.05)
+    try:  # pragma: no cover
+        yield
+    finally:  # pragma: no cover
+        os.close(fd)
+        path.unlink(missing_ok=True)
+
+
+def _read_sweep_json(out):
+    path = Path(out) / "sweep.json"
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise SweepError(f"{path}: not valid JSON ({err}); delete it to start over") from err
+
+
+def _update_sweep_json(out, preset, device, workers, counts, run_ids=None, task=None):
+    """Merge this process's view of ``preset`` into ``sweep.json`` under the lock.
+
+    Entries of other presets are kept, so are the ``tasks`` entries of other
+    array tasks (``task``: this process's slice, e.g. ``"3/10"``).
+    """
+    path = Path(out) / "sweep.json"
+    with _locked(Path(out) / ".sweep.json.lock"):
+        data = _read_sweep_json(out)
+        entry = data.get(preset.name, {})
+        entry.update({
+            "preset": preset.to_dict(),
+            "versions": versions(),
+            "device": device,
+            "workers": workers,
+            "networks": counts,
+            "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "command": " ".join(sys.argv),
+            "layout": "source=<preset>/task=<task>/<run_id>.parquet; diverged runs under _diverged/",
+            "seeds": {"model_seed None": DEFAULT_MODEL_SEED, "dataset_seed None": resolve_dataset_seed(None)},
+        })
+        if run_ids is not None:
+            entry["run_ids"] = sorted(run_ids)
+        if task is not None:
+            entry.setdefault("tasks", {})[task] = {"host": platform.node(), "pid": os.getpid(),
+                                                   "updated": entry["updated"], "networks": counts}
+        data[preset.name] = entry
+        _write_json(path, data)
+
+
+def _write_runs_json(out):
+    runs = collect_runs(out) if Path(out).is_dir() else pd.DataFrame()
+    if len(runs):
+        with _locked(Path(out) / ".runs.json.lock"):
+            _write_json(Path(out) / "runs.json", json.loads(runs.to_json(orient="records")))
+
+
+def missing_runs(out, source, stored=None):
+    """Run ids of ``source`` listed in ``sweep.json`` that have no stored network yet."""
+    entry = _read_sweep_json(out).get(source)
+    if entry is None or "run_ids" not in entry:
+        raise SweepError(f"{Path(out) / 'sweep.json'} has no grid for preset {source!r}; run the sweep first")
+    stored = _stored_runs(out) if stored is None else stored
+    return [run for run in entry["run_ids"] if (source, run) not in stored]
+
+
+def finalize(out, source=None, compact_files=True, show=20):
+    """End a sweep run by several processes or array tasks: check, compact, write the records.
+
+    Refuses (:class:`SweepError`) while any network of the preset(s) in
+    ``sweep.json`` has no shard yet, naming them. Otherwise merges each task
+    folder's shards (:func:`compact`, unless ``compact_files`` is False) and
+    writes ``runs.json`` and the final counts into ``sweep.json``.
+
+    Parameters
+    ----------
+    out : str or Path
+    source : str, optional
+        One preset; default every preset in ``sweep.json``.
+    compact_files : bool
+    show : int
+        Missing run ids named in the error (the rest are counted).
+
+    Returns
+    -------
+    dict
+        Preset name -> counts (``total``, ``complete``, ``diverged``) and the
+        compacted files (``compacted``).
+    """
+    out = Path(out)
+    entries = _read_sweep_json(out)
+    names = [source] if source is not None else sorted(entries)
+    if not names:
+        raise SweepError(f"{out}: no sweep.json with a preset; nothing to finalize")
+    stored = _stored_runs(out)
+    problems = []
+    for name in names:
+        missing = missing_runs(out, name, stored)
+        if missing:
+            listed = ", ".join(missing[:show]) + (f" and {len(missing) - show} more" if len(missing) > show else "")
+            problems.append(f"{name}: {len(missing)} of {len(entries[name]['run_ids'])} networks have no shard "
+                            f"yet ({listed})")
+    if problems:
+        raise SweepError("; ".join(problems) + "; run the sweep again (or wait for its tasks) before finalize")
+    result = {}
+    for name in names:
+        written = compact(out, source=name) if compact_files else []
+        stored = _stored_runs(out)
+        statuses = [stored[(name, run)][0]["summary"]["status"] for run in entries[name]["run_ids"]]
+        counts = {"total": len(statuses), "complete": statuses.count("complete"),
+                  "diverged": statuses.count("diverged"), "missing": 0}
+        with _locked(out / ".sweep.json.lock"):
+            data = _read_sweep_json(out)
+            data[name]["networks"] = counts
+            data[name]["finalized"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+            _write_json(out / "sweep.json", data)
+        result[name] = {**counts, "compacted": written}
+    _write_runs_json(out)
+    return result

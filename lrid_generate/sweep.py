@@ -1,61 +1,227 @@
 """Sweeps: run every network of a preset that is not stored yet, on local workers.
 
 :func:`run_sweep` expands a :class:`~lrid_generate.presets.Preset` into run
-specs, skips the networks already stored (:mod:`lrid_generate.store`), trains
-the others (:func:`~lrid_generate.train.train_network`) one per worker
+specs, keeps this process's slice of them (``shard``, e.g. one Slurm array
+task's), skips the networks already stored (:mod:`lrid_generate.store`),
+trains the others (:func:`~lrid_generate.train.train_network`) one per worker
 process, writes one shard per network, and keeps ``runs.json`` /
 ``sweep.json`` up to date. A failed network is reported and the sweep carries
 on.
+
+Several sweeps may share one output folder (other workers, machines, array
+tasks): a network is trained only by the process that claimed it
+(:mod:`lrid_generate.claims`). Workers follow their main process: when it is
+killed, they stop within half a second, before writing anything more.
+
+Reproducibility. Every network trains with the same torch thread count,
+whichever process trains it (``threads``, default 1 with several workers),
+so a resumed sweep writes the same bits as an uninterrupted one.
 """
 
 from __future__ import annotations
 
-import json
+import os
+import re
+import socket
 import sys
+import threading
+import time
 import traceback
 from pathlib import Path
 
-import pandas as pd
 import torch
 
+from lrid_generate.claims import Heartbeat, live_claims, pid_alive, release, try_claim
 from lrid_generate.presets import SweepError, get_preset
 from lrid_generate.store import (
     _check_same_spec,
     _stored_runs,
     _update_sweep_json,
-    _write_json,
-    collect_runs,
+    _write_runs_json,
+    check_writable,
+    clean_temporary,
     compact,
+    drop_compacted_duplicates,
+    quarantine,
+    shard_path,
+    verify_file,
     write_shard,
 )
 from lrid_generate.train import keep_freed_memory, train_network
 
-__all__ = ["run_sweep"]
+__all__ = ["device_for_rank", "parse_shard", "run_sweep", "select_shard", "shard_from_env"]
+
+_HEARTBEAT = Heartbeat()
+#: Set in pool workers: (device of this worker, main process id).
+_WORKER = {}
+
+
+# --------------------------------------------------------------------------- selection and placement
+
+
+def parse_shard(text):
+    """``"K/N"`` -> ``(K, N)`` with ``0 <= K < N`` (slice K of N, counted from 0)."""
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", str(text))
+    if match is None:
+        raise SweepError(f"--shard must look like K/N (slice K of N, K from 0), got {text!r}")
+    return _check_shard(int(match.group(1)), int(match.group(2)))
+
+
+def _check_shard(k, n):
+    if n < 1 or not 0 <= k < n:
+        raise SweepError(f"shard {k}/{n}: need N >= 1 and 0 <= K < N (K counts from 0)")
+    return k, n
+
+
+def shard_from_env(environ=None):
+    """The slice of a Slurm array task: ``(task id - min task id, task count)``, or None outside an array.
+
+    Reads ``SLURM_ARRAY_TASK_ID``, ``SLURM_ARRAY_TASK_COUNT`` and
+    ``SLURM_ARRAY_TASK_MIN`` (default 0), so ``--array=1-10`` and
+    ``--array=0-9`` both give slices 0..9 of 10.
+    """
+    environ = os.environ if environ is None else environ
+    if "SLURM_ARRAY_TASK_ID" not in environ or "SLURM_ARRAY_TASK_COUNT" not in environ:
+        return None
+    try:
+        task = int(environ["SLURM_ARRAY_TASK_ID"]) - int(environ.get("SLURM_ARRAY_TASK_MIN", 0))
+        return _check_shard(task, int(environ["SLURM_ARRAY_TASK_COUNT"]))
+    except ValueError as err:
+        raise SweepError(f"cannot read the Slurm array task from the environment: {err}") from err
+
+
+def select_shard(specs, shard=None):
+    """Slice K of N of the grid: contiguous, sizes differing by at most one.
+
+    Contiguous slices keep networks of one task and architecture together
+    (what a pack of networks trained at once needs).
+
+    Parameters
+    ----------
+    specs : list of RunSpec
+    shard : (int, int) or None
+        ``(K, N)``; None keeps every spec.
+
+    Returns
+    -------
+    list of RunSpec
+    """
+    if shard is None:
+        return list(specs)
+    k, n = _check_shard(*map(int, shard))
+    return list(specs)[k * len(specs) // n:(k + 1) * len(specs) // n]
+
+
+def device_for_rank(device, rank, n_gpus):
+    """The device of worker ``rank``: ``cuda:{rank % n_gpus}`` for a bare ``cuda``, else ``device``.
+
+    An explicit index (``cuda:1``) or ``cpu`` is kept.
+
+    Examples
+    --------
+    >>> [device_for_rank("cuda", rank, 2) for rank in range(3)]
+    ['cuda:0', 'cuda:1', 'cuda:0']
+    >>> device_for_rank("cuda:3", 5, 4), device_for_rank("cpu", 1, 8)
+    ('cuda:3', 'cpu')
+    """
+    device = str(device)
+    if device != "cuda":
+        return device
+    if n_gpus < 1:
+        raise SweepError("--device cuda asked for, but torch sees no CUDA device")
+    return f"cuda:{int(rank) % int(n_gpus)}"
+
+
+# --------------------------------------------------------------------------- one network
+
+
+def _is_stored(out, spec):
+    return shard_path(out, spec).is_file() or shard_path(out, spec, diverged=True).is_file()
 
 
 def _run_and_write(spec, out, device, data_dir):
-    """Worker: train one network, write its shard, return its summary (never raises)."""
+    """Train one network if no one else has or does, write its shard, return its summary (never raises)."""
+    device = _WORKER.get("device", device)
+    claim = None
     try:
+        claim = try_claim(out, spec.source, spec.run_id)
+        if claim is None:
+            return {"run_id": spec.run_id, "source": spec.source, "status": "claimed"}
+        if _is_stored(out, spec):  # finished by another process between our scan and the claim
+            return {"run_id": spec.run_id, "source": spec.source, "status": "skipped"}
+        _HEARTBEAT.hold(claim)
         rows, summary = train_network(spec, device=device, data_dir=data_dir)
+        summary["torch_threads"] = torch.get_num_threads()
+        if "main_pid" in _WORKER and not pid_alive(_WORKER["main_pid"]):
+            os._exit(1)  # the sweep was killed: write nothing more
         write_shard(out, spec, rows, summary)
         return summary
     except Exception as err:  # noqa: BLE001 - report and continue with the other networks
         return {"run_id": spec.run_id, "source": spec.source, "status": "failed",
                 "error": f"{type(err).__name__}: {err}", "traceback": traceback.format_exc()}
+    finally:
+        if claim is not None:
+            _HEARTBEAT.drop(claim)
+            release(claim)
 
 
-def _worker_init(threads):
+def _follow_main(main_pid, interval=0.5):
+    """Exit this worker as soon as the main process is gone (it was killed)."""
+    while True:
+        time.sleep(interval)
+        if not pid_alive(main_pid):
+            os._exit(1)
+
+
+def _worker_init(threads, main_pid, device, n_gpus, counter):
     keep_freed_memory()
     torch.set_num_threads(threads)
+    with counter.get_lock():
+        rank = counter.value
+        counter.value += 1
+    _WORKER.update(device=device_for_rank(device, rank, n_gpus), main_pid=main_pid)
+    threading.Thread(target=_follow_main, args=(main_pid,), name="lrid-follow-main", daemon=True).start()
 
 
 def _star_run(args):
     return _run_and_write(*args)
 
 
+# --------------------------------------------------------------------------- the sweep
+
+
+def _resolve_threads(threads, workers):
+    """Torch threads of every network of this sweep: ``threads``, else 1 with workers, else torch's."""
+    if threads is not None:
+        if int(threads) < 1:
+            raise SweepError(f"threads must be >= 1, got {threads}")
+        return int(threads)
+    return 1 if workers > 1 else torch.get_num_threads()
+
+
+def _select_todo(specs, out):
+    """The specs of ``specs`` with no intact stored network; damaged files are moved aside."""
+    stored = _stored_runs(out, damaged="quarantine")
+    checked = {}
+    todo = []
+    for spec in specs:
+        found = stored.get((spec.source, spec.run_id))
+        if found is not None:
+            record, path = found
+            _check_same_spec(spec, record, path)
+            if path not in checked:
+                checked[path] = verify_file(path)
+                if checked[path] is not None:
+                    quarantine(path, checked[path])
+            if checked[path] is None:
+                continue
+        todo.append(spec)
+    return todo
+
+
 def run_sweep(preset, out, device="cpu", workers=1, limit=None, data_dir=None, threads=None, progress=True,
-              compact_when_done=None):
-    """Run every network of a preset that is not stored under ``out`` yet.
+              compact_when_done=None, shard=None, run_ids=None):
+    """Run every network of a preset (or of a slice of it) that is not stored under ``out`` yet.
 
     Parameters
     ----------
@@ -63,53 +229,71 @@ def run_sweep(preset, out, device="cpu", workers=1, limit=None, data_dir=None, t
     out : str or Path
         Output folder (created).
     device : str
-        ``cpu`` or ``cuda`` (data and models stay on that device).
+        ``cpu``, ``cuda`` (worker ``r`` of a multi-GPU machine gets
+        ``cuda:{r % n_gpus}``, see :func:`device_for_rank`) or ``cuda:<i>``.
     workers : int
-        Networks trained at once, each in its own process with ``threads``
-        torch threads (default 1 when ``workers > 1``).
+        Networks trained at once, each in its own process.
     limit : int, optional
         Run at most this many of the missing networks.
     data_dir : str or Path, optional
         Local datasets (Fashion-MNIST, CIFAR-10).
     threads : int, optional
-        Torch threads per process (default: torch's choice with one worker).
+        Torch threads of every network (default 1 when ``workers > 1``, else
+        torch's choice). The same in every process, so results do not depend
+        on which process trained a network.
     progress : bool
         Show a tqdm bar (networks done, time left).
     compact_when_done : bool, optional
         Run :func:`compact` once every network of the preset is stored
-        (default: the preset's ``compact``).
+        (default: the preset's ``compact`` for a whole-grid run, no for a
+        slice, whose compaction is :func:`~lrid_generate.store.finalize`'s).
+    shard : (int, int), optional
+        ``(K, N)``: train only slice K of N of the grid (:func:`select_shard`).
+    run_ids : collection of str, optional
+        Train only these networks of the grid (an array task's pack).
 
     Returns
     -------
     dict
-        Counts: ``total``, ``skipped`` (already done), ``complete``,
-        ``diverged``, ``failed``, ``missing`` (still to run), and
-        ``failures`` (run id -> error).
+        Counts: ``total`` (grid size), ``selected`` (this slice), ``skipped``
+        (already done), ``complete``, ``diverged``, ``failed``, ``claimed``
+        (left to another process training them), ``missing`` (networks of
+        the grid still to run) and ``failures`` (run id -> error).
     """
     from tqdm.auto import tqdm
 
     preset = get_preset(preset)
     out = Path(out)
     device = str(device)
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise SweepError("--device cuda asked for, but torch sees no CUDA device")
     if workers < 1:
         raise SweepError(f"workers must be >= 1, got {workers}")
+    n_gpus = torch.cuda.device_count() if device.startswith("cuda") else 0
+    if device.startswith("cuda") and n_gpus == 0:
+        raise SweepError("--device cuda asked for, but torch sees no CUDA device")
+    threads = _resolve_threads(threads, workers)
+    check_writable(out)
+    clean_temporary(out, live=live_claims(out))
+    drop_compacted_duplicates(out)
     specs = preset.specs()
-    stored = _stored_runs(out)
-    todo = []
-    for spec in specs:
-        found = stored.get((spec.source, spec.run_id))
-        if found is None:
-            todo.append(spec)
-        else:
-            _check_same_spec(spec, *found)
-    skipped = len(specs) - len(todo)
+    selected = select_shard(specs, shard)
+    if run_ids is not None:
+        wanted = set(run_ids)
+        unknown = sorted(wanted - {s.run_id for s in specs})
+        if unknown:
+            raise SweepError(f"preset {preset.name!r} has no network(s) {', '.join(unknown)}")
+        selected = [s for s in selected if s.run_id in wanted]
+    todo = _select_todo(selected, out)
+    skipped = len(selected) - len(todo)
     if limit is not None:
         todo = todo[: int(limit)]
-    _update_sweep_json(out, preset, device, workers, {"total": len(specs)})
+    task = f"{shard[0]}/{shard[1]}" if shard is not None else None
+    if run_ids is not None:
+        task = f"{socket.gethostname()}:{os.getpid()}"
+    _update_sweep_json(out, preset, device, workers, {"total": len(specs)}, run_ids=[s.run_id for s in specs],
+                       task=task)
 
-    counts = {"total": len(specs), "skipped": skipped, "complete": 0, "diverged": 0, "failed": 0}
+    counts = {"total": len(specs), "selected": len(selected), "skipped": skipped, "complete": 0, "diverged": 0,
+              "failed": 0, "claimed": 0}
     failures = {}
     bar = tqdm(total=len(todo), desc=f"{preset.name}", unit="net", disable=not progress, dynamic_ncols=True)
 
@@ -125,11 +309,10 @@ def run_sweep(preset, out, device="cpu", workers=1, limit=None, data_dir=None, t
         if workers == 1 or len(todo) <= 1:
             keep_freed_memory()
             previous = torch.get_num_threads()
-            if threads:
-                torch.set_num_threads(int(threads))
+            torch.set_num_threads(threads)
             try:
                 for spec in todo:
-                    note(_run_and_write(spec, out, device, data_dir))
+                    note(_run_and_write(spec, out, device_for_rank(device, 0, n_gpus), data_dir))
             finally:
                 torch.set_num_threads(previous)
         else:
@@ -142,7 +325,8 @@ def run_sweep(preset, out, device="cpu", workers=1, limit=None, data_dir=None, t
                 ctx.set_forkserver_preload(["lrid_generate.sweep"])
             else:
                 ctx = mp.get_context("spawn")
-            with ctx.Pool(int(workers), initializer=_worker_init, initargs=(int(threads or 1),)) as pool:
+            initargs = (threads, os.getpid(), device, n_gpus, ctx.Value("i", 0))
+            with ctx.Pool(int(workers), initializer=_worker_init, initargs=initargs) as pool:
                 jobs = [(spec, out, device, data_dir) for spec in todo]
                 for summary in pool.imap_unordered(_star_run, jobs):
                     note(summary)
@@ -151,15 +335,14 @@ def run_sweep(preset, out, device="cpu", workers=1, limit=None, data_dir=None, t
         stored = _stored_runs(out)
         mine = [stored[(s.source, s.run_id)][0]["summary"]["status"] for s in specs if (s.source, s.run_id) in stored]
         counts["missing"] = len(specs) - len(mine)
-        done = counts["missing"] == 0
-        if done and (preset.compact if compact_when_done is None else compact_when_done):
+        if compact_when_done is None:
+            compact_when_done = preset.compact and shard is None and run_ids is None
+        if counts["missing"] == 0 and compact_when_done:
             compact(out, source=preset.name)
-        runs = collect_runs(out) if out.is_dir() else pd.DataFrame()
-        if len(runs):
-            _write_json(out / "runs.json", json.loads(runs.to_json(orient="records")))
+        _write_runs_json(out)
         _update_sweep_json(out, preset, device, workers, {
             "total": len(specs), "complete": mine.count("complete"), "diverged": mine.count("diverged"),
             "missing": counts["missing"],
-        })
+        }, task=task)
     counts["failures"] = failures
     return counts

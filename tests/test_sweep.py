@@ -1,9 +1,18 @@
 """Tests for lrid_generate.sweep and the command line: end to end, resume, divergence."""
 
 import dataclasses
+import errno
 import json
 import math
+import os
+import pickle
 import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -26,8 +35,17 @@ from lrid_generate.presets import (
     run_id,
 )
 from lrid_generate.recorder import FULL_ACCESS
-from lrid_generate.store import COMPACTED_NAME, collect_runs, compact, shard_path
-from lrid_generate.sweep import run_sweep
+from lrid_generate.claims import claim_path, is_stale, live_claims, pid_alive, release, try_claim
+from lrid_generate.store import (
+    COMPACTED_NAME,
+    _update_sweep_json,
+    check_writable,
+    collect_runs,
+    compact,
+    finalize,
+    shard_path,
+)
+from lrid_generate.sweep import device_for_rank, parse_shard, run_sweep, select_shard, shard_from_env
 from lrid_generate.train import checkpoint_steps, rescale_initial_weights
 
 TINY = PRESETS["tiny"]
@@ -178,6 +196,7 @@ def test_resume_after_interruption(tiny_out, tmp_path):
     assert all(p.stat().st_mtime_ns == t for p, t in untouched.items())
     view = load_view(out)  # raises on a missing or repeated checkpoint
     assert len(view) == len(load_view(tiny_out))
+    assert not list(out.rglob("*.tmp"))  # the killed writer's leftover is cleaned up
     again = run_sweep("tiny", out, progress=False)
     assert again["skipped"] == len(specs) and again["complete"] == 0
 
@@ -272,3 +291,292 @@ def test_keep_freed_memory_sets_glibc_thresholds_or_says_it_cannot(monkeypatch):
 
     monkeypatch.setattr(ctypes, "CDLL", no_libc)
     assert keep_freed_memory() is False
+
+
+# --------------------------------------------------------------------------- slices and devices
+
+
+def test_shards_partition_the_grid():
+    specs = PRESETS["embedded"].specs()
+    for n in (1, 3, 7, 576, 600):
+        slices = [select_shard(specs, (k, n)) for k in range(n)]
+        assert [s.run_id for part in slices for s in part] == [s.run_id for s in specs]  # contiguous, in order
+        sizes = [len(part) for part in slices]
+        assert max(sizes) - min(sizes) <= 1
+    assert parse_shard("2/5") == (2, 5) and parse_shard(" 0 / 1 ") == (0, 1)
+    for bad in ("5/5", "1/0", "a/b", "3"):
+        with pytest.raises(SweepError, match="shard"):
+            parse_shard(bad)
+
+
+def test_shard_from_slurm_environment():
+    assert shard_from_env({}) is None
+    assert shard_from_env({"SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_COUNT": "10"}) == (3, 10)
+    # --array=1-10: ids 1..10 are slices 0..9
+    assert shard_from_env({"SLURM_ARRAY_TASK_ID": "10", "SLURM_ARRAY_TASK_COUNT": "10",
+                           "SLURM_ARRAY_TASK_MIN": "1"}) == (9, 10)
+    with pytest.raises(SweepError):
+        shard_from_env({"SLURM_ARRAY_TASK_ID": "x", "SLURM_ARRAY_TASK_COUNT": "10"})
+
+
+def test_device_for_rank_spreads_workers_over_gpus():
+    assert [device_for_rank("cuda", r, 4) for r in range(6)] == ["cuda:0", "cuda:1", "cuda:2", "cuda:3",
+                                                                 "cuda:0", "cuda:1"]
+    assert device_for_rank("cuda", 7, 1) == "cuda:0"
+    assert device_for_rank("cuda:2", 0, 4) == "cuda:2" and device_for_rank("cpu", 3, 0) == "cpu"
+    with pytest.raises(SweepError, match="no CUDA"):
+        device_for_rank("cuda", 0, 0)
+
+
+def test_sharded_runs_together_equal_one_run(tmp_path):
+    preset = small_preset(rules=("sgdm", "adam", "feedback"))
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    run_sweep(preset, whole, progress=False)
+    first = run_sweep(preset, parts, progress=False, shard=(0, 2))
+    assert first["selected"] == 1 and first["complete"] == 1 and first["missing"] == 2
+    with pytest.raises(SweepError, match=r"2 of 3 networks have no shard yet \(digits-knet-adam"):
+        finalize(parts)
+    second = run_sweep(preset, parts, progress=False, shard=(1, 2))
+    assert second["selected"] == 2 and second["complete"] == 2 and second["missing"] == 0
+    tasks = json.loads((parts / "sweep.json").read_text())["mini"]["tasks"]
+    assert set(tasks) == {"0/2", "1/2"}
+    result = finalize(parts)
+    assert result["mini"]["complete"] == 3 and len(result["mini"]["compacted"]) == 1
+    key = ["run_id", "layer_name", "checkpoint"]
+    a = read_table(whole).sort_values(key).reset_index(drop=True)
+    b = read_table(parts).sort_values(key).reset_index(drop=True)
+    pd.testing.assert_frame_equal(a[key + list(OBSERVABLE_NAMES)], b[key + list(OBSERVABLE_NAMES)])
+    assert len(json.loads((parts / "runs.json").read_text())) == 3
+
+
+# --------------------------------------------------------------------------- concurrency
+
+
+def test_claims_are_exclusive_and_stale_ones_taken_over(tmp_path):
+    path = try_claim(tmp_path, "mini", "net-a")
+    assert path == claim_path(tmp_path, "mini", "net-a") and path.is_file()
+    assert try_claim(tmp_path, "mini", "net-a") is None  # held by a live process (this one)
+    assert live_claims(tmp_path) == {("mini", "net-a"): json.loads(path.read_text())}
+    # a dead process on this host
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    record = json.loads(path.read_text())
+    path.write_text(json.dumps({**record, "pid": dead.pid}))
+    assert is_stale(path)
+    mine = try_claim(tmp_path, "mini", "net-a")
+    assert mine is not None and json.loads(mine.read_text())["pid"] == os.getpid()
+    # another host: live until its heartbeat is older than stale_after
+    mine.write_text(json.dumps({**record, "host": "elsewhere", "pid": 1}))
+    assert not is_stale(mine) and try_claim(tmp_path, "mini", "net-a") is None
+    old = time.time() - 3600
+    os.utime(mine, (old, old))
+    assert is_stale(mine) and try_claim(tmp_path, "mini", "net-a") is not None
+    release(mine)
+    assert not mine.exists() and live_claims(tmp_path) == {}
+
+
+def test_network_claimed_elsewhere_is_left_alone(tmp_path):
+    preset = small_preset()
+    sgdm, adam = preset.specs()
+    claim = try_claim(tmp_path, "mini", adam.run_id)  # as if another worker were training it
+    counts = run_sweep(preset, tmp_path, progress=False)
+    assert counts["complete"] == 1 and counts["claimed"] == 1 and counts["missing"] == 1
+    assert not shard_path(tmp_path, adam).exists() and claim.is_file()
+    with pytest.raises(SweepError, match=adam.run_id):
+        finalize(tmp_path)
+    release(claim)
+    assert run_sweep(preset, tmp_path, progress=False)["complete"] == 1
+    assert finalize(tmp_path)["mini"]["complete"] == 2
+
+
+def test_sweep_json_updates_are_merged_under_a_lock(tmp_path):
+    preset = small_preset()
+    other = small_preset(name="other")
+    errors = []
+
+    def update(i):
+        try:
+            _update_sweep_json(tmp_path, preset if i % 2 else other, "cpu", 1, {"total": 2}, task=f"{i}/16")
+        except Exception as err:  # noqa: BLE001
+            errors.append(err)
+
+    threads = [threading.Thread(target=update, args=(i,)) for i in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    data = json.loads((tmp_path / "sweep.json").read_text())
+    assert set(data) == {"mini", "other"}
+    assert set(data["mini"]["tasks"]) == {f"{i}/16" for i in range(1, 16, 2)}
+    assert set(data["other"]["tasks"]) == {f"{i}/16" for i in range(0, 16, 2)}
+
+
+# --------------------------------------------------------------------------- integrity and resume
+
+
+def _flip_bit_in_data_page(path):
+    """Flip one bit inside the largest column chunk's data page (not in a header or the footer)."""
+    meta = pq.ParquetFile(path).metadata
+    chunks = [meta.row_group(g).column(c) for g in range(meta.num_row_groups) for c in range(meta.num_columns)]
+    chunk = max(chunks, key=lambda c: c.total_compressed_size)
+    offset = chunk.data_page_offset + chunk.total_compressed_size // 2
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0x10
+    path.write_bytes(bytes(data))
+
+
+def test_corrupt_shard_is_detected_and_retrained(tiny_out, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(tiny_out, out)
+    specs = TINY.specs()
+    victim = shard_path(out, specs[2])
+    original = read_table(victim)
+    _flip_bit_in_data_page(victim)
+    with pytest.raises(OSError, match="(?i)checksum|crc"):
+        pq.read_table(victim, page_checksum_verification=True)
+    counts = run_sweep("tiny", out, progress=False)
+    assert counts["skipped"] == len(specs) - 1 and counts["complete"] == 1
+    assert (victim.parent / f".corrupt-{victim.name}").is_file()  # kept aside for inspection
+    pd.testing.assert_frame_equal(read_table(victim), original)  # retrained, bit-identical
+
+
+def test_compacted_file_plus_leftover_shard_is_repaired_by_a_rerun(tiny_out, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(tiny_out, out)
+    shard = shard_path(out, TINY.specs()[0])
+    kept = shard.read_bytes()
+    compact(out)
+    shard.write_bytes(kept)  # compaction killed before deleting this shard
+    assert not TINY.compact
+    counts = run_sweep("tiny", out, progress=False)
+    assert counts["skipped"] == len(TINY.specs()) and counts["complete"] == 0
+    assert not shard.exists()
+    assert len(load_view(out)) == len(load_view(tiny_out))  # no repeated checkpoints
+
+
+def test_resumed_sweep_is_bit_identical(tmp_path):
+    preset = small_preset()
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)  # the main process has more threads than the workers
+    try:
+        whole, resumed = tmp_path / "whole", tmp_path / "resumed"
+        run_sweep(preset, whole, workers=2, progress=False)  # both networks in workers
+        run_sweep(preset, resumed, workers=2, limit=1, progress=False)  # killed after one network
+        run_sweep(preset, resumed, workers=2, progress=False)  # the last one trains in the main process
+    finally:
+        torch.set_num_threads(previous)
+    key = ["run_id", "layer_name", "checkpoint"]
+    a = read_table(whole).sort_values(key).reset_index(drop=True)
+    b = read_table(resumed).sort_values(key).reset_index(drop=True)
+    np.testing.assert_array_equal(a[list(OBSERVABLE_NAMES)].to_numpy(), b[list(OBSERVABLE_NAMES)].to_numpy())
+    assert set(collect_runs(resumed)["torch_threads"]) == {1}
+
+
+def test_killed_sweep_leaves_no_worker_running(tmp_path):
+    preset = small_preset(rules=("sgdm", "adam", "feedback", "information"), epochs=6)
+    with open(tmp_path / "preset.pkl", "wb") as handle:
+        pickle.dump(preset, handle)
+    out = tmp_path / "out"
+    code = ("import pickle, sys; from lrid_generate.sweep import run_sweep; "
+            "run_sweep(pickle.load(open(sys.argv[1], 'rb')), sys.argv[2], workers=2, progress=False)")
+    main_process = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "preset.pkl"), str(out)],
+                                    cwd=Path(__file__).resolve().parents[1])
+    claims = out / ".claims" / "mini"
+    deadline = time.time() + 120
+    while len(list(claims.glob("*.claim"))) < 2:
+        assert time.time() < deadline and main_process.poll() is None, "the workers never started"
+        time.sleep(0.1)
+    workers = [json.loads(p.read_text())["pid"] for p in claims.glob("*.claim")]
+    os.kill(main_process.pid, signal.SIGKILL)
+    main_process.wait()
+    time.sleep(1.5)  # the workers notice within half a second
+    shards = sorted(out.rglob("*.parquet"))
+    alive = [pid for pid in workers if pid_alive(pid)]
+    assert not alive, f"workers {alive} still run after the main process was killed"
+    time.sleep(10)  # longer than a network takes
+    assert sorted(out.rglob("*.parquet")) == shards
+    assert all(is_stale(p) for p in claims.glob("*.claim"))  # taken over by the next run
+
+
+# --------------------------------------------------------------------------- unusable output folders
+
+
+def _can_mount_tmpfs():
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        return False
+    probe = Path("/tmp") / f"lrid-mount-probe-{os.getpid()}"
+    probe.mkdir(exist_ok=True)
+    try:
+        ok = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(probe)],
+                            capture_output=True).returncode == 0
+        if ok:
+            subprocess.run(["umount", str(probe)], check=True)
+        return ok
+    finally:
+        probe.rmdir()
+
+
+@pytest.fixture
+def small_filesystem(tmp_path):
+    """A 256 kB tmpfs mounted at tmp_path/fs (root only; skipped elsewhere), with its mount options."""
+    if not _can_mount_tmpfs():
+        pytest.skip("needs root and mount to make a small file system")
+    mount = tmp_path / "fs"
+    mount.mkdir()
+    mounted = []
+
+    def make(options):
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size=256k,{options}", "tmpfs", str(mount)], check=True)
+        mounted.append(mount)
+        return mount
+
+    yield make
+    for path in mounted:
+        subprocess.run(["umount", str(path)], check=False)
+
+
+def _assert_one_line_error(capsys, code, *words):
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "Traceback" not in err, err
+    for word in words:
+        assert word in err, err
+
+
+def test_read_only_out_is_a_one_line_error(tmp_path, capsys, small_filesystem):
+    out = small_filesystem("ro")
+    code = main(["sweep", "--preset", "tiny", "--out", str(out), "--quiet"])
+    _assert_one_line_error(capsys, code, "read-only file system", str(out))
+
+
+def test_read_only_out_without_root(tmp_path, capsys):
+    if os.geteuid() == 0:
+        pytest.skip("root writes into read-only folders (see the tmpfs test)")
+    out = tmp_path / "ro"
+    out.mkdir()
+    out.chmod(0o555)
+    try:
+        code = main(["sweep", "--preset", "tiny", "--out", str(out), "--quiet"])
+    finally:
+        out.chmod(0o755)
+    _assert_one_line_error(capsys, code, "permission denied", str(out))
+
+
+def test_full_out_is_a_one_line_error(tmp_path, capsys, small_filesystem):
+    out = small_filesystem("rw")
+    with pytest.raises(OSError) as info:
+        with open(out / "filler", "wb") as handle:
+            while True:
+                handle.write(b"x" * 4096)
+                handle.flush()
+    assert info.value.errno == errno.ENOSPC
+    code = main(["sweep", "--preset", "tiny", "--out", str(out), "--quiet"])
+    _assert_one_line_error(capsys, code, str(out))
+    assert not list(out.rglob("*.parquet"))
+
+
+def test_nearly_full_out_is_refused(tmp_path, monkeypatch):
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage._replace(free=1 << 20))
+    with pytest.raises(SweepError, match="only 1.0 MiB free"):
+        check_writable(tmp_path / "out")

@@ -52,7 +52,7 @@ import pyarrow.parquet as pq
 import torch
 
 import lrid_generate
-from lrid_analysis.atomic import write_atomic, write_text_atomic
+from lrid_analysis.atomic import write_text_atomic
 from lrid_analysis.dataset import write_table
 from lrid_generate.claims import CLAIMS_DIR
 from lrid_generate.presets import DEFAULT_MODEL_SEED, RunSpec, SweepError
@@ -180,25 +180,6 @@ def _check_same_spec(spec, record, path):
         )
 
 
-def _write_checksummed(frame, path, metadata):
-    """:func:`lrid_analysis.dataset.write_table` with Parquet page checksums.
-
-    Same validation, schema, encodings and atomic write; only
-    ``write_page_checksum=True`` is added. (Drop this once ``write_table``
-    writes checksums itself.)
-    """
-    from lrid_analysis.dataset import _parquet_options, _to_arrow, validate_table
-
-    frame = validate_table(frame, where=str(path))
-    table = _to_arrow(frame)
-    merged = dict(table.schema.metadata or {})
-    merged.update({str(k).encode(): str(v).encode() for k, v in metadata.items()})
-    table = table.replace_schema_metadata(merged)
-    options = {**_parquet_options(table), "write_page_checksum": True}
-    write_atomic(path, lambda tmp: pq.write_table(table, tmp, **options))
-    return Path(path)
-
-
 def write_shard(out, spec, rows, summary):
     """Write one network's rows atomically with its record (spec, summary, versions) in the footer.
 
@@ -211,7 +192,7 @@ def write_shard(out, spec, rows, summary):
     """
     path = shard_path(out, spec, diverged=summary["status"] != "complete")
     metadata = {RUN_METADATA_KEY: json.dumps({"spec": spec.to_dict(), "summary": summary, "versions": versions()})}
-    return _write_checksummed(rows, path, metadata)
+    return write_table(rows, path, metadata=metadata)
 
 
 def compact(out, source=None):
@@ -265,7 +246,7 @@ def compact(out, source=None):
             frames.append(read_table(path))
             records[run] = record
         frame = pd.concat(frames, ignore_index=True)
-        _write_checksummed(frame, target, {RUNS_METADATA_KEY: json.dumps(records, sort_keys=True)})
+        write_table(frame, target, metadata={RUNS_METADATA_KEY: json.dumps(records, sort_keys=True)})
         for path, _ in shards:
             path.unlink()
         written.append(target)

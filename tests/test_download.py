@@ -110,7 +110,7 @@ def isolated_cache(tmp_path, monkeypatch):
 def test_download_whole_file(tmp_path, payload):
     dest = tmp_path / "dataset.pkl"
     with LocalServer(payload) as server:
-        got = public.download_public(server.url, dest=dest, chunk_size=8192)
+        got = download.download_public(server.url, dest=dest, chunk_size=8192)
     assert got == dest and dest.read_bytes() == payload
     assert server.requests == [None]
     assert not (tmp_path / "dataset.pkl.part").exists()
@@ -118,7 +118,7 @@ def test_download_whole_file(tmp_path, payload):
 
 def test_default_destination_is_cache_dir(isolated_cache, payload):
     with LocalServer(payload) as server:
-        got = public.download_public(server.url, progress=False)
+        got = download.download_public(server.url, progress=False)
     assert got == isolated_cache / "dataset.pkl" and got.read_bytes() == payload
 
 
@@ -127,11 +127,11 @@ def test_dropped_connection_keeps_part_then_resumes_with_range(tmp_path, payload
     part = tmp_path / "dataset.pkl.part"
     cut = 123_457
     with LocalServer(payload, drops=1, drop_after=cut) as server:
-        with pytest.raises(public.DownloadError, match=f"dropped after {cut} of {len(payload)} bytes.*resume"):
-            public.download_public(server.url, dest=dest, chunk_size=4096, progress=False)
+        with pytest.raises(download.DownloadError, match=f"dropped after {cut} of {len(payload)} bytes.*resume"):
+            download.download_public(server.url, dest=dest, chunk_size=4096, progress=False)
         assert not dest.exists()
         assert part.read_bytes() == payload[:cut]
-        public.download_public(server.url, dest=dest, chunk_size=4096, progress=False)
+        download.download_public(server.url, dest=dest, chunk_size=4096, progress=False)
     assert server.requests == [None, f"bytes={cut}-"]
     assert dest.read_bytes() == payload
     assert not part.exists()
@@ -142,7 +142,7 @@ def test_server_ignoring_range_restarts_cleanly(tmp_path, payload):
     part = tmp_path / "dataset.pkl.part"
     part.write_bytes(b"stale bytes from another file" * 100)
     with LocalServer(payload, honour_range=False) as server:
-        public.download_public(server.url, dest=dest, progress=False)
+        download.download_public(server.url, dest=dest, progress=False)
     assert server.requests == [f"bytes={len(b'stale bytes from another file') * 100}-"]
     assert dest.read_bytes() == payload and not part.exists()
 
@@ -151,7 +151,7 @@ def test_complete_part_is_finished_on_416(tmp_path, payload):
     dest = tmp_path / "dataset.pkl"
     (tmp_path / "dataset.pkl.part").write_bytes(payload)
     with LocalServer(payload) as server:
-        public.download_public(server.url, dest=dest, progress=False)
+        download.download_public(server.url, dest=dest, progress=False)
     assert server.requests == [f"bytes={len(payload)}-"]
     assert dest.read_bytes() == payload
 
@@ -160,7 +160,7 @@ def test_part_longer_than_remote_starts_over(tmp_path, payload):
     dest = tmp_path / "dataset.pkl"
     (tmp_path / "dataset.pkl.part").write_bytes(payload + b"junk")
     with LocalServer(payload) as server:
-        public.download_public(server.url, dest=dest, progress=False)
+        download.download_public(server.url, dest=dest, progress=False)
     assert server.requests == [f"bytes={len(payload) + 4}-", None]
     assert dest.read_bytes() == payload
 
@@ -169,36 +169,36 @@ def test_existing_file_is_kept_unless_forced(tmp_path, payload, closed_port_url)
     dest = tmp_path / "dataset.pkl"
     dest.write_bytes(b"already here")
     # no network needed: the port is closed and the call still succeeds
-    assert public.download_public(closed_port_url, dest=dest).read_bytes() == b"already here"
+    assert download.download_public(closed_port_url, dest=dest).read_bytes() == b"already here"
     # a forced download that fails leaves the existing file alone
-    with pytest.raises(public.DownloadError):
-        public.download_public(closed_port_url, dest=dest, force=True)
+    with pytest.raises(download.DownloadError):
+        download.download_public(closed_port_url, dest=dest, force=True)
     assert dest.read_bytes() == b"already here"
     with LocalServer(payload) as server:
-        public.download_public(server.url, dest=dest, force=True, progress=False)
+        download.download_public(server.url, dest=dest, force=True, progress=False)
     assert dest.read_bytes() == payload
 
 
 def test_expected_size_is_verified(tmp_path, payload):
     dest = tmp_path / "dataset.pkl"
     with LocalServer(payload) as server:
-        with pytest.raises(public.DownloadError, match=f"{len(payload)} bytes, expected {len(payload) + 1}"):
-            public.download_public(server.url, dest=dest, expected_size=len(payload) + 1, progress=False)
+        with pytest.raises(download.DownloadError, match=f"{len(payload)} bytes, expected {len(payload) + 1}"):
+            download.download_public(server.url, dest=dest, expected_size=len(payload) + 1, progress=False)
         assert not dest.exists() and not (tmp_path / "dataset.pkl.part").exists()
-        public.download_public(server.url, dest=dest, expected_size=len(payload), progress=False)
+        download.download_public(server.url, dest=dest, expected_size=len(payload), progress=False)
     assert dest.read_bytes() == payload
 
 
 def test_http_error_is_reported(tmp_path, payload):
     with LocalServer(payload) as server:
-        with pytest.raises(public.DownloadError, match="HTTP 404"):
-            public.download_public(server.url.replace("dataset.pkl", "other.pkl"), dest=tmp_path / "d.pkl")
+        with pytest.raises(download.DownloadError, match="HTTP 404"):
+            download.download_public(server.url.replace("dataset.pkl", "other.pkl"), dest=tmp_path / "d.pkl")
 
 
 def test_offline_message_connection_refused(tmp_path, closed_port_url):
     dest = tmp_path / "dataset.pkl"
-    with pytest.raises(public.DownloadError) as info:
-        public.download_public(closed_port_url, dest=dest, timeout=5)
+    with pytest.raises(download.DownloadError) as info:
+        download.download_public(closed_port_url, dest=dest, timeout=5)
     message = str(info.value)
     assert "seems to be offline" in message
     assert str(dest) in message and "--from-file" in message and closed_port_url in message
@@ -210,8 +210,8 @@ def test_offline_message_on_timeout(tmp_path):
         sock.bind(("127.0.0.1", 0))
         sock.listen(1)
         url = f"http://127.0.0.1:{sock.getsockname()[1]}/dataset.pkl"
-        with pytest.raises(public.DownloadError, match=r"\(timed out\); this machine seems to be offline"):
-            public.download_public(url, dest=tmp_path / "dataset.pkl", timeout=0.3)
+        with pytest.raises(download.DownloadError, match=r"\(timed out\); this machine seems to be offline"):
+            download.download_public(url, dest=tmp_path / "dataset.pkl", timeout=0.3)
 
 
 # ---------------------------------------------------------------------------

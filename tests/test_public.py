@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 from public_pickles import meta_slice, synthetic_public_dict, write_pickle
 
-from lrid_analysis import public
+from lrid_analysis import public, unpickle
 from lrid_analysis.dataset import LAYER_POSITIONS, load_view
 from lrid_analysis.observables import OBSERVABLE_NAMES
 from lrid_analysis.synthetic import network_id, public_meta
@@ -264,8 +264,8 @@ def test_malicious_pickle_is_refused_and_not_executed(tmp_path, kind):
     data = {"X": np.zeros((2, 21, 45), np.float32), "obs_keys": np.array(OBSERVABLE_NAMES), "evil": payload}
     pkl = tmp_path / "dataset.pkl"
     pkl.write_bytes(pickle.dumps(data, protocol=2))
-    with pytest.raises(public.UnsafePickleError) as info:
-        public.safe_load_pickle(pkl)
+    with pytest.raises(unpickle.UnsafePickleError) as info:
+        unpickle.safe_load_pickle(pkl)
     err = info.value
     named = [arg.split(" ") for op, arg, _ in pickletools.genops(pkl.read_bytes()) if op.name == "GLOBAL"]
     assert [err.module, err.name] == named[-1] and err.name == payload.func.__name__
@@ -273,7 +273,7 @@ def test_malicious_pickle_is_refused_and_not_executed(tmp_path, kind):
     assert "nothing from it was executed" in str(err)
     assert not target.exists()
     # and the same file through the converter
-    with pytest.raises(public.UnsafePickleError):
+    with pytest.raises(unpickle.UnsafePickleError):
         public.convert_public(pkl, tmp_path / "out", strict=False)
     assert not target.exists()
     assert not (tmp_path / "out").exists()
@@ -283,27 +283,27 @@ def test_getattr_gadget_is_refused(tmp_path):
     # protocol 0: builtins.getattr(numpy.ndarray, "__subclasses__")
     pkl = tmp_path / "gadget.pkl"
     pkl.write_bytes(b"c__builtin__\ngetattr\n(cnumpy\nndarray\nV__subclasses__\ntR.")
-    with pytest.raises(public.UnsafePickleError, match=r"__builtin__\.getattr"):
-        public.safe_load_pickle(pkl)
+    with pytest.raises(unpickle.UnsafePickleError, match=r"__builtin__\.getattr"):
+        unpickle.safe_load_pickle(pkl)
 
 
 def test_guarded_callables_refuse_other_arguments(tmp_path):
     frozen = tmp_path / "frozen.pkl"
     frozen.write_bytes(pickle.dumps(_Payload(copyreg._reconstructor, frozenset, frozenset, (1, 2)), protocol=2))
-    with pytest.raises(public.UnsafePickleError, match="only numpy array classes") as info:
-        public.safe_load_pickle(frozen)
+    with pytest.raises(unpickle.UnsafePickleError, match="only numpy array classes") as info:
+        unpickle.safe_load_pickle(frozen)
     assert str(frozen) in str(info.value)
     rot = tmp_path / "rot.pkl"
     rot.write_bytes(b"c_codecs\nencode\n(Vabc\nVrot13\ntR.")
-    with pytest.raises(public.UnsafePickleError, match="rot13"):
-        public.safe_load_pickle(rot)
+    with pytest.raises(unpickle.UnsafePickleError, match="rot13"):
+        unpickle.safe_load_pickle(rot)
 
 
 def test_reconstructor_with_numpy_classes_is_admitted(tmp_path):
     # protocol 0: copy_reg._reconstructor(numpy.ndarray, numpy.ndarray, (3,))
     pkl = tmp_path / "reconstructor.pkl"
     pkl.write_bytes(b"ccopy_reg\n_reconstructor\n(cnumpy\nndarray\ncnumpy\nndarray\n(I3\nttR.")
-    array = public.safe_load_pickle(pkl)
+    array = unpickle.safe_load_pickle(pkl)
     assert type(array) is np.ndarray and array.shape == (3,)
     # plain Python 3 pickles of arrays, record arrays and containers load unchanged
     record = np.rec.fromarrays([np.array(["a", "b"]), np.array([None, 0], dtype=object)], names=["s", "o"])
@@ -313,7 +313,7 @@ def test_reconstructor_with_numpy_classes_is_admitted(tmp_path):
         path.write_bytes(pickle.dumps(obj, protocol=protocol))
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            back = public.safe_load_pickle(path)
+            back = unpickle.safe_load_pickle(path)
         assert type(back["r"]) is np.recarray and back["r"]["s"].tolist() == ["a", "b"]
         assert back["r"]["o"].tolist() == [None, 0]
         assert (back["s"], back["f"], back["c"], back["sl"]) == ({1, 2}, frozenset([3]), 1 + 2j, slice(1, 5))
@@ -326,8 +326,8 @@ def test_unreadable_pickle_gives_clear_error(tmp_path, slice_data, content):
     if content is None:  # truncated download
         content = pickle.dumps(slice_data, protocol=2)[:5000]
     pkl.write_bytes(content)
-    with pytest.raises(public.PublicDataError, match="not a readable pickle"):
-        public.safe_load_pickle(pkl)
+    with pytest.raises(unpickle.UnreadablePickleError, match="not a readable pickle"):
+        unpickle.safe_load_pickle(pkl)
 
 
 def test_missing_file(tmp_path):

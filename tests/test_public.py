@@ -5,15 +5,19 @@ from __future__ import annotations
 import copy
 import copyreg
 import hashlib
+import json
 import os
 import pickle
 import pickletools
 import subprocess
+import sys
+import tracemalloc
 import warnings
 
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
+import public_pickles
 import pytest
 from public_pickles import meta_slice, synthetic_public_dict, write_pickle
 
@@ -333,3 +337,157 @@ def test_unreadable_pickle_gives_clear_error(tmp_path, slice_data, content):
 def test_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="no such file"):
         public.convert_public(tmp_path / "nope.pkl", tmp_path / "out")
+
+
+# ---------------------------------------------------------------------------
+# hostile pickles: crafted dtypes (issue 9 item 1), memory bombs (item 2)
+
+_TOUCH = """
+import sys
+import numpy as np
+from lrid_analysis.unpickle import UnsafePickleError, safe_load_pickle
+
+for path in sys.argv[1:]:
+    try:
+        obj = safe_load_pickle(path)
+    except UnsafePickleError as err:
+        print("REFUSED", path, " ".join(str(err).split()), flush=True)
+        continue
+    # use what was loaded, as the converter would: object pointers read from file bytes crash here
+    values = [obj[name] for name in obj.dtype.names] if getattr(obj, "dtype", None) is not None and obj.dtype.names \\
+        else [obj]
+    print("LOADED", path, repr(values)[:100], flush=True)
+"""
+
+
+def test_crafted_object_dtypes_are_refused_and_the_process_survives(tmp_path):
+    paths = []
+    for i, (name, content) in enumerate(public_pickles.crafted_pickles().items()):
+        paths.append(tmp_path / f"crafted{i}.pkl")
+        paths[-1].write_bytes(content)
+    # in a subprocess: a segfault shows as a failed test, it does not kill pytest
+    result = subprocess.run([sys.executable, "-c", _TOUCH, *map(str, paths)], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, f"loading crafted pickles killed the process: rc={result.returncode} {result.stderr}"
+    lines = result.stdout.splitlines()
+    assert len(lines) == len(paths) and all(line.startswith("REFUSED") for line in lines), result.stdout
+    flags, scalar, rebuilt, frombuffer = lines
+    assert "claims flags 0x0 where its fields need 0x1b (they hold Python objects)" in flags
+    assert "holds Python objects and would be filled from raw file bytes" in scalar
+    assert "only a dtype or array just created by numpy's reconstruction can be built, once" in rebuilt
+    assert "claims flags 0x0" in frombuffer
+    assert all("nothing from it was executed" in line for line in lines)
+
+
+_MEASURE = """
+import json, resource, sys, time
+import pyarrow, pyarrow.parquet  # imported once here, so that they do not count as a bomb's memory
+from lrid_analysis import public
+
+def peak_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+results = {}
+for name, path, strict in json.loads(sys.argv[1]):
+    before, start = peak_mb(), time.perf_counter()
+    try:
+        public.convert_public(path, path + ".out", strict=strict)
+        outcome = "converted"
+    except Exception as err:
+        outcome = type(err).__name__ + ": " + " ".join(str(err).split())
+    results[name] = {"seconds": time.perf_counter() - start, "peak_mb": peak_mb() - before, "outcome": outcome}
+print(json.dumps(results))
+"""
+
+
+def test_memory_bombs_are_refused_fast_in_bounded_memory(tmp_path):
+    cases = []
+    for i, (name, (content, strict)) in enumerate(public_pickles.bomb_pickles().items()):
+        path = tmp_path / f"bomb{i}.pkl"
+        path.write_bytes(content)
+        cases.append((name, str(path), strict))
+    # a legitimate small file first: its conversion sets the baseline the bombs are measured against
+    legit = write_pickle(synthetic_public_dict(meta_slice(20, seed=7), seed=7), tmp_path / "legit.pkl")
+    cases.insert(0, ("legitimate", str(legit), False))
+    result = subprocess.run([sys.executable, "-c", _MEASURE, json.dumps(cases)], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    results = json.loads(result.stdout)
+    assert results.pop("legitimate")["outcome"] == "converted"
+    assert len(results) == len(cases) - 1
+    for name, got in results.items():
+        assert got["outcome"].startswith(("UnsafePickleError", "UnreadablePickleError")), (name, got)
+        assert got["seconds"] < 1.0, (name, got)
+        assert got["peak_mb"] < 200, (name, got)
+    assert "refused call of numpy.ndarray" in results["zero-stride 1e5 rows"]["outcome"]
+    assert "refused bytearray(int)" in results["bytearray(N)"]["outcome"]
+    assert "memory bomb" in results["encode of one string 400 times"]["outcome"]
+    assert "refused SETITEM into bytearray" in results["bytearray doubled in place"]["outcome"]
+
+
+def test_strict_row_count_is_checked_before_anything_is_allocated():
+    n = 10_000_000  # in-memory zero-stride arrays: what the row check must stop before touching
+    data = {
+        "X": np.broadcast_to(np.float32(0), (n, 21, 45)),
+        "X_cat": np.broadcast_to(np.float64(0), (n, 21, 3)),
+        "Y": np.broadcast_to(np.array("adam"), (n,)),
+        "obs_keys": np.array(OBSERVABLE_NAMES),
+        "meta": np.broadcast_to(np.zeros(1, dtype=[("task", "U8")]), (n,)),
+    }
+    tracemalloc.start()
+    try:
+        with pytest.raises(public.PublicDataError, match=f"{n} rows, the public dataset has 20736"):
+            public.public_frame(data, strict=True)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 10 << 20
+
+
+def test_array_larger_than_the_public_schema_is_refused_in_strict_mode(tmp_path):
+    rows = 20736 + 1  # one row more than the public X, with every byte present in the file
+    pkl = tmp_path / "big.pkl"
+    pkl.write_bytes(pickle.dumps({"X": np.zeros((rows, 21, 45), np.float32)}, protocol=2))
+    with pytest.raises(unpickle.UnsafePickleError, match=r"shape \(20737, 21, 45\).*more than the 19,595,520"):
+        public.convert_public(pkl, tmp_path / "out", strict=True)
+    # not strict: the file holds the bytes, so it is read (and then fails the schema check)
+    with pytest.raises(public.PublicDataError, match="missing key"):
+        public.convert_public(pkl, tmp_path / "out", strict=False)
+
+
+# ---------------------------------------------------------------------------
+# other formats (issue 9 item 3)
+
+
+def test_protocol_5_numpy_pickle_converts(tmp_path, slice_meta, slice_data):
+    pkl = write_pickle(slice_data, tmp_path / "dataset.pkl", protocol=5)
+    assert b"_frombuffer" in pkl.read_bytes()
+    path = public.convert_public(pkl, tmp_path / "out", strict=False)
+    view = load_view(path.parent.parent, observables="all45")
+    np.testing.assert_array_equal(view.X, slice_data["X"])
+    assert view.meta["layer_name"].tolist() == slice_meta["layer_name"].tolist()
+
+
+def test_parquet_given_for_conversion_says_it_is_already_parquet(tmp_path, slice_data):
+    pkl = write_pickle(slice_data, tmp_path / "dataset.pkl")
+    path = public.convert_public(pkl, tmp_path / "out", strict=False)
+    with pytest.raises(public.PublicDataError, match="already a Parquet file.*nothing to convert"):
+        public.convert_public(path, tmp_path / "again", strict=False)
+
+
+def test_footer_records_source_path_digest_and_whether_it_was_checked(tmp_path, slice_data):
+    pkl = write_pickle(slice_data, tmp_path / "dataset.pkl")
+    digest = hashlib.sha256(pkl.read_bytes()).hexdigest()
+    path = public.convert_public(pkl, tmp_path / "out", strict=False)
+    footer = pq.read_schema(path).metadata
+    assert footer[b"lrid.source_path"].decode() == str(pkl.resolve())
+    assert footer[b"lrid.source_sha256"].decode() == digest
+    assert footer[b"lrid.source_sha256_verified"] == b"False" and b"lrid.source_url" not in footer
+    path = public.convert_public(pkl, tmp_path / "out", strict=False, sha256=digest.upper(),
+                                 source_url="http://mirror.example/dataset.pkl")
+    footer = pq.read_schema(path).metadata
+    assert footer[b"lrid.source_sha256_verified"] == b"True"
+    assert footer[b"lrid.source_url"] == b"http://mirror.example/dataset.pkl"
+    with pytest.raises(public.PublicDataError, match=f"SHA-256 is {digest}, expected {'0' * 64}"):
+        public.convert_public(pkl, tmp_path / "other", strict=False, sha256="0" * 64)
+    assert not (tmp_path / "other").exists()

@@ -33,7 +33,6 @@ import errno
 import json
 import os
 import re
-import socket
 import sys
 import tempfile
 import time
@@ -84,7 +83,13 @@ class DownloadError(RuntimeError):
 
 
 def default_pickle_path(cache=None):
-    """Where the downloaded ``dataset.pkl`` lives: ``<cache dir>/dataset.pkl``."""
+    """Where the downloaded ``dataset.pkl`` lives: ``<cache dir>/dataset.pkl``.
+
+    Examples
+    --------
+    >>> default_pickle_path("/data/lrid").as_posix()
+    '/data/lrid/dataset.pkl'
+    """
     return cache_dir(cache) / PUBLIC_FILENAME
 
 
@@ -156,7 +161,7 @@ def _open(url, offset, validator, timeout, dest):
         raise DownloadError(f"{url}: the server answered HTTP {err.code} {err.reason}") from err
     except urllib.error.URLError as err:
         raise DownloadError(_offline_message(url, dest, err.reason)) from err
-    except (TimeoutError, socket.timeout, ConnectionError, HTTPException) as err:
+    except (TimeoutError, ConnectionError, HTTPException) as err:
         raise DownloadError(_offline_message(url, dest, err)) from err
     return response, response.status
 
@@ -285,6 +290,13 @@ def download_public(url=PUBLIC_URL, dest=None, cache=None, force=False, expected
         file), on an HTTP error, a dropped connection, a deadline, a full
         disk, an incomplete or unverifiable download or a wrong file; the
         message says how to retry.
+
+    Examples
+    --------
+    >>> download_public("notaurl")
+    Traceback (most recent call last):
+    ...
+    lrid_analysis.download.DownloadError: --url 'notaurl' is not an http:// or https:// address
     """
     _check_url(url)
     expected_sha = _sha256_arg(sha256) if sha256 is not None else PUBLIC_SHA256

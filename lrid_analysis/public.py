@@ -116,6 +116,13 @@ def layer_depth_key(layer_name):
     Returns
     -------
     tuple of 4 int, or None when the name matches none of these patterns.
+
+    Examples
+    --------
+    >>> layer_depth_key("block_group1_0/conv0") < layer_depth_key("block_group1_0/conv1") < layer_depth_key("dense")
+    True
+    >>> layer_depth_key("mystery") is None
+    True
     """
     for stage, pattern in enumerate((_CONV, _BLOCK, _FC)):
         match = pattern.match(layer_name)

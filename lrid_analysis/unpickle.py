@@ -332,7 +332,7 @@ class RestrictedUnpickler(pickle._Unpickler):
             self._refuse(what, f"refused {what}({cls!r:.100}, {base!r:.100}, ...): only numpy array "
                                "classes are admitted")
         if base is np.ndarray:
-            shape, n, nbytes = self._check_array(state, np.dtype(float), what)
+            _, n, nbytes = self._check_array(state, np.dtype(float), what)
             if nbytes > _PLACEHOLDER_BYTES:
                 self._refuse(what, f"refused {what} allocating {nbytes:,} bytes without data")
             self._charge(n, what)

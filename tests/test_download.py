@@ -163,7 +163,7 @@ def test_dropped_connection_keeps_part_then_resumes_with_range(tmp_path, payload
     part = tmp_path / "dataset.pkl.part"
     cut = 123_457
     with LocalServer(payload, drops=1, drop_after=cut) as server:
-        with pytest.raises(download.DownloadError, match=f"dropped after 123,457 of 300,000 bytes.*resume"):
+        with pytest.raises(download.DownloadError, match="dropped after 123,457 of 300,000 bytes.*resume"):
             download.download_public(server.url, dest=dest, chunk_size=4096, progress=False)
         assert not dest.exists()
         assert part.read_bytes() == payload[:cut]
@@ -431,7 +431,7 @@ def small_pickle(tmp_path_factory):
 
 def test_help_lists_options_and_examples():
     result = subprocess.run([sys.executable, "-m", "lrid_analysis.download", "--help"],
-                            capture_output=True, text=True, timeout=120)
+                            check=False, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0
     for flag in ("--from-file", "--cache-dir", "--url", "--no-convert", "--force", "examples:", "LRID_DATA_DIR"):
         assert flag in result.stdout
@@ -495,7 +495,7 @@ def test_cli_errors_are_one_line(tmp_path, small_pickle, closed_port_url, capsys
 def test_cli_main_module_exit_code(tmp_path, closed_port_url):
     env = dict(os.environ, LRID_DATA_DIR=str(tmp_path))
     result = subprocess.run([sys.executable, "-m", "lrid_analysis.download", "--url", closed_port_url, "--quiet"],
-                            capture_output=True, text=True, env=env, timeout=120)
+                            check=False, capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode == 1
     assert result.stderr.strip().startswith("error: ") and "Traceback" not in result.stderr
     assert Path(tmp_path).exists()
@@ -523,7 +523,7 @@ def test_cli_one_line_errors_for_bad_url_memory_and_unwritable_cache(tmp_path, s
 
 def test_cli_debug_shows_the_traceback(tmp_path):
     result = subprocess.run([sys.executable, "-m", "lrid_analysis.download", "--url", "notaurl", "--debug",
-                             "--cache-dir", str(tmp_path)], capture_output=True, text=True, timeout=120)
+                             "--cache-dir", str(tmp_path)], check=False, capture_output=True, text=True, timeout=120)
     assert result.returncode == 1 and "Traceback" in result.stderr and "DownloadError" in result.stderr
 
 

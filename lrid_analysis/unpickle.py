@@ -8,20 +8,22 @@ that read memory they do not own or allocate far more than the file holds.
 * **Admitted globals only.** Numpy array, record array, dtype and scalar
   reconstruction (``_reconstruct``, ``_frombuffer`` of protocol 5,
   ``scalar``, ``dtype``), a few builtin types (``set``, ``frozenset``,
-  ``slice``, ``complex``, ``bytearray``) and ``_codecs.encode`` to latin-1
+  ``slice``, ``complex``, ``bytes`` (empty), ``bytearray``) and ``_codecs.encode`` to latin-1
   (how protocol-2 pickles store bytes). Anything else (``os.system``,
   ``builtins.eval``, ``numpy.save``, ...) raises :class:`UnsafePickleError`
   before it is called. Classes such as ``numpy.ndarray`` are admitted only as
   arguments of these functions: calling them directly is refused (that is how
   zero-stride views and unbacked allocations are made).
 * **Every call's arguments are checked** by a guard before the real function
-  runs. A ``dtype`` state (pickle ``BUILD``) must be exactly the state numpy
-  derives from the fields it declares, so flags cannot claim "no Python
-  objects" for a field that holds them; a dtype is built once, before any
-  use. Arrays and scalars whose dtype holds Python objects anywhere (also in
-  a structured field) are never filled from file bytes: only from a list of
-  objects the unpickler itself made, one per element (numpy's own format for
-  object arrays, used by the public file's seed fields).
+  runs. A ``dtype`` state (pickle ``BUILD``) must be the state numpy derives
+  from the layout it declares, so its flags cannot claim "no Python objects"
+  for a field that holds them (only the zero-init and Python-API flags of a
+  dtype without objects may differ, as numpy versions set them differently;
+  the derived state is the one applied), and a dtype is built once, before
+  any use. Arrays and scalars whose dtype holds Python objects anywhere (also
+  in a structured field) are never filled from file bytes: only from a list
+  of objects the unpickler itself made, one per element (numpy's own format
+  for object arrays, used by the public file's seed fields).
 * **Bounded memory.** Declared lengths are checked against the file's size
   before anything is read or allocated, and every array element and
   data byte, every byte made by ``_codecs.encode`` or ``bytearray`` and every
@@ -72,6 +74,8 @@ BUDGET_SLACK = 1 << 16
 _PLACEHOLDER_BYTES = 1 << 12
 #: numpy's NPY_ALIGNED_STRUCT dtype flag.
 _ALIGNED_STRUCT = 0x80
+#: numpy's NPY_NEEDS_INIT | NPY_NEEDS_PYAPI: set differently by numpy versions for dtypes without objects.
+_VERSION_FLAGS = 0x08 | 0x10
 
 
 class UnsafePickleError(pickle.UnpicklingError):
@@ -245,7 +249,7 @@ class RestrictedUnpickler(pickle._Unpickler):
             admitted[(module, "recarray")] = np.recarray
             admitted[(module, "record")] = np.record
         for module in ("builtins", "__builtin__"):
-            for name in ("set", "frozenset", "slice", "complex", "bytearray", "object"):
+            for name in ("set", "frozenset", "slice", "complex", "bytes", "bytearray", "object"):
                 admitted[(module, name)] = getattr(__import__("builtins"), name)
         for module in ("copyreg", "copy_reg"):
             admitted[(module, "_reconstructor")] = copyreg._reconstructor
@@ -257,6 +261,7 @@ class RestrictedUnpickler(pickle._Unpickler):
             np.dtype: self._dtype,
             copyreg._reconstructor: self._reconstructor,
             codecs.encode: self._encode,
+            bytes: self._bytes,
             bytearray: self._bytearray,
             set: self._set,
             frozenset: self._frozenset,
@@ -367,6 +372,11 @@ class RestrictedUnpickler(pickle._Unpickler):
         self._charge(len(obj), "_codecs.encode", "values")
         return obj.encode("latin-1", errors if errors in ("strict",) else "strict")
 
+    def _bytes(self, *args):
+        if args:  # protocols 0-2 write b"" as bytes(), every other bytes value through _codecs.encode
+            self._refuse("builtins.bytes", "refused bytes() with arguments: only the empty bytes b'' is made so")
+        return b""
+
     def _bytearray(self, source=b"", encoding=None, errors="strict"):
         if not isinstance(source, (bytes, str)) or (isinstance(source, str) and encoding is None):
             self._refuse("builtins.bytearray", f"refused bytearray({type(source).__name__}): only bytes or "
@@ -444,7 +454,11 @@ class RestrictedUnpickler(pickle._Unpickler):
         except (ValueError, TypeError) as err:
             self._refuse(what, f"refused dtype state: {err}")
         expected = canonical.__reduce__()[2]
-        if tuple(state[:8]) != expected:
+        # numpy versions differ in the zero-init / Python-API bits of dtypes without objects
+        # (harmless: the derived state is applied, not the declared one); for a dtype holding
+        # objects every flag must match
+        tolerated = 0 if canonical.hasobject else _VERSION_FLAGS
+        if tuple(state[:7]) != expected[:7] or (state[7] ^ expected[7]) & ~tolerated:
             flags = "" if state[7] == expected[7] else (
                 f"; it claims flags {state[7]:#x} where its fields need {expected[7]:#x}"
                 + (" (they hold Python objects)" if canonical.hasobject else ""))

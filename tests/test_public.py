@@ -491,3 +491,51 @@ def test_footer_records_source_path_digest_and_whether_it_was_checked(tmp_path, 
     with pytest.raises(public.PublicDataError, match=f"SHA-256 is {digest}, expected {'0' * 64}"):
         public.convert_public(pkl, tmp_path / "other", strict=False, sha256="0" * 64)
     assert not (tmp_path / "other").exists()
+
+
+def test_every_numpy_dtype_layout_round_trips_through_the_checked_build(tmp_path):
+    arrays = {
+        "aligned": np.zeros(3, dtype=np.dtype([("a", "f8"), ("b", "i1")], align=True)),
+        "padded": np.zeros(2, dtype={"names": ["a", "b"], "formats": ["f8", "i1"], "offsets": [0, 8], "itemsize": 16}),
+        "subarray": np.arange(6.0).view([("v", "f8", (3,))]),
+        "titles": np.zeros(1, dtype={"names": ["a"], "formats": ["f8"], "titles": ["T"]}),
+        "big endian": np.arange(3, dtype=">i4"),
+        "unicode": np.array(["abc", "é"]),
+        "fortran": np.asfortranarray(np.arange(6.0).reshape(2, 3)),
+        "objects": np.array([None, "x", 3], dtype=object),
+        "nested": np.zeros(2, dtype=[("inner", [("x", "<f4"), ("o", "O")]), ("s", "S3")]),
+    }
+    for protocol in range(6):
+        path = tmp_path / f"dtypes{protocol}.pkl"
+        path.write_bytes(pickle.dumps(arrays, protocol=protocol))
+        back = unpickle.safe_load_pickle(path)
+        trusted = pickle.loads(path.read_bytes())  # what numpy itself rebuilds (big-endian data becomes native)
+        for name, array in trusted.items():
+            assert back[name].dtype == array.dtype and back[name].dtype.flags == array.dtype.flags, (name, protocol)
+            assert repr(back[name].tolist()) == repr(array.tolist()) == repr(arrays[name].tolist()), (name, protocol)
+
+
+def _struct_state(flags, offset=0, itemsize=8):
+    P = public_pickles
+    return P.tup(P.integer(3), P.text("|"), P.pickle.NONE, P.tup(P.text("a")),
+                 P.pickle.EMPTY_DICT + P.text("a") + P.tup(P.dtype_op("f8"), P.integer(offset)) + P.pickle.SETITEM,
+                 P.integer(itemsize), P.integer(1), P.integer(flags))
+
+
+def test_dtype_state_checks_tolerate_version_flags_only_without_objects(tmp_path):
+    P = public_pickles
+    data = P.raw(np.arange(2.0).tobytes())
+
+    def load(state):
+        path = tmp_path / "dtype.pkl"
+        path.write_bytes(P.program(P.array_op((2,), P.dtype_op("V8", state), data)))
+        return unpickle.safe_load_pickle(path)
+
+    # numpy 2 sets NEEDS_PYAPI (0x10) on every structured dtype, older numpy did not: both load the same
+    for flags in (0x10, 0x0):
+        back = load(_struct_state(flags))
+        assert back["a"].tolist() == [0.0, 1.0] and back.dtype.flags == np.dtype([("a", "f8")]).flags
+    with pytest.raises(unpickle.UnsafePickleError, match="claims flags 0x2 where its fields need 0x10"):
+        load(_struct_state(0x2))  # "list pickle" for a float field
+    with pytest.raises(unpickle.UnsafePickleError, match="refused dtype state: .*requires 16 bytes"):
+        load(_struct_state(0x10, offset=8))  # a field beyond the item size would read past each element

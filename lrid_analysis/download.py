@@ -313,7 +313,8 @@ def download_public(url=PUBLIC_URL, dest=None, cache=None, force=False, expected
         part.unlink(missing_ok=True)  # an existing dest stays until the new copy is complete
         state_file.unlink(missing_ok=True)
     if dest.exists() and not force:
-        _verify(dest, expected_size, expected_sha, sha256 is not None, url, kept=False)
+        if expected_size is not None or expected_sha is not None:
+            _verify(dest, expected_size, expected_sha, sha256 is not None, url, kept=False)
         return dest
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -348,8 +349,7 @@ def download_public(url=PUBLIC_URL, dest=None, cache=None, force=False, expected
         offset = 0
         length = response.headers.get("Content-Length")
         total = int(length) if length is not None else None
-        state = {"url": url, "validator": _validator(response.headers), "total": total,
-                 "content_type": response.headers.get("Content-Type")}
+        state = {"url": url, "validator": _validator(response.headers), "total": total}
         write_json_atomic(state_file, state)
     resumable = bool(state.get("validator")) and total is not None
     with response:
@@ -395,7 +395,7 @@ def _finish(part, dest, total, expected_size, expected_sha, given, url, state):
         )
     with open(part, "rb") as file:
         head = file.read(512)
-    if head.lstrip()[:1] == b"<" or "html" in str(state.get("content_type") or "").lower():
+    if head.lstrip()[:1] == b"<":  # HTML or XML; a pickle starts with an opcode, never with "<"
         state_file.unlink(missing_ok=True)
         raise DownloadError(
             f"{url} sent a web page ({head.lstrip()[:40]!r}...), not dataset.pkl (an error or login page?); it "

@@ -315,7 +315,7 @@ class RestrictedUnpickler(pickle._Unpickler):
         return obj
 
     def _dtype(self, obj, align=False, copy=True):
-        if not (isinstance(obj, str) and len(obj) <= 16 or obj in (np.record, np.void)):
+        if not (isinstance(obj, str) and len(obj) <= 16 or obj is np.record or obj is np.void):
             self._refuse("numpy.dtype", f"refused numpy.dtype({obj!r:.100}): only type codes are admitted")
         return self._fresh_item(np.dtype(obj, bool(align), True))  # always a new object, never a shared one
 
@@ -365,12 +365,12 @@ class RestrictedUnpickler(pickle._Unpickler):
         self._charge(max(n, nbytes), what)
         return _numpy_modules()[1]._frombuffer(buf, dtype, shape, order)
 
-    def _encode(self, obj, encoding="utf-8", errors="strict"):
+    def _encode(self, obj, encoding="utf-8", errors="strict"):  # noqa: ARG002 - codecs.encode's signature
         if not isinstance(obj, str) or str(encoding).lower().replace("_", "-") not in ("latin1", "latin-1"):
             self._refuse("_codecs.encode", f"refused _codecs.encode with encoding {encoding!r:.50}: only text "
                                            "to latin-1 bytes is admitted")
         self._charge(len(obj), "_codecs.encode", "values")
-        return obj.encode("latin-1", errors if errors in ("strict",) else "strict")
+        return obj.encode("latin-1")
 
     def _bytes(self, *args):
         if args:  # protocols 0-2 write b"" as bytes(), every other bytes value through _codecs.encode
@@ -449,6 +449,11 @@ class RestrictedUnpickler(pickle._Unpickler):
 
     def _build_dtype(self, dtype, state):
         what = "numpy.dtype"
+        if isinstance(state, tuple) and len(state) >= 5:  # field and subarray dtypes are used from now on
+            subarray, fields = state[2], state[4]
+            for entry in [subarray, *(fields.values() if isinstance(fields, dict) else ())]:
+                if isinstance(entry, tuple) and entry:
+                    self._fresh.pop(id(entry[0]), None)
         try:
             canonical = _canonical_dtype(dtype, state)
         except (ValueError, TypeError) as err:

@@ -220,6 +220,14 @@ def crafted_pickles():
             dtype_op("V8") + P.BINPUT + b"\x01" + P.POP
             + array_op((1,), P.BINGET + b"\x01", pointer) + P.BINPUT + b"\x02" + P.POP
             + P.BINGET + b"\x01" + object_field_state(27) + P.BUILD + P.POP + P.BINGET + b"\x02"),
+        # a fresh dtype V8 made the field of a record, the record's array filled, then V8 rebuilt as objects
+        "field dtype rebuilt after use": program(
+            dtype_op("V8") + P.BINPUT + b"\x01" + P.POP
+            + array_op((1,), dtype_op("V8", tup(integer(3), text("|"), P.NONE, tup(text("a")),
+                                                P.EMPTY_DICT + text("a") + tup(P.BINGET + b"\x01", integer(0))
+                                                + P.SETITEM, integer(8), integer(1), integer(0x10))), pointer)
+            + P.BINPUT + b"\x02" + P.POP
+            + P.BINGET + b"\x01" + object_field_state(27) + P.BUILD + P.POP + P.BINGET + b"\x02"),
         # protocol 5's buffer path with an object dtype claiming no objects
         "frombuffer object dtype": program(call(glob("numpy.core.numeric", "_frombuffer"), raw(b"\x41" * 8),
                                                 dtype_op("V8", object_field_state(0)), tup(integer(1)), text("C"))),

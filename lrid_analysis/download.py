@@ -193,6 +193,11 @@ def _write_error(err, part, received):
     return DownloadError(f"cannot write {part} after {received:,} bytes ({err.strerror or err})")
 
 
+def _symlink_error(part):
+    return DownloadError(f"{part} is a symbolic link; lrid never writes through one. Remove it, or run again "
+                         "with --force (which removes the link, not its target)")
+
+
 def _retry(resumable):
     return "run the same command again to resume" if resumable else "run again with --force to start over"
 
@@ -206,8 +211,7 @@ def _stream(response, part, offset, total, clock, url, resumable, chunk_size, pr
         fd = os.open(part, flags, 0o644)
     except OSError as err:
         if err.errno == errno.ELOOP:
-            raise DownloadError(f"{part} is a symbolic link; lrid never writes through one. Remove it, or run "
-                                "again with --force (which removes the link, not its target)") from err
+            raise _symlink_error(part) from err
         raise _write_error(err, part, offset) from err
     received = offset
     try:
@@ -306,8 +310,7 @@ def download_public(url=PUBLIC_URL, dest=None, cache=None, force=False, expected
     state_file = _record_path(part)
     if part.is_symlink():
         if not force:
-            raise DownloadError(f"{part} is a symbolic link; lrid never writes through one. Remove it, or run "
-                                "again with --force (which removes the link, not its target)")
+            raise _symlink_error(part)
         part.unlink()
     if force:
         part.unlink(missing_ok=True)  # an existing dest stays until the new copy is complete

@@ -365,7 +365,7 @@ class RestrictedUnpickler(pickle._Unpickler):
         self._charge(max(n, nbytes), what)
         return _numpy_modules()[1]._frombuffer(buf, dtype, shape, order)
 
-    def _encode(self, obj, encoding="utf-8", errors="strict"):  # noqa: ARG002 - codecs.encode's signature
+    def _encode(self, obj, encoding="utf-8", errors="strict"):
         if not isinstance(obj, str) or str(encoding).lower().replace("_", "-") not in ("latin1", "latin-1"):
             self._refuse("_codecs.encode", f"refused _codecs.encode with encoding {encoding!r:.50}: only text "
                                            "to latin-1 bytes is admitted")

@@ -279,7 +279,7 @@ def bomb_pickles():
         The file content and whether to convert it in strict mode.
     """
     big = "x" * (1 << 20)
-    numbers = P.EMPTY_LIST + P.MARK + b"".join(P.BININT + i.to_bytes(4, "little") for i in range(100_000)) + P.APPENDS
+    numbers = P.EMPTY_LIST + P.MARK + b"".join(P.BININT + i.to_bytes(4, "little") for i in range(20_000)) + P.APPENDS
     doubling = (P.BINGET + b"\x01" + P.BINGET + b"\x02" + P.BINGET + b"\x01" + P.SETITEM + P.POP) * 18
     return {
         "bytearray(N)": (program(call(glob("__builtin__", "bytearray"), integer(1_100_000_000))), False),
@@ -296,9 +296,9 @@ def bomb_pickles():
         "encode of one string 400 times": (program(
             text(big) + P.BINPUT + b"\x01" + P.POP + P.EMPTY_LIST + P.MARK
             + call(glob("_codecs", "encode"), P.BINGET + b"\x01", text("latin1")) * 400 + P.APPENDS), False),
-        "set of one list 100 times": (program(
+        "set of one list 500 times": (program(
             numbers + P.BINPUT + b"\x01" + P.POP + P.EMPTY_LIST + P.MARK
-            + call(glob("__builtin__", "set"), P.BINGET + b"\x01") * 100 + P.APPENDS), False),
+            + call(glob("__builtin__", "set"), P.BINGET + b"\x01") * 500 + P.APPENDS), False),
         "bytearray doubled in place": (program(
             call(glob("__builtin__", "bytearray"), raw(b"x" * 1024)) + P.BINPUT + b"\x01"
             + call(glob("__builtin__", "slice"), integer(10**12), P.NONE, P.NONE) + P.BINPUT + b"\x02" + P.POP

@@ -1,18 +1,12 @@
-"""The public dataset of Nayebi et al. (2020): download, safe unpickling, conversion.
+"""The public dataset of Nayebi et al. (2020): schema checks and conversion to tidy Parquet.
 
 The authors published their observable statistics as one Python 2.7 pickle,
-``dataset.pkl`` (about 511 MB). This module
-
-* downloads it into the user cache with resume support
-  (:func:`download_public`),
-* reads it with a restricted unpickler that only rebuilds numpy arrays and
-  builtin containers, so a tampered file cannot run code
-  (:func:`safe_load_pickle`, :class:`RestrictedUnpickler`),
-* checks it against what is known about the file and converts it to the tidy
-  Parquet contract of :mod:`lrid_analysis.dataset` (:func:`public_frame`,
-  :func:`convert_public`).
-
-The command line front end is ``python -m lrid_analysis.download``.
+``dataset.pkl`` (about 511 MB). :mod:`lrid_analysis.download` fetches it
+(also the command line front end, ``python -m lrid_analysis.download``),
+:mod:`lrid_analysis.unpickle` reads it without trusting it, and this module
+checks it against what is known about the file and converts it to the tidy
+Parquet contract of :mod:`lrid_analysis.dataset` (:func:`public_frame`,
+:func:`convert_public`).
 
 Conversion choices
 ------------------
@@ -38,17 +32,10 @@ Conversion choices
 
 from __future__ import annotations
 
-import copyreg
 import hashlib
-import os
-import pickle
 import re
-import socket
 import sys
-import urllib.error
-import urllib.request
 import warnings
-from http.client import HTTPException
 from pathlib import Path
 
 import numpy as np
@@ -57,12 +44,11 @@ import pandas as pd
 from . import __version__
 from .dataset import LAYER_POSITIONS, DatasetError, write_partitioned
 from .observables import OBSERVABLE_NAMES
-from .sources import cache_dir, public_path
+from .sources import public_path
 from .synthetic import network_id
+from .unpickle import safe_load_pickle
 
 __all__ = [
-    "PUBLIC_URL",
-    "PUBLIC_FILENAME",
     "SOURCE",
     "N_PUBLIC_ROWS",
     "N_CHECKPOINTS",
@@ -70,21 +56,13 @@ __all__ = [
     "LEARNING_RULES",
     "REQUIRED_KEYS",
     "META_FIELDS",
-    "DownloadError",
-    "UnsafePickleError",
     "PublicDataError",
-    "default_pickle_path",
-    "download_public",
-    "RestrictedUnpickler",
-    "safe_load_pickle",
+    "file_sha256",
     "layer_depth_key",
     "public_frame",
     "convert_public",
 ]
 
-#: Where the authors host the dataset (``get_dataset.sh`` of neuroailab/lr-identify).
-PUBLIC_URL = "https://lridentify-datasets.s3-us-west-1.amazonaws.com/dataset.pkl"
-PUBLIC_FILENAME = "dataset.pkl"
 SOURCE = "nayebi2020"
 N_PUBLIC_ROWS = 20736
 N_CHECKPOINTS = 21
@@ -103,326 +81,14 @@ META_FIELDS = (
     "batch_size",
     "layer_name",
 )
-
-
-class DownloadError(RuntimeError):
-    """The dataset could not be fetched (offline, HTTP error, dropped connection)."""
+#: The largest array of the public file (X: rows x checkpoints x observables); strict
+#: conversion refuses any larger array before it is filled.
+_MAX_PUBLIC_ELEMENTS = N_PUBLIC_ROWS * N_CHECKPOINTS * len(OBSERVABLE_NAMES)
+_PARQUET_MAGIC = b"PAR1"
 
 
 class PublicDataError(DatasetError):
     """The pickle does not look like the public dataset."""
-
-
-class UnsafePickleError(pickle.UnpicklingError):
-    """A pickle asked for something the restricted unpickler does not admit.
-
-    Attributes
-    ----------
-    module, name : str
-        The refused global (for example ``posix`` and ``system``), or the
-        admitted callable whose arguments were refused.
-    """
-
-    def __init__(self, module, name, where="pickle", detail=None):
-        self.module, self.name, self.where, self.detail = module, name, where, detail
-        what = detail or (
-            f"refused global {module}.{name}: only numpy array reconstruction and builtin "
-            "containers are admitted"
-        )
-        super().__init__(
-            f"{where}: {what}. The file may try to run code; nothing from it was executed. "
-            "Only load pickles from sources you trust."
-        )
-
-
-# ---------------------------------------------------------------------------
-# download
-
-
-def default_pickle_path(cache=None):
-    """Where the downloaded ``dataset.pkl`` lives: ``<cache dir>/dataset.pkl``."""
-    return cache_dir(cache) / PUBLIC_FILENAME
-
-
-def _offline_message(url, dest, reason):
-    return (
-        f"could not reach {url} ({reason}); this machine seems to be offline. "
-        f"Fetch the file on a machine with internet access (for example `curl -fLo dataset.pkl {url}`), "
-        f"then either copy it to {dest} or convert it with "
-        "`python -m lrid_analysis.download --from-file /path/to/dataset.pkl`"
-    )
-
-
-def _content_range(response):
-    """Parse ``Content-Range: bytes a-b/total`` into (a, total); None for unknown parts."""
-    match = re.match(r"bytes\s+(\d+|\*)(?:-(\d+))?/(\d+|\*)", response.headers.get("Content-Range", ""))
-    if not match:
-        return None, None
-    start = None if match[1] == "*" else int(match[1])
-    total = None if match[3] == "*" else int(match[3])
-    return start, total
-
-
-def _open(url, offset, timeout, dest):
-    headers = {"User-Agent": f"lrid/{__version__}"}
-    if offset:
-        headers["Range"] = f"bytes={offset}-"
-    request = urllib.request.Request(url, headers=headers)
-    try:
-        return urllib.request.urlopen(request, timeout=timeout)
-    except urllib.error.HTTPError as err:
-        if err.code == 416 and offset:
-            return err  # range not satisfiable: the caller checks whether .part is complete
-        raise DownloadError(f"{url}: the server answered HTTP {err.code} {err.reason}") from err
-    except urllib.error.URLError as err:
-        raise DownloadError(_offline_message(url, dest, err.reason)) from err
-    except (TimeoutError, socket.timeout, ConnectionError) as err:
-        raise DownloadError(_offline_message(url, dest, err)) from err
-
-
-def download_public(url=PUBLIC_URL, dest=None, cache=None, force=False, expected_size=None,
-                    timeout=60.0, chunk_size=1 << 20, progress=True):
-    """Download the public ``dataset.pkl``, resuming an interrupted download.
-
-    Bytes go to ``<dest>.part``; a later call asks the server for the rest
-    with an HTTP ``Range`` header and appends (206 answer), or starts over
-    when the server ignores the range (200 answer). The ``.part`` file is
-    renamed to ``dest`` only once its size matches the announced length.
-
-    Parameters
-    ----------
-    url : str
-        Address of the file (:data:`PUBLIC_URL` by default).
-    dest : str or Path, optional
-        Destination file; ``<cache dir>/dataset.pkl`` by default.
-    cache : str or Path, optional
-        Cache folder override (see :func:`lrid_analysis.sources.cache_dir`).
-    force : bool
-        Download again even if ``dest`` exists; a partial download is
-        discarded, and ``dest`` is replaced only once the new copy is complete.
-    expected_size : int, optional
-        Known size in bytes; the download fails if the finished file differs.
-    timeout : float
-        Seconds to wait for the server on each network operation.
-    chunk_size : int
-        Bytes read at a time.
-    progress : bool
-        Show a tqdm progress bar (on stderr).
-
-    Returns
-    -------
-    Path
-        The complete file.
-
-    Raises
-    ------
-    DownloadError
-        When offline (the message says where to put a manually fetched
-        file), on an HTTP error, or when the connection drops (the
-        ``.part`` file is kept: call again to resume).
-    """
-    from tqdm.auto import tqdm
-
-    dest = Path(dest) if dest is not None else default_pickle_path(cache)
-    part = dest.with_name(dest.name + ".part")
-    if force and part.exists():
-        part.unlink()  # an existing dest stays until the new copy is complete
-    if dest.exists() and not force:
-        _check_size(dest, expected_size, url)
-        return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    offset = part.stat().st_size if part.exists() else 0
-    response = _open(url, offset, timeout, dest)
-    status = getattr(response, "status", None) or response.code
-    if status == 416:  # nothing left to send: .part is complete, or longer than the remote file
-        _, total = _content_range(response)
-        response.close()
-        if total is not None and total == offset:
-            return _finish(part, dest, expected_size, url)
-        part.unlink()
-        offset = 0
-        response = _open(url, 0, timeout, dest)
-        status = response.status
-    with response:
-        if status == 206:
-            start, total = _content_range(response)
-            if start != offset:
-                raise DownloadError(
-                    f"{url}: asked for bytes from {offset} but the server sent a range starting at {start}; "
-                    f"delete {part} or use --force to start over"
-                )
-            mode = "ab"
-        else:
-            mode, offset = "wb", 0
-            length = response.headers.get("Content-Length")
-            total = int(length) if length is not None else None
-        received = offset
-        try:
-            with open(part, mode) as out, tqdm(
-                total=total, initial=offset, unit="B", unit_scale=True, unit_divisor=1024,
-                desc=dest.name, disable=not progress, leave=False,
-            ) as bar:
-                while True:
-                    chunk = response.read(chunk_size)
-                    if not chunk:
-                        break
-                    out.write(chunk)
-                    received += len(chunk)
-                    bar.update(len(chunk))
-        except (HTTPException, OSError) as err:
-            raise DownloadError(
-                f"{url}: the connection dropped after {received} of {total or 'unknown'} bytes ({err!r}); "
-                f"the partial file is kept at {part}: run the same command again to resume"
-            ) from err
-    if total is not None and received != total:
-        raise DownloadError(
-            f"{url}: the connection dropped after {received} of {total} bytes; the partial file is kept "
-            f"at {part}: run the same command again to resume"
-        )
-    return _finish(part, dest, expected_size, url)
-
-
-def _check_size(path, expected_size, url):
-    if expected_size is not None and path.stat().st_size != int(expected_size):
-        raise DownloadError(
-            f"{path} has {path.stat().st_size} bytes, expected {int(expected_size)}; "
-            f"delete it or download again with --force (from {url})"
-        )
-
-
-def _finish(part, dest, expected_size, url):
-    try:
-        _check_size(part, expected_size, url)
-    except DownloadError:
-        part.unlink()
-        raise
-    os.replace(part, dest)
-    return dest
-
-
-# ---------------------------------------------------------------------------
-# restricted unpickling
-
-
-def _numpy_multiarray():
-    try:
-        from numpy._core import multiarray  # numpy >= 2
-    except ImportError:  # pragma: no cover - numpy 1.x
-        from numpy.core import multiarray
-    return multiarray
-
-
-def _guarded_reconstructor(cls, base, state):
-    """``copyreg._reconstructor`` restricted to numpy array classes."""
-    if cls not in (np.ndarray, np.recarray) or base not in (object, np.ndarray):
-        raise UnsafePickleError(
-            "copyreg", "_reconstructor",
-            detail=f"refused copyreg._reconstructor({cls!r}, {base!r}, ...): only numpy array classes are admitted",
-        )
-    return copyreg._reconstructor(cls, base, state)
-
-
-def _guarded_encode(obj, encoding="utf-8", errors="strict"):
-    """``_codecs.encode`` as protocol-2 pickles of bytes use it: text to latin-1 bytes only."""
-    if not isinstance(obj, str) or str(encoding).lower().replace("_", "-") not in ("latin1", "latin-1"):
-        raise UnsafePickleError(
-            "_codecs", "encode",
-            detail=f"refused _codecs.encode with encoding {encoding!r}: only text to latin-1 bytes is admitted",
-        )
-    return obj.encode("latin-1", errors)
-
-
-def _admitted_globals():
-    multiarray = _numpy_multiarray()
-    admitted = {}
-    for module in ("numpy.core.multiarray", "numpy._core.multiarray"):
-        admitted[(module, "_reconstruct")] = multiarray._reconstruct
-        admitted[(module, "scalar")] = multiarray.scalar
-    for module in ("numpy", "numpy.core.multiarray", "numpy._core.multiarray"):
-        admitted[(module, "ndarray")] = np.ndarray
-        admitted[(module, "dtype")] = np.dtype
-    for module in ("numpy", "numpy.rec", "numpy.core.records", "numpy._core.records"):
-        admitted[(module, "recarray")] = np.recarray
-        admitted[(module, "record")] = np.record
-    for module in ("builtins", "__builtin__"):
-        for name in ("set", "frozenset", "slice", "complex", "bytearray", "object"):
-            admitted[(module, name)] = getattr(__import__("builtins"), name)
-    for module in ("copyreg", "copy_reg"):
-        admitted[(module, "_reconstructor")] = _guarded_reconstructor
-    admitted[("_codecs", "encode")] = _guarded_encode
-    return admitted
-
-
-class RestrictedUnpickler(pickle.Unpickler):
-    """An unpickler that only rebuilds numpy arrays, record arrays and builtins.
-
-    Every global a pickle names goes through :meth:`find_class`; only the
-    numpy array machinery (``_reconstruct``, ``ndarray``, ``dtype``,
-    ``scalar``, ``recarray``, ``record``), a few builtin types (``set``,
-    ``frozenset``, ``slice``, ``complex``, ``bytearray``, ``object``),
-    ``copyreg._reconstructor`` called with numpy array classes and
-    ``_codecs.encode`` to latin-1 (how protocol-2 pickles store bytes) are
-    admitted. Anything else (``os.system``, ``subprocess``, ``builtins.eval``,
-    ``numpy.save``, ...) raises :class:`UnsafePickleError` before it can be
-    called. Dicts, lists, tuples, strings and numbers need no global.
-
-    Parameters
-    ----------
-    file : binary file object
-    where : str
-        Name of the file, used in error messages.
-    **kwargs
-        Passed to :class:`pickle.Unpickler` (``encoding="latin1"`` reads
-        Python 2 pickles).
-    """
-
-    def __init__(self, file, where="pickle", **kwargs):
-        super().__init__(file, **kwargs)
-        self.where = where
-        self._admitted = _admitted_globals()
-
-    def find_class(self, module, name):
-        try:
-            return self._admitted[(module, name)]
-        except KeyError:
-            raise UnsafePickleError(module, name, self.where) from None
-
-    def persistent_load(self, pid):
-        raise UnsafePickleError("persistent_load", repr(pid), self.where,
-                                detail=f"refused persistent id {pid!r}")
-
-
-def safe_load_pickle(path):
-    """Load a pickle with :class:`RestrictedUnpickler` and ``encoding="latin1"``.
-
-    Parameters
-    ----------
-    path : str or Path
-
-    Returns
-    -------
-    object
-        The unpickled object (numpy arrays, builtin containers).
-
-    Raises
-    ------
-    UnsafePickleError
-        When the file asks for anything beyond numpy arrays and builtins.
-    PublicDataError
-        When the file is not a readable pickle (truncated, not a pickle).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no such file: {path}")
-    with open(path, "rb") as file:
-        try:
-            return RestrictedUnpickler(file, where=str(path), encoding="latin1").load()
-        except UnsafePickleError as err:
-            if err.where != str(path):  # raised by an admitted callable, which does not know the file
-                raise UnsafePickleError(err.module, err.name, str(path), err.detail) from None
-            raise
-        except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as err:
-            raise PublicDataError(f"{path}: not a readable pickle ({type(err).__name__}: {err})") from err
 
 
 # ---------------------------------------------------------------------------
@@ -450,6 +116,13 @@ def layer_depth_key(layer_name):
     Returns
     -------
     tuple of 4 int, or None when the name matches none of these patterns.
+
+    Examples
+    --------
+    >>> layer_depth_key("block_group1_0/conv0") < layer_depth_key("block_group1_0/conv1") < layer_depth_key("dense")
+    True
+    >>> layer_depth_key("mystery") is None
+    True
     """
     for stage, pattern in enumerate((_CONV, _BLOCK, _FC)):
         match = pattern.match(layer_name)
@@ -562,17 +235,29 @@ def _check_public(data, where, strict):
             f"(n, {N_CHECKPOINTS}, {len(OBSERVABLE_NAMES)})"
         )
     n = X.shape[0]
-    obs_keys = list(_text(np.asarray(data["obs_keys"]).ravel(), where, "obs_keys"))
-    if obs_keys != list(OBSERVABLE_NAMES):
-        diff = next((i for i, (a, b) in enumerate(zip(obs_keys, OBSERVABLE_NAMES)) if a != b), min(len(obs_keys), 45))
+    # every shape is checked before anything proportional to it is computed
+    if strict and n != N_PUBLIC_ROWS:
         raise PublicDataError(
-            f"{where}: obs_keys differ from the 45 known observables (first difference at position {diff}: "
-            f"{obs_keys[diff] if diff < len(obs_keys) else None!r} vs "
-            f"{OBSERVABLE_NAMES[diff] if diff < 45 else None!r})"
+            f"{where}: {n} rows, the public dataset has {N_PUBLIC_ROWS} "
+            "(pass strict=False / --no-strict to convert a partial file)"
         )
-    X_cat = np.asarray(data["X_cat"])
+    raw_keys, X_cat, raw_Y = (np.asarray(data[key]) for key in ("obs_keys", "X_cat", "Y"))
+    if raw_keys.size != len(OBSERVABLE_NAMES):
+        raise PublicDataError(f"{where}: obs_keys has {raw_keys.size} names; expected the {len(OBSERVABLE_NAMES)} "
+                              "known observables")
     if X_cat.shape != (n, N_CHECKPOINTS, len(LAYER_POSITIONS)):
         raise PublicDataError(f"{where}: X_cat has shape {X_cat.shape}; expected ({n}, {N_CHECKPOINTS}, 3)")
+    if raw_Y.size != n:
+        raise PublicDataError(f"{where}: Y has {raw_Y.size} labels for {n} rows of X")
+    if isinstance(data["meta"], np.ndarray) and data["meta"].shape != (n,):
+        raise PublicDataError(f"{where}: 'meta' has shape {data['meta'].shape}; expected ({n},) like X")
+    obs_keys = list(_text(raw_keys.ravel(), where, "obs_keys"))
+    if obs_keys != list(OBSERVABLE_NAMES):
+        diff = next(i for i, (a, b) in enumerate(zip(obs_keys, OBSERVABLE_NAMES)) if a != b)
+        raise PublicDataError(
+            f"{where}: obs_keys differ from the 45 known observables (first difference at position {diff}: "
+            f"{obs_keys[diff]!r} vs {OBSERVABLE_NAMES[diff]!r})"
+        )
     first = X_cat[:, :1, :]
     onehot = ((first == 0) | (first == 1)).all(axis=2) & (first.sum(axis=2) == 1)
     if not onehot.all():
@@ -583,9 +268,7 @@ def _check_public(data, where, strict):
         row = int(np.flatnonzero(varying)[0])
         raise PublicDataError(f"{where}: X_cat row {row} changes along the trajectory; expected a constant position")
     position = np.asarray(LAYER_POSITIONS, dtype=object)[first[:, 0, :].argmax(axis=1)]
-    Y = _text(np.asarray(data["Y"]).ravel(), where, "Y")
-    if Y.shape != (n,):
-        raise PublicDataError(f"{where}: Y has {Y.shape[0]} labels for {n} rows of X")
+    Y = _text(raw_Y.ravel(), where, "Y")
     unknown = sorted(set(Y) - set(LEARNING_RULES))
     if unknown:
         raise PublicDataError(f"{where}: Y holds unknown learning rule(s) {unknown}; expected {list(LEARNING_RULES)}")
@@ -605,11 +288,6 @@ def _check_public(data, where, strict):
             f"expected 0..{N_CHECKPOINTS}"
         )
     if strict:
-        if n != N_PUBLIC_ROWS:
-            raise PublicDataError(
-                f"{where}: {n} rows, the public dataset has {N_PUBLIC_ROWS} "
-                "(pass strict=False / --no-strict to convert a partial file)"
-            )
         counts = pd.Series(Y).value_counts()
         if set(counts.index) != set(LEARNING_RULES) or (counts != N_PUBLIC_ROWS // 4).any():
             raise PublicDataError(
@@ -675,7 +353,17 @@ def public_frame(data, strict=True, where="dataset.pkl"):
     return pd.concat([frame, observables], axis=1)
 
 
-def _sha256(path, chunk_size=1 << 22):
+def file_sha256(path, chunk_size=1 << 22):
+    """Hex SHA-256 digest of a file, read in chunks of ``chunk_size`` bytes.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.NamedTemporaryFile() as file:
+    ...     _ = file.write(b"abc"); file.flush()
+    ...     file_sha256(file.name)[:16]
+    'ba7816bf8f01cfea'
+    """
     digest = hashlib.sha256()
     with open(path, "rb") as file:
         for chunk in iter(lambda: file.read(chunk_size), b""):
@@ -683,31 +371,68 @@ def _sha256(path, chunk_size=1 << 22):
     return digest.hexdigest()
 
 
-def convert_public(pkl_path, out_dir=None, strict=True, cache=None):
+def _refuse_parquet(path):
+    with open(path, "rb") as file:
+        head = file.read(len(_PARQUET_MAGIC))
+    if head == _PARQUET_MAGIC:
+        raise PublicDataError(
+            f"{path} is already a Parquet file, not the public dataset.pkl: nothing to convert. "
+            f"Use it directly (e.g. --data {path}); if it is tidy lrid data, load_view reads it"
+        )
+
+
+def convert_public(pkl_path, out_dir=None, strict=True, cache=None, *, sha256=None, source_url=None):
     """Convert ``dataset.pkl`` into tidy Parquet, one file partitioned by source.
 
     Parameters
     ----------
     pkl_path : str or Path
-        The public pickle (read with :func:`safe_load_pickle`).
+        The public pickle (read with :func:`lrid_analysis.unpickle.safe_load_pickle`).
     out_dir : str or Path, optional
         Output folder; :func:`lrid_analysis.sources.public_path` by default,
         where ``--data auto`` finds it.
     strict : bool
-        Require the full public file (see :func:`public_frame`).
+        Require the full public file (see :func:`public_frame`); any array
+        larger than the public ``X`` is refused while unpickling, before it
+        is filled.
     cache : str or Path, optional
         Cache folder override used for the default ``out_dir``.
+    sha256 : str, optional
+        Expected hex SHA-256 of ``pkl_path``; a different file is refused
+        before it is unpickled.
+    source_url : str, optional
+        Where the file was downloaded from, recorded in the footer (none for
+        a local file).
 
     Returns
     -------
     Path
         ``<out_dir>/source=nayebi2020/part-0.parquet``, written atomically.
-        Its footer records the lrid and library versions, the source file's
-        name, size and SHA-256, and the conversion choices.
+        Its footer records the lrid and library versions, where the data came
+        from (``lrid.source_url`` when downloaded, ``lrid.source_path``), the
+        source file's size and SHA-256, whether that digest was checked
+        against an expected one, and the conversion choices.
+
+    Raises
+    ------
+    PublicDataError
+        A Parquet file, a digest that differs from ``sha256``, or content that
+        differs from the public format.
+    lrid_analysis.unpickle.UnsafePickleError, lrid_analysis.unpickle.UnreadablePickleError
+        From unpickling.
     """
     pkl_path = Path(pkl_path)
     out_dir = Path(out_dir) if out_dir is not None else public_path(cache)
-    data = safe_load_pickle(pkl_path)
+    if not pkl_path.is_file():
+        raise FileNotFoundError(f"no such file: {pkl_path}")
+    _refuse_parquet(pkl_path)
+    digest = file_sha256(pkl_path)
+    if sha256 is not None and digest != sha256.strip().lower():
+        raise PublicDataError(
+            f"{pkl_path}: SHA-256 is {digest}, expected {sha256.strip().lower()}: this is not the expected file "
+            "(corrupt, changed or a different version); nothing was converted"
+        )
+    data = safe_load_pickle(pkl_path, max_array_elements=_MAX_PUBLIC_ELEMENTS if strict else None)
     frame = public_frame(data, strict=strict, where=str(pkl_path))
     del data
     import pyarrow
@@ -719,12 +444,15 @@ def convert_public(pkl_path, out_dir=None, strict=True, cache=None):
         "lrid.numpy_version": np.__version__,
         "lrid.pandas_version": pd.__version__,
         "lrid.pyarrow_version": pyarrow.__version__,
+        "lrid.source_path": str(pkl_path.resolve()),
         "lrid.source_file": pkl_path.name,
         "lrid.source_size": pkl_path.stat().st_size,
-        "lrid.source_sha256": _sha256(pkl_path),
-        "lrid.source_url": PUBLIC_URL,
+        "lrid.source_sha256": digest,
+        "lrid.source_sha256_verified": sha256 is not None,
         "lrid.strict": strict,
         "lrid.epochs_per_checkpoint": EPOCHS_PER_CHECKPOINT,
     }
+    if source_url is not None:
+        metadata["lrid.source_url"] = source_url
     paths = write_partitioned(frame, out_dir, partition_by=("source",), name="part-0", metadata=metadata)
     return paths[0]

@@ -186,10 +186,7 @@ def figure_legend(fig, axes=None, handles=None, labels=None, max_cols=6):
     'two'
     """
     if handles is None:
-        seen = {}
-        for ax in fig.axes if axes is None else axes:
-            for handle, label in zip(*ax.get_legend_handles_labels()):
-                seen.setdefault(label, handle)
+        seen = _entries(fig.axes if axes is None else axes)
         handles, labels = list(seen.values()), list(seen)
     if not len(handles):
         return None
@@ -207,8 +204,19 @@ def figure_legend(fig, axes=None, handles=None, labels=None, max_cols=6):
     return legend
 
 
-def _legend(fig, axes):
-    figure_legend(fig, axes)
+def _entries(axes, first=()):
+    """Label -> handle of the labelled artists of ``axes`` (each label once), labels in ``first`` first."""
+    seen = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            seen.setdefault(label, handle)
+    ordered = [label for label in first if label in seen] + [label for label in seen if label not in first]
+    return {label: seen[label] for label in ordered}
+
+
+def _legend(fig, axes, first=()):
+    entries = _entries(axes, first)
+    figure_legend(fig, handles=list(entries.values()), labels=list(entries))
 
 
 def _per_condition(table, by, value, score, who):
@@ -349,7 +357,7 @@ def accuracy_bars(summary, x, hue=None, panel=None, value="accuracy", chance=Non
         if p is not None:
             ax.set_title(f"{panel} = {p}")
         ax.spines[["top", "right"]].set_visible(False)
-    _legend(fig, axes)
+    _legend(fig, axes, first=[str(h) for h in hues] + [errorbar_label])
     if title:
         fig.suptitle(title)
     return fig
@@ -457,8 +465,7 @@ def importance_bars(summary, statistic="statistic", group="measure", panel="impo
         ax.set_xlabel(f"{p} importance")
         ax.set_title(str(p))
         ax.spines[["top", "right"]].set_visible(False)
-    fig.legend([Patch(color=colors[g]) for g in groups], [str(g) for g in groups], fontsize="small",
-               loc="outside right upper", frameon=False)
+    figure_legend(fig, handles=[Patch(color=colors[g]) for g in groups], labels=[str(g) for g in groups])
     if title:
         fig.suptitle(title)
     return fig
@@ -760,7 +767,7 @@ def plot_trajectories(view, observable, *, by="learning_rule", layer_position=No
     return ax.figure
 
 
-def save_figure(figure, path, dpi=150):
+def save_figure(figure, path, dpi=150, formats=None):
     """Write a figure to ``path`` atomically (temporary file, then rename).
 
     Parameters
@@ -769,11 +776,31 @@ def save_figure(figure, path, dpi=150):
     path : str or Path
         The format follows the suffix (``.png``, ``.pdf``, ``.svg``).
     dpi : int
+    formats : sequence of str or str, optional
+        Write one file per format instead (``path`` with each suffix), e.g.
+        ``("png", "pdf", "svg")`` or ``"png,pdf,svg"``.
 
     Returns
     -------
-    Path
+    Path, or list of Path when ``formats`` is given
+
+    Examples
+    --------
+    >>> import tempfile, pandas as pd
+    >>> fig = accuracy_bars(pd.DataFrame({"x": ["a"], "accuracy_mean": [0.5], "accuracy_sem": [0.1]}), x="x")
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     [p.name for p in save_figure(fig, f"{folder}/bars.png", formats="png,svg")]
+    ['bars.png', 'bars.svg']
     """
     path = Path(path)
+    if formats is not None:
+        names = [f.strip().lstrip(".").lower() for f in (formats.split(",") if isinstance(formats, str) else formats)]
+        names = list(dict.fromkeys(n for n in names if n))
+        supported = figure.canvas.get_supported_filetypes()
+        unknown = [n for n in names if n not in supported]
+        if unknown or not names:
+            raise ValueError(f"save_figure: unsupported figure format(s) {unknown or formats!r}; "
+                             f"choose from {sorted(supported)}")
+        return [save_figure(figure, path.with_suffix(f".{n}"), dpi=dpi) for n in names]
     fmt = path.suffix.lstrip(".") or "png"
     return write_atomic(path, lambda tmp: figure.savefig(tmp, dpi=dpi, format=fmt))

@@ -152,7 +152,7 @@ def format_number(value):
     return f"{value:.{3 if abs(value) >= 10 else 2}g}"
 
 
-def figure_legend(fig, axes=None, handles=None, labels=None, max_cols=6):
+def figure_legend(fig, axes=None, handles=None, labels=None, max_cols=8, title=None):
     """One legend for a figure, below its panels, in as many columns as fit its width.
 
     Below the panels, the legend can collide neither with the figure title
@@ -169,7 +169,9 @@ def figure_legend(fig, axes=None, handles=None, labels=None, max_cols=6):
     handles, labels : sequence, optional
         Explicit legend entries instead.
     max_cols : int
-        Most columns.
+        Most columns; the entries are spread evenly over the rows needed.
+    title : str, optional
+        Legend title.
 
     Returns
     -------
@@ -191,9 +193,10 @@ def figure_legend(fig, axes=None, handles=None, labels=None, max_cols=6):
     if not len(handles):
         return None
     width = 0.97 * fig.get_figwidth() * fig.dpi
-    for n_cols in range(min(len(handles), max_cols), 0, -1):
+    for n_rows in range(int(np.ceil(len(handles) / max_cols)), len(handles) + 1):
+        n_cols = int(np.ceil(len(handles) / n_rows))
         legend = fig.legend(list(handles), list(labels), loc="outside lower center", ncols=n_cols,
-                            fontsize="small", frameon=False)
+                            fontsize="small", frameon=False, title=title, title_fontsize="small")
         box = legend.get_window_extent()
         if box.width <= width or n_cols == 1:
             break
@@ -650,14 +653,17 @@ def _center_and_band(values, spread):
     return center, center - half, center + half
 
 
-def plot_trajectories(view, observable, *, by="learning_rule", layer_position=None, ax=None, spread="std",
+def plot_trajectories(view, observable, *, by="learning_rule", layer_position=None, ax=None, spread="iqr",
                       x="auto", order=None, title=None):
     """Raw trajectories of one observable over training, a line and a band per learning rule.
 
     For every group of trajectories (by default every learning rule) the
-    line is the mean over its trajectories at each checkpoint and the band
-    its spread (mean ± standard deviation by default); NaN values are left
-    out checkpoint by checkpoint.
+    line is the centre of its trajectories at each checkpoint and the band
+    their spread: by default the median and the interquartile range, which
+    stay readable although observables differ by orders of magnitude across
+    architectures and layers (a mean ± s.d. band of a nonnegative statistic
+    often reaches below zero); ``spread="std"`` draws the mean ± standard
+    deviation. NaN values are left out checkpoint by checkpoint.
 
     Parameters
     ----------
@@ -677,10 +683,10 @@ def plot_trajectories(view, observable, *, by="learning_rule", layer_position=No
     ax : matplotlib.axes.Axes, optional
         Draw into this panel (its legend inside it); default a new
         one-panel figure with the legend below.
-    spread : {"std", "sem", "iqr"}
-        Band: mean ± standard deviation across trajectories, mean ±
-        standard error of the mean, or the interquartile range around the
-        median (then the line is the median).
+    spread : {"iqr", "std", "sem"}
+        Band: the interquartile range around the median, or the mean ±
+        standard deviation across trajectories, or the mean ± standard
+        error of the mean.
     x : {"auto", "epoch", "checkpoint"}
         Horizontal axis: training epochs (the median over a group's
         trajectories at each checkpoint), or the checkpoint index. ``auto``:
@@ -707,7 +713,7 @@ def plot_trajectories(view, observable, *, by="learning_rule", layer_position=No
     >>> fig = plot_trajectories(view, "weightabs_mean")
     >>> [t.get_text() for t in fig.legends[0].get_texts()]
     ['FA (n=4)', 'SGDM (n=4)']
-    >>> fig.axes[0].get_lines()[0].get_ydata().tolist()  # mean of the 4 FA trajectories per checkpoint
+    >>> fig.axes[0].get_lines()[0].get_ydata().tolist()  # median of the 4 FA trajectories per checkpoint
     [27.5, 28.5, 29.5, 30.5, 31.5]
     """
     if observable not in list(view.observables):
@@ -757,13 +763,12 @@ def plot_trajectories(view, observable, *, by="learning_rule", layer_position=No
         title = observable + (f" ({', '.join(positions)} layers)" if layer_position is not None else "")
     ax.set_title(title)
     ax.spines[["top", "right"]].set_visible(False)
-    band = {"std": "mean ± s.d.", "sem": "mean ± s.e.m.", "iqr": "median, quartiles"}[spread]
-    ax.text(0.99, 0.01, band + " over trajectories", transform=ax.transAxes, ha="right", va="bottom",
-            fontsize="x-small", color="0.35")
+    band = {"std": "mean ± s.d.", "sem": "mean ± s.e.m.", "iqr": "median and quartiles"}[spread]
+    band += " over trajectories"
     if own:
-        figure_legend(fig, [ax])
+        figure_legend(fig, [ax], title=band)
     else:
-        ax.legend(fontsize="small", frameon=False)
+        ax.legend(fontsize="small", frameon=False, title=band, title_fontsize="small")
     return ax.figure
 
 

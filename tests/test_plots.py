@@ -370,7 +370,7 @@ def _band_edges(collection, x):
 def test_plot_trajectories_mean_and_std_per_rule():
     view = _tiny_view()
     view.X[0, 2, 0] = np.nan  # left out of its checkpoint only
-    fig = plots.plot_trajectories(view, "weightabs_mean")
+    fig = plots.plot_trajectories(view, "weightabs_mean", spread="std")
     ax = fig.axes[0]
     frame = pd.DataFrame(view.X[:, :, 0]).assign(rule=view.meta["learning_rule"])
     rules = sorted(set(view.meta["learning_rule"]))
@@ -384,13 +384,14 @@ def test_plot_trajectories_mean_and_std_per_rule():
         low, high = _band_edges(band, line.get_xdata())
         assert np.allclose(low, mean - std) and np.allclose(high, mean + std)
     assert ax.get_xlabel() == "epoch" and ax.get_ylabel() == "weightabs_mean"
+    assert fig.legends[0].get_title().get_text() == "mean ± s.d. over trajectories"
 
 
 def test_plot_trajectories_layer_filter_iqr_checkpoints_and_given_axes():
     view = _tiny_view()
     fig = Figure()
     ax = fig.subplots()
-    out = plots.plot_trajectories(view, "actabs_norm", layer_position="deep", ax=ax, spread="iqr", x="checkpoint",
+    out = plots.plot_trajectories(view, "actabs_norm", layer_position="deep", ax=ax, x="checkpoint",
                                   order=["information", "feedback"])
     assert out is fig and not fig.legends
     labels = [t.get_text() for t in ax.get_legend().get_texts()]

@@ -217,11 +217,6 @@ def _entries(axes, first=()):
     return {label: seen[label] for label in ordered}
 
 
-def _legend(fig, axes, first=()):
-    entries = _entries(axes, first)
-    figure_legend(fig, handles=list(entries.values()), labels=list(entries))
-
-
 def _per_condition(table, by, value, score, who):
     """Mean, s.e.m. and count of a per-split score per condition (``{value}_mean``, ``{value}_sem``, ``n_splits``)."""
     if score is None:
@@ -360,7 +355,8 @@ def accuracy_bars(summary, x, hue=None, panel=None, value="accuracy", chance=Non
         if p is not None:
             ax.set_title(f"{panel} = {p}")
         ax.spines[["top", "right"]].set_visible(False)
-    _legend(fig, axes, first=[str(h) for h in hues] + [errorbar_label])
+    entries = _entries(axes, first=[str(h) for h in hues] + [errorbar_label])
+    figure_legend(fig, handles=list(entries.values()), labels=list(entries))
     if title:
         fig.suptitle(title)
     return fig
@@ -523,7 +519,7 @@ def subsample_lines(summary, panel="observables", period="period", n_samples="n_
         ax.set_ylabel(f"test {value}")
         ax.set_title(str(p))
         ax.spines[["top", "right"]].set_visible(False)
-    _legend(fig, axes)
+    figure_legend(fig, axes)
     if title:
         fig.suptitle(title)
     return fig

@@ -284,7 +284,8 @@ def plot_leaderboard(board, path=None, reference="random_forest",
     ax.set_ylabel("test accuracy")
     ax.set_title(title)
     ax.spines[["top", "right"]].set_visible(False)
-    plots.figure_legend(fig, [ax])
+    entries = sorted(zip(*ax.get_legend_handles_labels()), key=lambda entry: entry[1] == "chance")  # chance last
+    plots.figure_legend(fig, handles=[h for h, _ in entries], labels=[label for _, label in entries])
     if path is not None:
         write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
     return fig

@@ -217,6 +217,13 @@ def _entries(axes, first=()):
     return {label: seen[label] for label in ordered}
 
 
+def _as_summary(table, by, value, score, who):
+    """``table`` if it has ``{value}_mean``, else its per-split rows summarised per condition ``by``."""
+    by = [c for c in by if c]
+    _check_columns(table, by, who)
+    return table if f"{value}_mean" in table.columns else _per_condition(table, by, value, score, who)
+
+
 def _per_condition(table, by, value, score, who):
     """Mean, s.e.m. and count of a per-split score per condition (``{value}_mean``, ``{value}_sem``, ``n_splits``)."""
     if score is None:
@@ -307,9 +314,7 @@ def accuracy_bars(summary, x, hue=None, panel=None, value="accuracy", chance=Non
     [0.9, 0.5]
     """
     mean_col, sem_col = f"{value}_mean", f"{value}_sem"
-    _check_columns(summary, [x, hue, panel], "accuracy_bars")
-    if mean_col not in summary.columns:
-        summary = _per_condition(summary, [c for c in (panel, x, hue) if c], value, score, "accuracy_bars")
+    summary = _as_summary(summary, [panel, x, hue], value, score, "accuracy_bars")
     _check_columns(summary, [mean_col, sem_col], "accuracy_bars")
     panels = _order(summary[panel]) if panel else [None]
     xs = _order(summary[x], x_order)
@@ -471,7 +476,7 @@ def importance_bars(summary, statistic="statistic", group="measure", panel="impo
 
 
 def subsample_lines(summary, panel="observables", period="period", n_samples="n_samples", value="accuracy",
-                    chance=None, n_checkpoints=None, title=None):
+                    chance=None, n_checkpoints=None, title=None, *, score=None):
     """Accuracy against the number of trajectory samples, one line per period.
 
     Parameters
@@ -479,7 +484,10 @@ def subsample_lines(summary, panel="observables", period="period", n_samples="n_
     summary : pandas.DataFrame
         One row per (panel, period, n_samples), with ``{value}_mean`` and
         ``{value}_sem``; an optional ``period_epochs`` column labels the
-        periods in epochs.
+        periods in epochs (formatted with :func:`format_number`).
+        Or the per-split table itself (one row per condition and split,
+        a score column ``score``): the mean and s.e.m. over its splits are
+        computed per cell.
     panel, period, n_samples : str
         Column names.
     value : str
@@ -488,13 +496,18 @@ def subsample_lines(summary, panel="observables", period="period", n_samples="n_
         Length of the full trajectory; adds the subsample proportion to the
         x-axis label.
     title : str, optional
+    score : str, optional
+        Per-split score column, used when the table has no
+        ``{value}_mean`` column (default: ``test_{value}`` or ``value``).
 
     Returns
     -------
     matplotlib.figure.Figure
     """
     mean_col, sem_col = f"{value}_mean", f"{value}_sem"
-    _check_columns(summary, [panel, period, n_samples, mean_col, sem_col], "subsample_lines")
+    epochs = "period_epochs" if "period_epochs" in summary.columns else None
+    summary = _as_summary(summary, [panel, period, n_samples, epochs], value, score, "subsample_lines")
+    _check_columns(summary, [mean_col, sem_col], "subsample_lines")
     panels = _order(summary[panel])
     periods = sorted(pd.unique(summary[period]))
     colors = _colors(periods)
@@ -526,14 +539,18 @@ def subsample_lines(summary, panel="observables", period="period", n_samples="n_
 
 
 def window_heatmaps(summary, panel="observables", train="train_window", test="test_window", value="accuracy",
-                    windows=("early", "middle", "late"), chance=None, title=None):
+                    windows=("early", "middle", "late"), chance=None, title=None, *, score=None):
     """Train window x test window accuracy, the same-window cells outlined.
 
     Parameters
     ----------
     summary : pandas.DataFrame
         One row per (panel, train window, test window) with
-        ``{value}_mean`` and ``{value}_sem``.
+        ``{value}_mean`` and ``{value}_sem`` (cells read ``mean ± s.e.m.``
+        in %, the mean alone where the s.e.m. is NaN).
+        Or the per-split table itself (one row per condition and split,
+        a score column ``score``): the mean and s.e.m. over its splits are
+        computed per cell.
     panel, train, test : str
         Column names.
     value : str
@@ -542,13 +559,17 @@ def window_heatmaps(summary, panel="observables", train="train_window", test="te
     chance : float, optional
         Lower end of the colour scale (default 0).
     title : str, optional
+    score : str, optional
+        Per-split score column, used when the table has no
+        ``{value}_mean`` column (default: ``test_{value}`` or ``value``).
 
     Returns
     -------
     matplotlib.figure.Figure
     """
     mean_col, sem_col = f"{value}_mean", f"{value}_sem"
-    _check_columns(summary, [panel, train, test, mean_col, sem_col], "window_heatmaps")
+    summary = _as_summary(summary, [panel, train, test], value, score, "window_heatmaps")
+    _check_columns(summary, [mean_col, sem_col], "window_heatmaps")
     panels = _order(summary[panel])
     windows = [w for w in windows if w in set(summary[train]) | set(summary[test])]
     fig, axes = _grid(len(panels), width=3.8, height=3.5)
@@ -576,7 +597,7 @@ def window_heatmaps(summary, panel="observables", train="train_window", test="te
 
 
 def noise_heatmaps(summary, panel="observables", unit_fraction="unit_fraction", noise_std="noise_std",
-                   value="accuracy", chance=None, title=None):
+                   value="accuracy", chance=None, title=None, *, score=None):
     """Accuracy over unit fraction x measurement noise, one heatmap per panel.
 
     Noise decreases from left to right and the fraction of measured units
@@ -589,19 +610,27 @@ def noise_heatmaps(summary, panel="observables", unit_fraction="unit_fraction", 
         One row per (panel, unit fraction, noise std) with ``{value}_mean``
         and, optionally, ``{value}_sem`` (written as ``mean ± s.e.m.`` in %
         in the cells where it is finite).
+        Or the per-split table itself (one row per condition and split,
+        a score column ``score``): the mean and s.e.m. over its splits are
+        computed per cell.
+        Average several observation seeds of a split first.
     panel, unit_fraction, noise_std : str
         Column names.
     value : str
     chance : float, optional
         Lower end of the colour scale (default 0).
     title : str, optional
+    score : str, optional
+        Per-split score column, used when the table has no
+        ``{value}_mean`` column (default: ``test_{value}`` or ``value``).
 
     Returns
     -------
     matplotlib.figure.Figure
     """
     mean_col = f"{value}_mean"
-    _check_columns(summary, [panel, unit_fraction, noise_std, mean_col], "noise_heatmaps")
+    summary = _as_summary(summary, [panel, unit_fraction, noise_std], value, score, "noise_heatmaps")
+    _check_columns(summary, [mean_col], "noise_heatmaps")
     sem_col = _sem_column(summary, mean_col, None)
     panels = _order(summary[panel])
     fractions = sorted(pd.unique(summary[unit_fraction]))  # bottom to top: increasing

@@ -337,9 +337,31 @@ def test_noise_heatmap_cells_show_mean_and_sem_of_the_splits():
     texts = sorted(t.get_text() for t in fig.axes[0].texts)
     expected = sorted(f"{100 * m:.1f}\n±{100 * s:.1f}" for m, s in zip(grouped.mean(), grouped.apply(sps.sem)))
     assert texts == expected
+    # the per-split table itself gives the same cells
+    assert sorted(t.get_text() for t in plots.noise_heatmaps(by_split).axes[0].texts) == expected
     # one split per cell: no s.e.m., the mean alone
     single = summary.assign(accuracy_sem=np.nan)
     assert all("±" not in t.get_text() for t in plots.noise_heatmaps(single).axes[0].texts)
+
+
+def test_window_heatmaps_and_subsample_lines_from_per_split_rows():
+    rng = np.random.default_rng(4)
+    windows = ["early", "middle", "late"]
+    per_split = pd.DataFrame([{"observables": "all", "train_window": a, "test_window": b, "split": k,
+                               "test_accuracy": float(rng.uniform(0.3, 1.0))}
+                              for a in windows for b in windows for k in range(3)])
+    texts = {t.get_text() for t in plots.window_heatmaps(per_split).axes[0].texts}
+    cells = per_split.groupby(["train_window", "test_window"])["test_accuracy"]
+    assert texts == {f"{100 * v.mean():.1f}\n±{100 * sps.sem(v):.1f}" for _, v in cells}
+    lines = pd.DataFrame([{"observables": "all", "period": p, "n_samples": n, "period_epochs": 0.5 * p, "split": k,
+                           "test_accuracy": float(rng.uniform(0.3, 1.0))}
+                          for p in (1, 2) for n in (2, 4) for k in range(4)])
+    fig = plots.subsample_lines(lines)
+    errors = _errorbars(fig.axes[0])
+    expected = lines.groupby(["period", "n_samples"])["test_accuracy"]
+    assert np.allclose(sorted(e[2] for e in errors), sorted(sps.sem(v) for _, v in expected))
+    assert np.allclose(sorted(e[1] for e in errors), sorted(v.mean() for _, v in expected))
+    assert "every 2 checkpoints (1 epoch)" in [t.get_text() for t in fig.legends[0].get_texts()]
 
 
 def test_confusion_heatmap_cells_show_the_sem_when_given():

@@ -25,10 +25,22 @@ Functions
         (Fig. 4b).
     :func:`noise_heatmaps`
         Accuracy over unit fraction x measurement noise (Fig. 5).
+    :func:`plot_trajectories`
+        Raw observable trajectories over training, mean and spread per
+        learning rule.
+    :func:`figure_legend`
+        One legend below the panels, in as many columns as fit.
+
+Uncertainty is drawn wherever there is more than one split (or seed): error
+bars of ± s.e.m. on bars and lines, ``mean ± s.e.m.`` (in %) in heatmap
+cells. :func:`accuracy_bars` also takes the per-split table itself and
+computes the mean and s.e.m. per bar. Legends go below the panels, so they
+never collide with the panel titles or the figure title.
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +48,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 
+from . import stats
 from .atomic import write_atomic
 
 __all__ = [
@@ -48,6 +61,9 @@ __all__ = [
     "subsample_lines",
     "window_heatmaps",
     "noise_heatmaps",
+    "plot_trajectories",
+    "figure_legend",
+    "format_number",
     "save_figure",
 ]
 
@@ -114,27 +130,152 @@ def _finite(value):
     return value is not None and np.isfinite(value)
 
 
-def _legend(fig, axes):
-    """One legend for the figure, outside the panels on the right (labels of all panels, once)."""
+def format_number(value):
+    """A number as people write it: two significant digits below 10, three from 10 on.
+
+    Parameters
+    ----------
+    value : float
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> [format_number(v) for v in (1.20325, 0.796748, 2.0, 25.0, 12.5, 0.04)]
+    ['1.2', '0.8', '2', '25', '12.5', '0.04']
+    """
+    value = float(value)
+    if not np.isfinite(value):
+        return str(value)
+    return f"{value:.{3 if abs(value) >= 10 else 2}g}"
+
+
+def figure_legend(fig, axes=None, handles=None, labels=None, max_cols=8, title=None):
+    """One legend for a figure, below its panels, in as many columns as fit its width.
+
+    Below the panels, the legend can collide neither with the figure title
+    (``suptitle``) nor with the panel titles. The figure grows by the
+    legend's height, so the panels keep their size.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        A figure with ``layout="constrained"``.
+    axes : sequence of Axes, optional
+        Collect the labelled artists of these panels (default: all), each
+        label once.
+    handles, labels : sequence, optional
+        Explicit legend entries instead.
+    max_cols : int
+        Most columns; the entries are spread evenly over the rows needed.
+    title : str, optional
+        Legend title.
+
+    Returns
+    -------
+    matplotlib.legend.Legend or None
+        None when there is nothing to show.
+
+    Examples
+    --------
+    >>> from matplotlib.figure import Figure
+    >>> fig = Figure(figsize=(4, 3), layout="constrained")
+    >>> ax = fig.subplots()
+    >>> _ = ax.plot([0, 1], label="one"); _ = ax.plot([1, 0], label="two")
+    >>> figure_legend(fig).get_texts()[1].get_text()
+    'two'
+    """
+    if handles is None:
+        seen = _entries(fig.axes if axes is None else axes)
+        handles, labels = list(seen.values()), list(seen)
+    if not len(handles):
+        return None
+    width = 0.97 * fig.get_figwidth() * fig.dpi
+    for n_rows in range(int(np.ceil(len(handles) / max_cols)), len(handles) + 1):
+        n_cols = int(np.ceil(len(handles) / n_rows))
+        legend = fig.legend(list(handles), list(labels), loc="outside lower center", ncols=n_cols,
+                            fontsize="small", frameon=False, title=title, title_fontsize="small")
+        box = legend.get_window_extent()
+        if box.width <= width or n_cols == 1:
+            break
+        legend.remove()
+    if box.width > width:  # one column and still too wide: widen the figure
+        fig.set_figwidth(box.width / fig.dpi / 0.95)
+    fig.set_figheight(fig.get_figheight() + box.height / fig.dpi)
+    return legend
+
+
+def _entries(axes, first=()):
+    """Label -> handle of the labelled artists of ``axes`` (each label once), labels in ``first`` first."""
     seen = {}
     for ax in axes:
         for handle, label in zip(*ax.get_legend_handles_labels()):
             seen.setdefault(label, handle)
-    if seen:
-        fig.legend(list(seen.values()), list(seen), fontsize="small", loc="outside right upper", frameon=False)
+    ordered = [label for label in first if label in seen] + [label for label in seen if label not in first]
+    return {label: seen[label] for label in ordered}
+
+
+def _as_summary(table, by, value, score, who):
+    """``table`` if it has ``{value}_mean``, else its per-split rows summarised per condition ``by``."""
+    by = [c for c in by if c]
+    _check_columns(table, by, who)
+    return table if f"{value}_mean" in table.columns else _per_condition(table, by, value, score, who)
+
+
+def _per_condition(table, by, value, score, who):
+    """Mean, s.e.m. and count of a per-split score per condition (``{value}_mean``, ``{value}_sem``, ``n_splits``)."""
+    if score is None:
+        score = next((c for c in (f"test_{value}", value) if c in table.columns), None)
+    if score is None or score not in table.columns:
+        raise ValueError(f"{who}: the table has neither {value}_mean / {value}_sem columns nor a per-split score "
+                         f"column (test_{value} or {value}); columns are {list(table.columns)}")
+    rows = []
+    for keys, part in table.groupby(list(by), sort=False, dropna=False):
+        mean, sem = stats.mean_sem(part[score].to_numpy(dtype=float))
+        rows.append({**dict(zip(by, keys)), f"{value}_mean": float(mean), f"{value}_sem": float(sem),
+                     "n_splits": len(part)})
+    return pd.DataFrame(rows, columns=list(by) + [f"{value}_mean", f"{value}_sem", "n_splits"])
+
+
+def _cell_text(mean, sem):
+    """A heatmap cell in %: the mean, and below it ``±`` the s.e.m. where there is one (more than one split)."""
+    return f"{100 * mean:.1f}\n±{100 * sem:.1f}" if _finite(sem) else f"{100 * mean:.0f}"
+
+
+def _annotate(ax, means, sems, dark, fontsize=8):
+    """Write every finite cell of ``means`` (± ``sems``); ``dark(value)`` tells where the text is white."""
+    for i in range(means.shape[0]):
+        for j in range(means.shape[1]):
+            if np.isfinite(means[i, j]):
+                ax.text(j, i, _cell_text(means[i, j], sems[i, j]), ha="center", va="center", fontsize=fontsize,
+                        color="white" if dark(means[i, j]) else "black")
+
+
+def _sem_column(table, value, sem):
+    """The s.e.m. column of a heatmap: ``sem`` if given, else ``value`` with ``_mean`` -> ``_sem`` if present."""
+    if sem is not None:
+        _check_columns(table, [sem], "heatmap")
+        return sem
+    guess = value[:-len("_mean")] + "_sem" if value.endswith("_mean") else None
+    return guess if guess in table.columns else None
 
 
 def accuracy_bars(summary, x, hue=None, panel=None, value="accuracy", chance=None, reference=None,
                   x_order=None, hue_order=None, title=None, ylabel="test accuracy", reference_label="reference",
-                  x_label=None):
+                  x_label=None, *, score=None, errorbar_label="± s.e.m."):
     """Grouped bars of a mean score with s.e.m. error bars.
 
     Parameters
     ----------
     summary : pandas.DataFrame
-        One row per condition, with the columns ``x`` (and ``hue``,
+        Either one row per condition, with the columns ``x`` (and ``hue``,
         ``panel`` when given), ``{value}_mean`` and ``{value}_sem`` (NaN:
-        no error bar).
+        no error bar); or the per-split table itself (one row per condition
+        and split, a score column ``score``), from which the mean and the
+        s.e.m. over splits of every bar are computed (no error bar for a
+        single split).
     x : str
         Column whose values are the bar groups along the x axis.
     hue : str, optional
@@ -152,13 +293,29 @@ def accuracy_bars(summary, x, hue=None, panel=None, value="accuracy", chance=Non
         Orders of the groups and the bars (default: first appearance).
     title : str, optional
     ylabel, reference_label, x_label : str
+    score : str, optional
+        Per-split score column, used when the table has no
+        ``{value}_mean`` column (default: ``test_{value}`` or ``value``).
+    errorbar_label : str
+        Legend entry of the error bars (shown when any bar has one).
 
     Returns
     -------
     matplotlib.figure.Figure
+        One legend below the panels.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> per_split = pd.DataFrame({"observables": ["weight"] * 3 + ["act"] * 3, "split": [0, 1, 2] * 2,
+    ...                           "test_accuracy": [0.8, 0.9, 1.0, 0.5, 0.6, 0.4]})
+    >>> fig = accuracy_bars(per_split, x="observables", chance=0.25)
+    >>> [round(float(bar.get_height()), 2) for bar in fig.axes[0].patches]
+    [0.9, 0.5]
     """
     mean_col, sem_col = f"{value}_mean", f"{value}_sem"
-    _check_columns(summary, [x, hue, panel, mean_col, sem_col], "accuracy_bars")
+    summary = _as_summary(summary, [panel, x, hue], value, score, "accuracy_bars")
+    _check_columns(summary, [mean_col, sem_col], "accuracy_bars")
     panels = _order(summary[panel]) if panel else [None]
     xs = _order(summary[x], x_order)
     hues = _order(summary[hue], hue_order) if hue else [None]
@@ -166,6 +323,7 @@ def accuracy_bars(summary, x, hue=None, panel=None, value="accuracy", chance=Non
     fig, axes = _grid(len(panels), width=min(14.0, max(4.5, 0.32 * len(xs) * len(hues) + 2.0)), height=4.0,
                       max_cols=2 if len(xs) * len(hues) > 12 else 4)
     width = 0.8 / len(hues)
+    labelled = False
     for ax, p in zip(axes, panels):
         part = summary if panel is None else summary[summary[panel] == p]
         for k, h in enumerate(hues):
@@ -183,7 +341,9 @@ def accuracy_bars(summary, x, hue=None, panel=None, value="accuracy", chance=Non
                 has = np.isfinite(sems)
                 if has.any():
                     ax.errorbar(np.asarray(pos)[has], np.asarray(means)[has], yerr=np.asarray(sems)[has],
-                                fmt="none", ecolor="black", elinewidth=1, capsize=2)
+                                fmt="none", ecolor="black", elinewidth=1, capsize=2,
+                                label=None if labelled else errorbar_label)
+                    labelled = True
         ref = reference.get(p) if isinstance(reference, dict) else reference
         if ref is not None and _finite(ref[0]):
             ax.axhline(ref[0], color=_REFERENCE_COLOR, lw=1.5, label=reference_label)
@@ -200,13 +360,15 @@ def accuracy_bars(summary, x, hue=None, panel=None, value="accuracy", chance=Non
         if p is not None:
             ax.set_title(f"{panel} = {p}")
         ax.spines[["top", "right"]].set_visible(False)
-    _legend(fig, axes)
+    entries = _entries(axes, first=[str(h) for h in hues] + [errorbar_label])
+    figure_legend(fig, handles=list(entries.values()), labels=list(entries))
     if title:
         fig.suptitle(title)
     return fig
 
 
-def confusion_heatmaps(confusion, panel="classifier", value="proportion_mean", labels=None, title=None):
+def confusion_heatmaps(confusion, panel="classifier", value="proportion_mean", labels=None, title=None, *,
+                       sem=None):
     """Mean confusion matrices as heatmaps, rows actual and columns predicted.
 
     Parameters
@@ -221,12 +383,26 @@ def confusion_heatmaps(confusion, panel="classifier", value="proportion_mean", l
     labels : sequence, optional
         Class order (default: sorted).
     title : str, optional
+    sem : str, optional
+        Column of the s.e.m. over splits, written as ``mean ± s.e.m.`` (in %)
+        in every cell where it is finite. Default: ``value`` with ``_mean``
+        replaced by ``_sem`` when the table has it.
 
     Returns
     -------
     matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> cells = pd.DataFrame({"classifier": "rf", "actual": ["adam", "adam", "sgdm", "sgdm"],
+    ...                       "predicted": ["adam", "sgdm"] * 2, "proportion_mean": [0.75, 0.25, 0.1, 0.9],
+    ...                       "proportion_sem": [0.02, 0.02, 0.01, 0.01]})
+    >>> confusion_heatmaps(cells).axes[0].texts[0].get_text()
+    '75.0\\n±2.0'
     """
     _check_columns(confusion, [panel, "actual", "predicted", value], "confusion_heatmaps")
+    sem = _sem_column(confusion, value, sem)
     panels = _order(confusion[panel])
     labels = sorted(set(confusion["actual"]) | set(confusion["predicted"])) if labels is None else list(labels)
     fig, axes = _grid(len(panels), width=3.8, height=3.6)
@@ -234,14 +410,13 @@ def confusion_heatmaps(confusion, panel="classifier", value="proportion_mean", l
     for ax, p in zip(axes, panels):
         part = confusion[confusion[panel] == p]
         matrix = np.full((len(labels), len(labels)), np.nan)
+        errors = np.full_like(matrix, np.nan)
         for _, row in part.iterrows():
-            matrix[labels.index(row["actual"]), labels.index(row["predicted"])] = row[value]
+            i, j = labels.index(row["actual"]), labels.index(row["predicted"])
+            matrix[i, j] = row[value]
+            errors[i, j] = row[sem] if sem else np.nan
         image = ax.imshow(matrix, vmin=0, vmax=1, cmap="Blues")
-        for i in range(len(labels)):
-            for j in range(len(labels)):
-                if np.isfinite(matrix[i, j]):
-                    ax.text(j, i, f"{100 * matrix[i, j]:.0f}", ha="center", va="center", fontsize=9,
-                            color="white" if matrix[i, j] > 0.6 else "black")
+        _annotate(ax, matrix, errors, lambda v: v > 0.6, fontsize=9 if sem is None else 8)
         names = [rule_label(v) for v in labels]
         ax.set_xticks(range(len(labels)), names)
         ax.set_yticks(range(len(labels)), names)
@@ -294,15 +469,14 @@ def importance_bars(summary, statistic="statistic", group="measure", panel="impo
         ax.set_xlabel(f"{p} importance")
         ax.set_title(str(p))
         ax.spines[["top", "right"]].set_visible(False)
-    fig.legend([Patch(color=colors[g]) for g in groups], [str(g) for g in groups], fontsize="small",
-               loc="outside right upper", frameon=False)
+    figure_legend(fig, handles=[Patch(color=colors[g]) for g in groups], labels=[str(g) for g in groups])
     if title:
         fig.suptitle(title)
     return fig
 
 
 def subsample_lines(summary, panel="observables", period="period", n_samples="n_samples", value="accuracy",
-                    chance=None, n_checkpoints=None, title=None):
+                    chance=None, n_checkpoints=None, title=None, *, score=None):
     """Accuracy against the number of trajectory samples, one line per period.
 
     Parameters
@@ -310,7 +484,10 @@ def subsample_lines(summary, panel="observables", period="period", n_samples="n_
     summary : pandas.DataFrame
         One row per (panel, period, n_samples), with ``{value}_mean`` and
         ``{value}_sem``; an optional ``period_epochs`` column labels the
-        periods in epochs.
+        periods in epochs (formatted with :func:`format_number`).
+        Or the per-split table itself (one row per condition and split,
+        a score column ``score``): the mean and s.e.m. over its splits are
+        computed per cell.
     panel, period, n_samples : str
         Column names.
     value : str
@@ -319,13 +496,18 @@ def subsample_lines(summary, panel="observables", period="period", n_samples="n_
         Length of the full trajectory; adds the subsample proportion to the
         x-axis label.
     title : str, optional
+    score : str, optional
+        Per-split score column, used when the table has no
+        ``{value}_mean`` column (default: ``test_{value}`` or ``value``).
 
     Returns
     -------
     matplotlib.figure.Figure
     """
     mean_col, sem_col = f"{value}_mean", f"{value}_sem"
-    _check_columns(summary, [panel, period, n_samples, mean_col, sem_col], "subsample_lines")
+    epochs = "period_epochs" if "period_epochs" in summary.columns else None
+    summary = _as_summary(summary, [panel, period, n_samples, epochs], value, score, "subsample_lines")
+    _check_columns(summary, [mean_col, sem_col], "subsample_lines")
     panels = _order(summary[panel])
     periods = sorted(pd.unique(summary[period]))
     colors = _colors(periods)
@@ -338,7 +520,8 @@ def subsample_lines(summary, panel="observables", period="period", n_samples="n_
                 continue
             label = f"every {q} checkpoint{'s' if q != 1 else ''}"
             if "period_epochs" in rows.columns and np.isfinite(rows["period_epochs"].iloc[0]):
-                label += f" ({rows['period_epochs'].iloc[0]:g} epochs)"
+                epochs = format_number(rows["period_epochs"].iloc[0])
+                label += f" ({epochs} epoch{'' if epochs == '1' else 's'})"
             sems = rows[sem_col].fillna(0.0).to_numpy(dtype=float)
             ax.errorbar(rows[n_samples], rows[mean_col], yerr=sems, marker="o", ms=4, capsize=2,
                         color=colors[q], label=label)
@@ -349,21 +532,25 @@ def subsample_lines(summary, panel="observables", period="period", n_samples="n_
         ax.set_ylabel(f"test {value}")
         ax.set_title(str(p))
         ax.spines[["top", "right"]].set_visible(False)
-    _legend(fig, axes)
+    figure_legend(fig, axes)
     if title:
         fig.suptitle(title)
     return fig
 
 
 def window_heatmaps(summary, panel="observables", train="train_window", test="test_window", value="accuracy",
-                    windows=("early", "middle", "late"), chance=None, title=None):
+                    windows=("early", "middle", "late"), chance=None, title=None, *, score=None):
     """Train window x test window accuracy, the same-window cells outlined.
 
     Parameters
     ----------
     summary : pandas.DataFrame
         One row per (panel, train window, test window) with
-        ``{value}_mean`` and ``{value}_sem``.
+        ``{value}_mean`` and ``{value}_sem`` (cells read ``mean ± s.e.m.``
+        in %, the mean alone where the s.e.m. is NaN).
+        Or the per-split table itself (one row per condition and split,
+        a score column ``score``): the mean and s.e.m. over its splits are
+        computed per cell.
     panel, train, test : str
         Column names.
     value : str
@@ -372,13 +559,17 @@ def window_heatmaps(summary, panel="observables", train="train_window", test="te
     chance : float, optional
         Lower end of the colour scale (default 0).
     title : str, optional
+    score : str, optional
+        Per-split score column, used when the table has no
+        ``{value}_mean`` column (default: ``test_{value}`` or ``value``).
 
     Returns
     -------
     matplotlib.figure.Figure
     """
     mean_col, sem_col = f"{value}_mean", f"{value}_sem"
-    _check_columns(summary, [panel, train, test, mean_col, sem_col], "window_heatmaps")
+    summary = _as_summary(summary, [panel, train, test], value, score, "window_heatmaps")
+    _check_columns(summary, [mean_col, sem_col], "window_heatmaps")
     panels = _order(summary[panel])
     windows = [w for w in windows if w in set(summary[train]) | set(summary[test])]
     fig, axes = _grid(len(panels), width=3.8, height=3.5)
@@ -391,14 +582,8 @@ def window_heatmaps(summary, panel="observables", train="train_window", test="te
             i, j = windows.index(row[train]), windows.index(row[test])
             means[i, j], sems[i, j] = row[mean_col], row[sem_col]
         image = ax.imshow(means, vmin=0 if chance is None else chance, vmax=1, cmap="viridis")
+        _annotate(ax, means, sems, lambda v: v <= 0.75)
         for i in range(len(windows)):
-            for j in range(len(windows)):
-                if np.isfinite(means[i, j]):
-                    text = f"{100 * means[i, j]:.0f}"
-                    if np.isfinite(sems[i, j]):
-                        text += f"\n±{100 * sems[i, j]:.1f}"
-                    ax.text(j, i, text, ha="center", va="center", fontsize=8,
-                            color="black" if means[i, j] > 0.75 else "white")
             ax.add_patch(Rectangle((i - 0.5, i - 0.5), 1, 1, fill=False, edgecolor=_REFERENCE_COLOR, lw=2.5))
         ax.set_xticks(range(len(windows)), windows)
         ax.set_yticks(range(len(windows)), windows)
@@ -412,7 +597,7 @@ def window_heatmaps(summary, panel="observables", train="train_window", test="te
 
 
 def noise_heatmaps(summary, panel="observables", unit_fraction="unit_fraction", noise_std="noise_std",
-                   value="accuracy", chance=None, title=None):
+                   value="accuracy", chance=None, title=None, *, score=None):
     """Accuracy over unit fraction x measurement noise, one heatmap per panel.
 
     Noise decreases from left to right and the fraction of measured units
@@ -422,20 +607,31 @@ def noise_heatmaps(summary, panel="observables", unit_fraction="unit_fraction", 
     Parameters
     ----------
     summary : pandas.DataFrame
-        One row per (panel, unit fraction, noise std) with ``{value}_mean``.
+        One row per (panel, unit fraction, noise std) with ``{value}_mean``
+        and, optionally, ``{value}_sem`` (written as ``mean ± s.e.m.`` in %
+        in the cells where it is finite).
+        Or the per-split table itself (one row per condition and split,
+        a score column ``score``): the mean and s.e.m. over its splits are
+        computed per cell.
+        Average several observation seeds of a split first.
     panel, unit_fraction, noise_std : str
         Column names.
     value : str
     chance : float, optional
         Lower end of the colour scale (default 0).
     title : str, optional
+    score : str, optional
+        Per-split score column, used when the table has no
+        ``{value}_mean`` column (default: ``test_{value}`` or ``value``).
 
     Returns
     -------
     matplotlib.figure.Figure
     """
     mean_col = f"{value}_mean"
-    _check_columns(summary, [panel, unit_fraction, noise_std, mean_col], "noise_heatmaps")
+    summary = _as_summary(summary, [panel, unit_fraction, noise_std], value, score, "noise_heatmaps")
+    _check_columns(summary, [mean_col], "noise_heatmaps")
+    sem_col = _sem_column(summary, mean_col, None)
     panels = _order(summary[panel])
     fractions = sorted(pd.unique(summary[unit_fraction]))  # bottom to top: increasing
     noises = sorted(pd.unique(summary[noise_std]), reverse=True)  # left to right: decreasing
@@ -444,15 +640,14 @@ def noise_heatmaps(summary, panel="observables", unit_fraction="unit_fraction", 
     for ax, p in zip(axes, panels):
         part = summary[summary[panel] == p]
         grid = np.full((len(fractions), len(noises)), np.nan)
+        errors = np.full_like(grid, np.nan)
         for _, row in part.iterrows():
-            grid[fractions.index(row[unit_fraction]), noises.index(row[noise_std])] = row[mean_col]
+            i, j = fractions.index(row[unit_fraction]), noises.index(row[noise_std])
+            grid[i, j] = row[mean_col]
+            errors[i, j] = row[sem_col] if sem_col else np.nan
         image = ax.imshow(grid, origin="lower", vmin=0 if chance is None else chance, vmax=1, cmap="magma",
                           aspect="auto")
-        for i in range(len(fractions)):
-            for j in range(len(noises)):
-                if np.isfinite(grid[i, j]):
-                    ax.text(j, i, f"{100 * grid[i, j]:.0f}", ha="center", va="center", fontsize=8,
-                            color="black" if grid[i, j] > 0.75 else "white")
+        _annotate(ax, grid, errors, lambda v: v <= 0.75)
         ax.set_xticks(range(len(noises)), [f"{v:g}" for v in noises])
         ax.set_yticks(range(len(fractions)), [f"{v:g}" for v in fractions])
         ax.set_xlabel("measurement noise std")
@@ -464,7 +659,145 @@ def noise_heatmaps(summary, panel="observables", unit_fraction="unit_fraction", 
     return fig
 
 
-def save_figure(figure, path, dpi=150):
+_SPREADS = ("std", "sem", "iqr")
+
+
+def _center_and_band(values, spread):
+    """Line and band over the trajectories (axis 0) of ``values``, NaN ignored, no warning for empty columns."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN checkpoints give NaN, silently
+        if spread == "iqr":
+            low, center, high = np.nanpercentile(values, [25, 50, 75], axis=0)
+            return center, low, high
+        count = np.isfinite(values).sum(axis=0)
+        center = np.nanmean(values, axis=0)
+        half = np.nanstd(values, axis=0, ddof=1)
+        if spread == "sem":
+            half = half / np.sqrt(count)
+        half = np.where(count > 1, half, np.nan)
+    return center, center - half, center + half
+
+
+def plot_trajectories(view, observable, *, by="learning_rule", layer_position=None, ax=None, spread="iqr",
+                      x="auto", order=None, title=None):
+    """Raw trajectories of one observable over training, a line and a band per learning rule.
+
+    For every group of trajectories (by default every learning rule) the
+    line is the centre of its trajectories at each checkpoint and the band
+    their spread: by default the median and the interquartile range, which
+    stay readable although observables differ by orders of magnitude across
+    architectures and layers (a mean ± s.d. band of a nonnegative statistic
+    often reaches below zero); ``spread="std"`` draws the mean ± standard
+    deviation. NaN values are left out checkpoint by checkpoint.
+
+    Parameters
+    ----------
+    view : lrid_analysis.dataset.AnalysisView
+        ``view.X``: shape (n_trajectories, n_checkpoints, n_observables);
+        ``view.meta``: one row per trajectory, with the column ``by`` (and
+        ``layer_position`` when filtering); ``view.epochs``: shape
+        (n_trajectories, n_checkpoints).
+    observable : str
+        One of ``view.observables``, e.g. ``"weightabs_mean"``.
+    by : str
+        Metadata column grouping the trajectories, one line each (learning
+        rules get their display names: ``feedback`` -> FA).
+    layer_position : str or sequence of str, optional
+        Keep only the trajectories of these layer positions (``early``,
+        ``middle``, ``deep``); default all.
+    ax : matplotlib.axes.Axes, optional
+        Draw into this panel (its legend inside it); default a new
+        one-panel figure with the legend below.
+    spread : {"iqr", "std", "sem"}
+        Band: the interquartile range around the median, or the mean ±
+        standard deviation across trajectories, or the mean ± standard
+        error of the mean.
+    x : {"auto", "epoch", "checkpoint"}
+        Horizontal axis: training epochs (the median over a group's
+        trajectories at each checkpoint), or the checkpoint index. ``auto``:
+        epochs where every selected trajectory has them, else checkpoints.
+    order : sequence, optional
+        Order of the groups (default: sorted).
+    title : str, optional
+        Default: the observable (and the layer positions kept).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure holding the panel; one line per group, labelled
+        ``"<group> (n=<trajectories>)"``.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from lrid_analysis.dataset import AnalysisView
+    >>> X = np.arange(40, dtype="float32").reshape(8, 5, 1)  # 8 trajectories, 5 checkpoints
+    >>> meta = pd.DataFrame({"learning_rule": ["sgdm"] * 4 + ["feedback"] * 4,
+    ...                      "layer_position": ["early", "deep"] * 4})
+    >>> view = AnalysisView(X, np.zeros((8, 3)), meta, ["weightabs_mean"], np.tile(np.arange(5.0), (8, 1)))
+    >>> fig = plot_trajectories(view, "weightabs_mean")
+    >>> [t.get_text() for t in fig.legends[0].get_texts()]
+    ['FA (n=4)', 'SGDM (n=4)']
+    >>> fig.axes[0].get_lines()[0].get_ydata().tolist()  # median of the 4 FA trajectories per checkpoint
+    [27.5, 28.5, 29.5, 30.5, 31.5]
+    """
+    if observable not in list(view.observables):
+        raise ValueError(f"plot_trajectories: observable {observable!r} is not in the view; it has "
+                         f"{list(view.observables)}")
+    if spread not in _SPREADS:
+        raise ValueError(f"plot_trajectories: spread must be one of {_SPREADS}, got {spread!r}")
+    if x not in ("auto", "epoch", "checkpoint"):
+        raise ValueError(f"plot_trajectories: x must be 'auto', 'epoch' or 'checkpoint', got {x!r}")
+    _check_columns(view.meta, [by, "layer_position" if layer_position is not None else None], "plot_trajectories")
+    keep = np.ones(len(view.meta), dtype=bool)
+    if layer_position is not None:
+        positions = [layer_position] if isinstance(layer_position, str) else list(layer_position)
+        keep = view.meta["layer_position"].isin(positions).to_numpy()
+        if not keep.any():
+            present = sorted(pd.unique(view.meta["layer_position"].astype(str)))
+            raise ValueError(f"plot_trajectories: no trajectory at layer position(s) {positions}; "
+                             f"the view has {present}")
+    values = np.asarray(view.X[keep][:, :, list(view.observables).index(observable)], dtype=float)
+    epochs = np.asarray(view.epochs[keep], dtype=float)
+    groups = view.meta.loc[keep, by].to_numpy()
+    if x == "epoch" and not np.isfinite(epochs).any():
+        raise ValueError("plot_trajectories: the view has no epochs (all NaN); use x='checkpoint'")
+    use_epochs = x == "epoch" or (x == "auto" and np.isfinite(epochs).all())
+    names = _order(sorted(pd.unique(groups), key=str), order)
+    colors = _colors(names)
+    own = ax is None
+    if own:
+        fig = Figure(figsize=(5.5, 3.8), layout="constrained")
+        ax = fig.subplots()
+    steps = np.arange(values.shape[1], dtype=float)
+    for name in names:
+        rows = groups == name
+        center, low, high = _center_and_band(values[rows], spread)
+        if use_epochs:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                where = np.nanmedian(epochs[rows], axis=0)
+        else:
+            where = steps
+        label = rule_label(name) if by == "learning_rule" else str(name)
+        ax.plot(where, center, color=colors[name], lw=1.6, label=f"{label} (n={int(rows.sum())})")
+        ax.fill_between(where, low, high, color=colors[name], alpha=0.2, lw=0)
+    ax.set_xlabel("epoch" if use_epochs else "checkpoint")
+    ax.set_ylabel(observable)
+    if title is None:
+        title = observable + (f" ({', '.join(positions)} layers)" if layer_position is not None else "")
+    ax.set_title(title)
+    ax.spines[["top", "right"]].set_visible(False)
+    band = {"std": "mean ± s.d.", "sem": "mean ± s.e.m.", "iqr": "median and quartiles"}[spread]
+    band += " over trajectories"
+    if own:
+        figure_legend(fig, [ax], title=band)
+    else:
+        ax.legend(fontsize="small", frameon=False, title=band, title_fontsize="small")
+    return ax.figure
+
+
+def save_figure(figure, path, dpi=150, formats=None):
     """Write a figure to ``path`` atomically (temporary file, then rename).
 
     Parameters
@@ -473,11 +806,31 @@ def save_figure(figure, path, dpi=150):
     path : str or Path
         The format follows the suffix (``.png``, ``.pdf``, ``.svg``).
     dpi : int
+    formats : sequence of str or str, optional
+        Write one file per format instead (``path`` with each suffix), e.g.
+        ``("png", "pdf", "svg")`` or ``"png,pdf,svg"``.
 
     Returns
     -------
-    Path
+    Path, or list of Path when ``formats`` is given
+
+    Examples
+    --------
+    >>> import tempfile, pandas as pd
+    >>> fig = accuracy_bars(pd.DataFrame({"x": ["a"], "accuracy_mean": [0.5], "accuracy_sem": [0.1]}), x="x")
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     [p.name for p in save_figure(fig, f"{folder}/bars.png", formats="png,svg")]
+    ['bars.png', 'bars.svg']
     """
     path = Path(path)
+    if formats is not None:
+        names = [f.strip().lstrip(".").lower() for f in (formats.split(",") if isinstance(formats, str) else formats)]
+        names = list(dict.fromkeys(n for n in names if n))
+        supported = figure.canvas.get_supported_filetypes()
+        unknown = [n for n in names if n not in supported]
+        if unknown or not names:
+            raise ValueError(f"save_figure: unsupported figure format(s) {unknown or formats!r}; "
+                             f"choose from {sorted(supported)}")
+        return [save_figure(figure, path.with_suffix(f".{n}"), dpi=dpi) for n in names]
     fmt = path.suffix.lstrip(".") or "png"
     return write_atomic(path, lambda tmp: figure.savefig(tmp, dpi=dpi, format=fmt))

@@ -8,7 +8,7 @@ classifier, task and split; see :mod:`lrid_benchmarks.harness`):
 * a confidence interval of the mean with the Nadeau-Bengio corrected
   variance, which accounts for the overlap of the training sets of repeated
   splits (:func:`lrid_analysis.stats.corrected_confidence_interval`, with the
-  mean train and test sizes);
+  mean train and test sizes), clipped to [0, 1], the range of an accuracy;
 * the difference to the reference, paired by split, with the corrected
   resampled t-test and Holm's correction over the comparisons of one task
   (:func:`lrid_analysis.stats.compare_conditions`). Splits are paired by
@@ -31,7 +31,6 @@ import numpy as np
 import pandas as pd
 
 from lrid_analysis import stats
-
 from lrid_analysis.atomic import write_atomic, write_text_atomic
 
 __all__ = ["LEADERBOARD_COLUMNS", "build_leaderboard", "to_markdown", "plot_leaderboard", "write_leaderboard"]
@@ -65,7 +64,7 @@ def build_leaderboard(results, reference="random_forest", metric="accuracy", con
     metric : str
         Score column (``accuracy`` or ``balanced_accuracy``).
     confidence : float
-        Level of the corrected confidence interval.
+        Level of the corrected confidence interval (clipped to [0, 1]).
     alpha : float
         Family-wise error rate of Holm's correction (one family per task).
     task_order : sequence of str, optional
@@ -99,6 +98,7 @@ def build_leaderboard(results, reference="random_forest", metric="accuracy", con
         low = high = math.nan
         if len(scores) >= 2 and np.isfinite(scores).all():
             _, low, high = stats.corrected_confidence_interval(scores, n_train, n_test, confidence=confidence)
+            low, high = _clip_interval(low, high)
         rows.append({
             "task": task, "classifier": label, "params_digest": group["params_digest"].iloc[0],
             "is_reference": label == reference, "n_splits": len(scores), "accuracy_mean": float(mean),
@@ -129,6 +129,11 @@ def build_leaderboard(results, reference="random_forest", metric="accuracy", con
     board["_task"] = board["task"].map({t: i for i, t in enumerate(order)})
     board = board.sort_values(["_task", "accuracy_mean", "classifier"], ascending=[True, False, True], kind="stable")
     return board.drop(columns="_task").reset_index(drop=True)[LEADERBOARD_COLUMNS]
+
+
+def _clip_interval(low, high):
+    """A confidence interval of an accuracy clipped to its range [0, 1] (NaN stays NaN)."""
+    return float(np.clip(low, 0.0, 1.0)), float(np.clip(high, 0.0, 1.0))
 
 
 def _pairwise_where_possible(group, labels, reference, metric, alpha):
@@ -232,11 +237,15 @@ def plot_leaderboard(board, path=None, reference="random_forest",
     Returns
     -------
     matplotlib.figure.Figure
+        Error bars: the confidence interval, clipped to [0, 1]; the legend
+        below the panel.
     """
     # A bare Figure renders with the Agg canvas and never touches pyplot's
     # global state or the user's interactive backend.
     import matplotlib
     from matplotlib.figure import Figure
+
+    from lrid_analysis import plots
 
     tasks = list(pd.unique(board["task"]))
     names = list(pd.unique(board["classifier"]))
@@ -256,7 +265,7 @@ def plot_leaderboard(board, path=None, reference="random_forest",
             r = sub.loc[task]
             xs.append(j - 0.4 + width * (i + 0.5))
             means.append(r["accuracy_mean"])
-            low, high = r["ci_low"], r["ci_high"]
+            low, high = _clip_interval(r["ci_low"], r["ci_high"])  # also a board read from an older CSV
             lower.append(r["accuracy_mean"] - low if np.isfinite(low) else 0.0)
             upper.append(high - r["accuracy_mean"] if np.isfinite(high) else 0.0)
         ax.bar(xs, means, width=width * 0.95, yerr=[lower, upper], capsize=2, label=name, color=colors(i % 10),
@@ -274,7 +283,9 @@ def plot_leaderboard(board, path=None, reference="random_forest",
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("test accuracy")
     ax.set_title(title)
-    fig.legend(fontsize="small", loc="outside right upper")
+    ax.spines[["top", "right"]].set_visible(False)
+    entries = sorted(zip(*ax.get_legend_handles_labels()), key=lambda entry: entry[1] == "chance")  # chance last
+    plots.figure_legend(fig, handles=[h for h, _ in entries], labels=[label for _, label in entries])
     if path is not None:
         write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
     return fig

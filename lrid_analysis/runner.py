@@ -569,7 +569,7 @@ def _named(items, what):
     return out
 
 
-def compare(estimators, data, cv, observables="all", groups="run_id", n_jobs=1, cache=None, progress=False,
+def compare(estimators, data, cv, observables=None, groups="run_id", n_jobs=1, cache=None, progress=False,
             return_estimators=False):
     """Several estimators x several splitters (x several datasets) in one call: one long table.
 
@@ -588,9 +588,10 @@ def compare(estimators, data, cv, observables="all", groups="run_id", n_jobs=1, 
     cv : splitter, list of (train, test) pairs, or dict of str to either
         lrid splitters read the view's metadata; scikit-learn splitters get
         ``split(X, y, groups)``.
-    observables : str or list of str
+    observables : str or list of str, optional
         Observable set of the features (see
-        :func:`lrid_analysis.observables.resolve_observables`).
+        :func:`lrid_analysis.observables.resolve_observables`); default
+        every statistic of the view.
     groups : str or None
         Metadata column giving every row's group (default the network
         ``run_id``), passed to the splitters and to ``fit``.
@@ -628,7 +629,7 @@ def compare(estimators, data, cv, observables="all", groups="run_id", n_jobs=1, 
         else {"splits": cv}
     conditions = []
     for dname, view in datasets.items():
-        sub = select(view, observables)
+        sub = select(view, list(view.observables) if observables is None else observables)
         X, y = flatten(sub, check=False), np.asarray(sub.y, dtype=object)
         row_groups = None if groups is None else view.meta[groups].to_numpy()
         for cname, splitter in splitters.items():

@@ -25,7 +25,8 @@ from __future__ import annotations
 import importlib
 import sys
 
-from ._common import ExperimentError, ExperimentResult
+from .options import ExperimentError
+from .outputs import ExperimentResult
 
 __all__ = ["EXPERIMENTS", "ExperimentError", "ExperimentResult", "list_experiments", "get_experiment",
            "register_experiment", "main"]
@@ -105,7 +106,9 @@ def main(argv=None):
 
     ``--list`` prints the experiments (exit 0); no arguments print the usage
     and the list (exit 2). Bad names and options print one ``error:`` line
-    (exit 2); missing or unsuitable data exits with 1.
+    (exit 2); missing or unsuitable data, an unwritable ``--out``, memory
+    running out or a failing classifier exit with 1 (one line; ``--debug``
+    shows the traceback).
     """
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0] in ("-h", "--help", "--list", "list"):
@@ -118,16 +121,9 @@ def main(argv=None):
     except ExperimentError as err:
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code
-    from ._common import build_parser
+    from .cli import build_parser, report_errors
 
     args = build_parser(module).parse_args(argv[1:])
-    try:
-        module.main(args)
-    except ExperimentError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return err.exit_code
-    except KeyboardInterrupt:
-        print("\ninterrupted; finished conditions are kept in the output's parts/ folder and reused "
-              "when the same command runs again", file=sys.stderr)
-        return 130
-    return 0
+    return report_errors(lambda: module.main(args), debug=args.debug,
+                         interrupted="finished fits are kept in the output's parts/ folder and reused when the "
+                                     "same command runs again")

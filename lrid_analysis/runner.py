@@ -369,8 +369,10 @@ class RunResult:
         ``set``, ``index``, ``y_true``, ``y_pred``) with the key columns.
     n_fitted, n_reused : int
         Fits run now, and read from the cache.
-    failures : list of str
-        With ``errors="skip"``: the fits that raised (their rows are left out).
+    failures : list of dict
+        With ``errors="skip"``: the fits that raised (their rows are left
+        out), as the condition's key plus ``split``, ``fold`` and ``error``
+        (``"ExceptionType: message"``).
     """
 
     table: pd.DataFrame
@@ -469,8 +471,8 @@ def run(conditions, n_jobs=1, cache=None, progress=True, desc="fits", return_est
         for (i, k), (row, frame, extra) in zip(todo, outputs):
             bar.update()
             if row is None:
-                failures.append(f"{', '.join(f'{a}={b}' for a, b in conditions[i].key.items())} split {k} "
-                                f"({conditions[i].fold_names[k]}): {extra}")
+                failures.append({**conditions[i].key, "split": k, "fold": conditions[i].fold_names[k],
+                                 "error": extra})
                 continue
             rows[i][k], frames[i][k], kept[i][k] = row, frame, extra
             if cache is not None:

@@ -73,7 +73,7 @@ def _split_importances(estimator, X, X_test, y, train, test, split, observables,
     groups = feature_groups(observables, n_checkpoints, by=by)
     split_seed = int(np.random.SeedSequence([int(seed), int(split)]).generate_state(1)[0])
     perm = importance.permutation_importance(estimator, X_test, y, [(train, test)], groups, n_repeats=n_repeats,
-                                             seed=split_seed)
+                                             random_state=split_seed)
     frames.append(pd.DataFrame({
         "method": "permutation", "group": perm["group"], "measure": perm["measure"],
         "value": perm["importance"], "tree_sem": np.nan, "n_trees": 0,

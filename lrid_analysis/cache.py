@@ -76,11 +76,18 @@ def library_versions():
     return out
 
 
-@functools.lru_cache(maxsize=256)
 def _module_source_digest(module_name):
+    """Hash of a module's source file (re-read when the file changes), or a marker when there is none."""
     module = sys.modules.get(module_name)
     if module is None:
         return "unknown"
+    path = getattr(module, "__file__", None)
+    if path and str(path).endswith(".py"):
+        try:
+            with open(path, "rb") as handle:  # read each time: an edited file must change the key
+                return hashlib.sha256(handle.read()).hexdigest()
+        except OSError:
+            pass
     try:
         source = inspect.getsource(module)
     except (OSError, TypeError):  # built in, or defined interactively

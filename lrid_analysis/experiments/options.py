@@ -157,6 +157,8 @@ def classifier_specs(spec, default):
             raise ExperimentError(str(err)) from None
         if label is not None:
             parsed = dataclasses.replace(parsed, label=label)
+        if parsed.label in out and isinstance(token, str) and out[parsed.label].text == parsed.text:
+            continue  # the same name twice
         if parsed.label in out:
             raise ExperimentError(f"two classifiers are labelled {parsed.label!r}; pass a dict {{label: estimator}}, "
                                   "(label, estimator) pairs, or LABEL=SPEC on the command line")

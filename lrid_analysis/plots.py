@@ -48,6 +48,7 @@ __all__ = [
     "subsample_lines",
     "window_heatmaps",
     "noise_heatmaps",
+    "plot_trajectories",
     "save_figure",
 ]
 
@@ -461,6 +462,56 @@ def noise_heatmaps(summary, panel="observables", unit_fraction="unit_fraction", 
     fig.colorbar(image, ax=list(axes), shrink=0.8, label=f"test {value}")
     if title:
         fig.suptitle(title)
+    return fig
+
+
+def plot_trajectories(view, observable, by="learning_rule", title=None):
+    """Raw trajectories of one statistic, median and interquartile band per value of ``by``.
+
+    Minimal version (runner branch) for the tutorial; the figures branch
+    brings the full one.
+
+    Parameters
+    ----------
+    view : AnalysisView
+        ``X`` of shape (n_trajectories, n_checkpoints, n_observables),
+        ``epochs`` of shape (n_trajectories, n_checkpoints).
+    observable : str
+        A statistic of the view.
+    by : str
+        Metadata column whose values get one line each (default the rule).
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> from lrid_analysis.dataset import load_view
+    >>> from lrid_analysis.sources import resolve_data
+    >>> view = load_view(resolve_data("embedded")[0], ["weightabs_median"])
+    >>> len(plot_trajectories(view, "weightabs_median").axes[0].lines)
+    4
+    """
+    if observable not in view.observables:
+        raise ValueError(f"the view has no statistic {observable!r}; it has {list(view.observables)}")
+    j = list(view.observables).index(observable)
+    values = view.meta[by].to_numpy(dtype=object)
+    fig, axes = _grid(1, width=5.0, height=3.6)
+    ax = axes[0]
+    for value in _order(pd.Series(values)):
+        rows = values == value
+        curves = view.X[rows, :, j]
+        x = np.nanmedian(view.epochs[rows], axis=0)
+        low, mid, high = np.nanpercentile(curves, [25, 50, 75], axis=0)
+        line, = ax.plot(x, mid, label=rule_label(value) if by == "learning_rule" else str(value))
+        ax.fill_between(x, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(observable)
+    ax.set_title(title or f"{observable}: median and interquartile range")
+    ax.legend(fontsize="small", frameon=False)
+    ax.spines[["top", "right"]].set_visible(False)
     return fig
 
 

@@ -369,6 +369,8 @@ class RunResult:
         ``set``, ``index``, ``y_true``, ``y_pred``) with the key columns.
     n_fitted, n_reused : int
         Fits run now, and read from the cache.
+    keys : list of dict
+        The conditions' keys, in order (see :meth:`splits`, :meth:`fitted`).
     failures : list of dict
         With ``errors="skip"``: the fits that raised (their rows are left
         out), as the condition's key plus ``split``, ``fold`` and ``error``
@@ -382,6 +384,36 @@ class RunResult:
     n_fitted: int = 0
     n_reused: int = 0
     failures: list = field(default_factory=list)
+    keys: list = field(default_factory=list)
+
+    def _index(self, key):
+        matches = [i for i, k in enumerate(self.keys) if all(k.get(c) == v for c, v in key.items())]
+        if len(matches) != 1:
+            raise KeyError(f"{len(matches)} conditions match {key}; conditions: {self.keys}")
+        return matches[0]
+
+    def splits(self, **key):
+        """The ``(train, test)`` index pairs of the one condition matching ``key`` (its column values).
+
+        Returns
+        -------
+        list of (ndarray, ndarray)
+        """
+        self._index(key)
+        rows = self.table
+        for column, value in key.items():
+            rows = rows[rows[column] == value]
+        return [(np.asarray(tr, dtype=np.intp), np.asarray(te, dtype=np.intp))
+                for tr, te in zip(rows["train_index"], rows["test_index"])]
+
+    def fitted(self, **key):
+        """The fitted estimators (one per split) of the one condition matching ``key``.
+
+        Needs ``return_estimators=True``.
+        """
+        if self.estimators is None:
+            raise ValueError("no fitted estimators kept; run with return_estimators=True")
+        return self.estimators[self._index(key)]
 
 
 def _with_key(frame, key):
@@ -503,7 +535,8 @@ def run(conditions, n_jobs=1, cache=None, progress=True, desc="fits", return_est
     return RunResult(table=table, extras=pd.concat(extras, ignore_index=True) if extras else None,
                      estimators=estimators,
                      predictions=pd.concat(predictions, ignore_index=True) if predictions else None,
-                     n_fitted=len(todo) - len(failures), n_reused=n_reused, failures=failures)
+                     n_fitted=len(todo) - len(failures), n_reused=n_reused, failures=failures,
+                     keys=[dict(c.key) for c in conditions])
 
 
 def labelled_estimators(estimators, name="classifier"):

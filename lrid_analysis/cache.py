@@ -36,7 +36,7 @@ import pandas as pd
 
 from .atomic import write_atomic, write_text_atomic
 
-__all__ = ["library_versions", "code_fingerprint", "estimator_digest", "digest", "FitCache"]
+__all__ = ["installed_version", "json_default", "library_versions", "code_fingerprint", "estimator_digest", "digest", "FitCache"]
 
 #: Distributions whose code is identified by their version (not read by :func:`code_fingerprint`).
 VERSIONED = {"numpy": ("numpy",), "scikit-learn": ("scikit-learn",), "torch": ("torch",),
@@ -45,13 +45,31 @@ _VERSIONED_MODULES = ("numpy", "sklearn", "torch", "xgboost", "scipy", "joblib",
                       "functools", "collections", "abc")
 
 
-def _installed_version(names):
+def installed_version(*names):
+    """The version of the first installed distribution among ``names`` (None if none is).
+
+    Examples
+    --------
+    >>> installed_version("no-such-distribution-lrid") is None
+    True
+    """
     for name in names:
         try:
             return importlib_metadata.version(name)
         except importlib_metadata.PackageNotFoundError:
             continue
     return None
+
+
+def json_default(value):
+    """``json.dumps(default=...)`` for numpy scalars and arrays, paths and classes (else ``repr``)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (Path, type)):
+        return str(value)
+    return repr(value)
 
 
 @functools.lru_cache(maxsize=1)
@@ -72,7 +90,7 @@ def library_versions():
     from . import __version__
 
     out = {"lrid": __version__}
-    out.update({key: _installed_version(names) for key, names in VERSIONED.items()})
+    out.update({key: installed_version(*names) for key, names in VERSIONED.items()})
     return out
 
 
@@ -219,14 +237,6 @@ def _slug(key):
     return re.sub(r"[^A-Za-z0-9_.+=-]+", "_", text)[:60]
 
 
-def _json_value(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return str(value)
-
-
 class FitCache:
     """Finished fits in a folder, one ``<slug>-<key>.json`` (plus ``.extra.parquet``) each.
 
@@ -284,4 +294,4 @@ class FitCache:
             write_atomic(self.folder / f"{stem}.extra.parquet", lambda tmp: extra.to_parquet(tmp, index=False))
         document = {"key": key, "condition": label, "row": row, "extra": extra is not None,
                     "versions": library_versions()}
-        write_text_atomic(self.folder / f"{stem}.json", json.dumps(document, default=_json_value) + "\n")
+        write_text_atomic(self.folder / f"{stem}.json", json.dumps(document, default=json_default) + "\n")

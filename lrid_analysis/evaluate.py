@@ -39,7 +39,6 @@ import platform
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from importlib import metadata as importlib_metadata
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +46,7 @@ import pandas as pd
 from scipy.stats import norm
 
 from .atomic import write_atomic
+from .cache import installed_version, json_default
 from .dataset import AnalysisView
 
 __all__ = [
@@ -132,16 +132,6 @@ def dprime(cm, clip=DPRIME_CLIP):
         hit_rate = tp / positives
         fa_rate = false_alarms / negatives
     return np.clip(norm.ppf(hit_rate), -clip, clip) - np.clip(norm.ppf(fa_rate), -clip, clip)
-
-
-def _json_default(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, (Path, type)):
-        return str(value)
-    return repr(value)
 
 
 def mean_sem_table(table, exclude=("split",)):
@@ -301,15 +291,6 @@ def cross_validate(estimator, X, y, splits, n_jobs=1, return_estimators=False, l
     )
 
 
-def _package_version(*names):
-    for name in names:
-        try:
-            return importlib_metadata.version(name)
-        except importlib_metadata.PackageNotFoundError:
-            continue
-    return None
-
-
 def run_metadata():
     """Provenance of a run: timestamp, Python, platform and package versions.
 
@@ -324,16 +305,16 @@ def run_metadata():
         statsmodels, joblib, pyarrow, lrid).
     """
     packages = {
-        "numpy": _package_version("numpy"),
-        "pandas": _package_version("pandas"),
-        "scipy": _package_version("scipy"),
-        "scikit-learn": _package_version("scikit-learn"),
-        "xgboost": _package_version("xgboost", "xgboost-cpu"),
-        "torch": _package_version("torch"),
-        "statsmodels": _package_version("statsmodels"),
-        "joblib": _package_version("joblib"),
-        "pyarrow": _package_version("pyarrow"),
-        "lrid": _package_version("lrid"),
+        "numpy": installed_version("numpy"),
+        "pandas": installed_version("pandas"),
+        "scipy": installed_version("scipy"),
+        "scikit-learn": installed_version("scikit-learn"),
+        "xgboost": installed_version("xgboost", "xgboost-cpu"),
+        "torch": installed_version("torch"),
+        "statsmodels": installed_version("statsmodels"),
+        "joblib": installed_version("joblib"),
+        "pyarrow": installed_version("pyarrow"),
+        "lrid": installed_version("lrid"),
     }
     if "torch" in sys.modules:  # the version actually in use
         packages["torch"] = getattr(sys.modules["torch"], "__version__", packages["torch"])
@@ -460,7 +441,7 @@ def save_results(result_table, out_dir, name, params, data=None, seeds=None):
         document["labels"] = [str(label) for label in result.labels]
         document["confusion"] = result.confusion
         document["train_confusion"] = result.train_confusion
-    text = json.dumps(_clean_json(document), indent=2, sort_keys=False, default=_json_default, allow_nan=False)
+    text = json.dumps(_clean_json(document), indent=2, sort_keys=False, default=json_default, allow_nan=False)
 
     parquet_path = write_atomic(out_dir / f"{name}.parquet", lambda tmp: table.to_parquet(tmp, index=False))
 

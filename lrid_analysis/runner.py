@@ -50,7 +50,7 @@ from joblib import Parallel, delayed
 from sklearn.base import clone
 from tqdm.auto import tqdm
 
-from .cache import FitCache, code_fingerprint, digest, estimator_digest, library_versions
+from .cache import FitCache, code_fingerprint, digest, estimator_digest, json_default, library_versions
 from .evaluate import balanced_accuracy, confusion_matrix, dprime
 
 __all__ = ["Condition", "RunResult", "resolve_splits", "fit_and_score", "run", "labelled_estimators", "compare",
@@ -288,21 +288,13 @@ def fit_and_score(estimator, X, X_test, y, train, test, labels, groups=None, kee
         "test_accuracy": float(np.mean(test_pred == y[test])),
         "fit_seconds": fit_seconds,
         "predict_seconds": predict_seconds,
-        "params": json.dumps(getattr(estimator, "best_params_", None), sort_keys=True, default=_json_default),
+        "params": json.dumps(getattr(estimator, "best_params_", None), sort_keys=True, default=json_default),
     }
     if keep_estimator:
         out["estimator"] = estimator
     if keep_predictions:
         out["train_pred"], out["test_pred"] = train_pred, test_pred
     return out
-
-
-def _json_default(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return repr(value)
 
 
 def _score_row(out, labels, fold, train, test):

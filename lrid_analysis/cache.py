@@ -195,6 +195,7 @@ def estimator_digest(estimator):
     Returns
     -------
     str
+        Equal for equal parameters and code, different otherwise.
 
     Examples
     --------

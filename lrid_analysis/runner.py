@@ -445,9 +445,12 @@ def run(conditions, n_jobs=1, cache=None, progress=True, desc="fits", return_est
     Returns
     -------
     RunResult
+        One table for all conditions; ``n_reused`` fits came from the cache.
 
     Examples
     --------
+    Two well separated classes, five stratified folds:
+
     >>> import numpy as np
     >>> from sklearn.model_selection import StratifiedKFold
     >>> from sklearn.neighbors import KNeighborsClassifier

@@ -43,16 +43,19 @@ def run(data=None, *, classifier=None, observables=None, n_splits=10, random_sta
     Parameters
     ----------
     data : None, "auto", "public", "embedded", path, DataFrame or AnalysisView
-    classifier : str, list or estimator, optional
-        Default: random_forest, svm, conv1d.
+    classifier : str, estimator, dict or list, optional
+        Registry names, ``package.module:Name`` or ``file.py:Name`` strings,
+        estimators, a ``{label: estimator}`` dict or (label, estimator)
+        pairs. Default: random_forest, svm, conv1d.
     observables : str or list, optional
         Default: weight, act, grad, all.
     n_splits, random_state, n_jobs : int
+        ``seed=`` is accepted as a deprecated alias of ``random_state``.
     out : str or Path, optional
         Output folder; nothing is written when None.
     **options
-        filters, params, selection, resume, verbose, progress, plot (see
-        :func:`lrid_analysis.experiments._common.prepare`).
+        filters, params, selection, resume, overwrite, formats, verbose,
+        progress, plot (see :func:`lrid_analysis.experiments.context.prepare`).
 
     Returns
     -------

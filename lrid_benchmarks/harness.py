@@ -413,7 +413,7 @@ def _header(description, digest, prepared, specs, n_splits, seed, quick):
 
 
 def run_benchmark(classifiers=(), data="auto", tasks=None, n_splits=None, out="results/classifier_benchmark",
-                  n_jobs=1, seed=0, quick=False, check=True, verbose=True):
+                  n_jobs=1, seed=0, quick=False, check=True, verbose=True, random_state=None):
     """Benchmark classifiers against the random-forest reference.
 
     Parameters
@@ -440,6 +440,8 @@ def run_benchmark(classifiers=(), data="auto", tasks=None, n_splits=None, out="r
         Run the compatibility check on the named classifiers first.
     verbose : bool
         Print progress (a tqdm bar over the splits).
+    random_state : int, optional
+        The name the experiments use for ``seed`` (overrides it when given).
 
     Returns
     -------
@@ -452,6 +454,7 @@ def run_benchmark(classifiers=(), data="auto", tasks=None, n_splits=None, out="r
     ClassifierSpecError, FileNotFoundError, ValueError
         For a bad classifier, missing data or a bad task name.
     """
+    seed = seed if random_state is None else random_state
     n_splits = int(n_splits) if n_splits is not None else (QUICK_SPLITS if quick else 10)
     if n_splits < 2:
         raise ValueError(f"n_splits must be >= 2 (mean ± s.e.m. and the tests need two splits), got {n_splits}")

@@ -10,9 +10,18 @@ comparisons, figure), and a command::
 
 From Python::
 
-    from lrid_analysis import experiments
-    result = experiments.get_experiment("heldout_task").run("embedded", n_jobs=2)
+    from lrid_analysis import run_experiment
+    result = run_experiment("heldout_task", "embedded", n_jobs=2)
     print(result.summary)
+    result.figure().savefig("heldout_task.png")
+
+The modules: :mod:`~lrid_analysis.experiments.options` (names to settings),
+:mod:`~lrid_analysis.experiments.data` (loading),
+:mod:`~lrid_analysis.experiments.splitting`,
+:mod:`~lrid_analysis.experiments.context` (one run: prepare, fit through
+:mod:`lrid_analysis.runner`, finish), :mod:`~lrid_analysis.experiments.summaries`
+(tables and tests), :mod:`~lrid_analysis.experiments.outputs` (result
+object, files, manifest, report), :mod:`~lrid_analysis.experiments.cli`.
 
 :func:`list_experiments` names them with a one-line description;
 :func:`register_experiment` adds one (a module or object with the same

@@ -104,6 +104,9 @@ def test_figure_formats_and_report(signal_dir, tmp_path):
                  "manifest.json"):
         assert f"]({name})" in report and (tmp_path / name).is_file()
     assert '"n_splits": 2' in report  # the settings
+    # a run of the same settings without a figure keeps the figures
+    assert _main("separability", signal_dir, tmp_path, "--no-plot") == 0
+    assert (tmp_path / "separability.pdf").is_file()
     # a later run with png only removes the pdf and svg of the earlier one
     assert _main("separability", signal_dir, tmp_path) == 0
     assert not (tmp_path / "separability.pdf").exists() and not (tmp_path / "separability.svg").exists()

@@ -227,15 +227,22 @@ def write_outputs(result, out, seeds, figure=None, formats=("png",)):
     write_text_atomic(report, _report(name, result.summary, result.comparisons, written, figures, result.params,
                                       result.data))
     manifest = out / MANIFEST
-    previous = set()
+    previous, before = set(), None
     if manifest.is_file():
         try:
-            previous = set(json.loads(manifest.read_text(encoding="utf-8")).get("files", []))
+            before = json.loads(manifest.read_text(encoding="utf-8"))
+            previous = set(before.get("files", []))
         except (OSError, ValueError):
-            previous = set()
-    files = [p.name for p in written + figures] + [report.name]
-    document = {"experiment": name, "settings": _settings(json.loads(json.dumps(result.params, default=str))),
-                "data": result.data.get("description"), "files": files,
+            previous, before = set(), None
+    settings = _settings(json.loads(json.dumps(result.params, default=str)))
+    kept_figures = []
+    if figure is None and before is not None and not _differences(
+            {**before.get("settings", {}), "data": before.get("data")},
+            {**settings, "data": result.data.get("description")}):
+        # a run without plotting keeps the figures of the same settings
+        kept_figures = [f"{name}.{fmt}" for fmt in FIGURE_FORMATS if f"{name}.{fmt}" in previous]
+    files = [p.name for p in written + figures] + kept_figures + [report.name]
+    document = {"experiment": name, "settings": settings, "data": result.data.get("description"), "files": files,
                 "versions": evaluate.run_metadata()["packages"]}
     write_text_atomic(manifest, json.dumps(document, indent=2, default=str) + "\n")
     keep = set(files) | {MANIFEST}

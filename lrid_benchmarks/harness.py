@@ -54,6 +54,7 @@ from lrid_analysis import runner
 from lrid_analysis.atomic import write_atomic
 from lrid_analysis.cache import FitCache
 from lrid_analysis.dataset import AnalysisView, load_view
+from lrid_analysis.experiments.data import every_condition
 from lrid_analysis.plugins import ClassifierSpec, ClassifierSpecError, build_classifier, parse_classifier
 from lrid_analysis.sources import resolve_data
 
@@ -317,7 +318,7 @@ def load_data(data):
     if isinstance(data, AnalysisView):
         return data.select_observables("all"), f"analysis view given in Python ({len(data)} trajectories)"
     path, description = resolve_data(data)
-    return load_view(path, observables="all"), description
+    return load_view(path, observables="all", **every_condition(load_view)), description
 
 
 def _specs(classifiers, quick):

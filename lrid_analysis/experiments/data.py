@@ -10,7 +10,22 @@ from ..observables import OBSERVABLE_NAMES
 from ..sources import resolve_data
 from .options import ExperimentError
 
-__all__ = ["union", "load_data", "data_line"]
+__all__ = ["union", "every_condition", "load_data", "data_line"]
+
+
+def every_condition(loader):
+    """Keyword arguments asking ``loader`` for every measurement condition.
+
+    A loader with a ``full_access`` switch gets ``full_access=False``: the
+    run itself keeps the full-access rows (and says how many it left out),
+    or keeps them all (``unit_noise``, the benchmark's noisy task).
+    """
+    import inspect
+
+    try:
+        return {"full_access": False} if "full_access" in inspect.signature(loader).parameters else {}
+    except (TypeError, ValueError):
+        return {}
 
 
 def union(sets):
@@ -96,7 +111,7 @@ def load_data(data, observables, filters=None, full_access=True):
             view = to_view(data, observables, filters=filters, where="table")
         else:
             path, description = resolve_data(data)
-            view = load_view(path, observables, filters=filters)
+            view = load_view(path, observables, filters=filters, **every_condition(load_view))
     except FileNotFoundError as err:
         raise ExperimentError(str(err), 1) from None
     except MemoryError:

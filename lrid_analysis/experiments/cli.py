@@ -83,7 +83,16 @@ def build_parser(module):
 
 
 def cli_kwargs(args, name):
-    """The keyword arguments of an experiment's ``run`` from the common options."""
+    """The keyword arguments of an experiment's ``run`` from the common options.
+
+    Examples
+    --------
+    >>> from lrid_analysis.experiments import get_experiment
+    >>> args = build_parser(get_experiment("separability")).parse_args(["--seed", "3", "--format", "png,pdf"])
+    >>> kwargs = cli_kwargs(args, "separability")
+    >>> kwargs["random_state"], kwargs["formats"], str(kwargs["out"])
+    (3, 'png,pdf', 'results/separability')
+    """
     classifier = args.classifier
     if classifier is None and getattr(args, "quick", False):
         classifier = ["random_forest"]
@@ -126,6 +135,17 @@ def report_errors(call, debug=False, interrupted=""):
     int
         0, the :class:`ExperimentError`'s exit code, 1 for out of memory,
         an unwritable file or an unexpected error, 130 for Ctrl-C.
+
+    Examples
+    --------
+    >>> import contextlib, io
+    >>> def fails():
+    ...     raise ExperimentError("unknown classifier 'rf'")
+    >>> err = io.StringIO()
+    >>> with contextlib.redirect_stderr(err):
+    ...     code = report_errors(fails)
+    >>> code, err.getvalue().strip()
+    (2, "error: unknown classifier 'rf'")
     """
     try:
         call()

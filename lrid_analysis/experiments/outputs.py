@@ -125,6 +125,16 @@ def check_writable(out):
     ------
     ExperimentError
         (exit code 1) naming the folder and the reason.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> blocker = pathlib.Path(tempfile.mkdtemp()) / "a_file"
+    >>> _ = blocker.write_text("")
+    >>> check_writable(blocker / "out")
+    Traceback (most recent call last):
+    ...
+    lrid_analysis.experiments.options.ExperimentError: cannot write to --out .../a_file/out: Not a directory
     """
     out = Path(out)
     probe = out / ".lrid-write-test"
@@ -153,6 +163,18 @@ def check_manifest(out, params, data_description, overwrite=False):
     ------
     ExperimentError
         Naming the settings that differ.
+
+    Examples
+    --------
+    >>> import json, tempfile, pathlib
+    >>> out = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (out / MANIFEST).write_text(json.dumps({"settings": {"experiment": "separability", "n_splits": 10},
+    ...                                             "data": "embedded"}))
+    >>> check_manifest(out, {"experiment": "separability", "n_splits": 10, "n_jobs": 4}, "embedded")
+    >>> check_manifest(out, {"experiment": "separability", "n_splits": 3}, "embedded")
+    Traceback (most recent call last):
+    ...
+    lrid_analysis.experiments.options.ExperimentError: --out ... holds a separability run with other settings (differs in: n_splits); use another --out, or --overwrite to replace it
     """
     path = Path(out) / MANIFEST
     if overwrite or not path.is_file():

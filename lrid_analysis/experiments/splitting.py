@@ -61,10 +61,24 @@ def materialise(splitter, view, what):
 def category_balanced_pairs(view, n_splits, random_state):
     """The category-balanced splits (Fig. 2a) of a view, materialised.
 
+    Parameters
+    ----------
+    view : AnalysisView
+    n_splits, random_state : int
+
     Returns
     -------
-    pairs : list of (train, test)
+    pairs : list of (ndarray, ndarray)
+        Train and test row indices of every split.
     names : list of str
+
+    Examples
+    --------
+    >>> from lrid_analysis.experiments.data import load_data
+    >>> view, _ = load_data("embedded", ["gradavgsq_id"])
+    >>> pairs, names = category_balanced_pairs(view, 2, 0)
+    >>> len(names), [len(test) for _, test in pairs]  # 25% of the 804 trajectories of each of 4 rules
+    (2, [804, 804])
     """
     splitter = make_splitter(CategoryBalancedSplit, random_state, meta=view.meta, n_splits=n_splits)
     return materialise(splitter, view, "cannot draw category-balanced splits")

@@ -175,7 +175,16 @@ def parse_classifier(text, params=None, select=True):
     ------
     ClassifierSpecError
         For an unknown registry name (listing the registered ones), a
-        malformed path, a missing file or attribute.
+        malformed path, a missing file or attribute, or a module that
+        raises while it is imported (its exception in one line).
+
+    Examples
+    --------
+    >>> spec = parse_classifier("mine=sklearn.tree:DecisionTreeClassifier")
+    >>> spec.label, spec.kind, spec.target.__name__
+    ('mine', 'module', 'DecisionTreeClassifier')
+    >>> parse_classifier("random_forest").kind
+    'registry'
     """
     params = dict(params or {})
     if not isinstance(text, str):

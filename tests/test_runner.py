@@ -199,3 +199,37 @@ def test_labelled_estimators_refuse_duplicate_labels():
     assert list(runner.labelled_estimators([("lr", a), ("knn", b)])) == ["lr", "knn"]
     with pytest.raises(ValueError, match="labelled 'x'"):
         runner.labelled_estimators([("x", a), ("x", b)])
+
+
+def test_compare_estimators_splitters_datasets(tmp_path):
+    """One call: 2 estimators x 2 splitters x 2 datasets, one long table, shared split rows, cached."""
+    from sklearn.model_selection import GroupKFold
+    from sklearn.tree import DecisionTreeClassifier
+
+    from lrid_analysis.dataset import load_view
+    from lrid_analysis.sources import resolve_data
+    from lrid_analysis.splits import HeldOutTask
+
+    path = resolve_data("embedded")[0]
+    full = {"unit_fraction": [1.0], "noise_std": [0.0]}
+    views = {"grad": load_view(path, "grad", filters=full), "act": load_view(path, "act", filters=full)}
+    views = {k: v.subset(np.arange(0, len(v), 4)) for k, v in views.items()}
+    models = {"tree": DecisionTreeClassifier(max_depth=4, random_state=0), "lr": LogisticRegression(max_iter=300)}
+    cvs = {"networks": GroupKFold(2), "task": HeldOutTask()}
+    result = runner.compare(models, views, cvs, cache=tmp_path)
+    table = result.table
+    n_task = views["grad"].meta["task"].nunique()
+    assert len(table) == 2 * 2 * (2 + n_task)
+    for (dataset, cv), part in table.groupby(["dataset", "cv"]):
+        tree, lr = (part[part["classifier"] == m]["test_index"].tolist() for m in ("tree", "lr"))
+        assert tree == lr  # every estimator saw the same splits
+        meta = views[dataset].meta
+        for test in tree:
+            if cv == "networks":  # GroupKFold got the run ids: no network on both sides
+                train = np.setdiff1d(np.arange(len(meta)), test)
+                assert not set(meta["run_id"].iloc[test]) & set(meta["run_id"].iloc[train])
+            else:
+                assert meta["task"].iloc[test].nunique() == 1
+    again = runner.compare(models, views, cvs, cache=tmp_path)
+    assert again.n_reused == len(table) and again.n_fitted == 0
+    pd.testing.assert_series_equal(table["test_accuracy"], again.table["test_accuracy"])

@@ -55,10 +55,16 @@ from lrid_analysis.atomic import write_atomic
 from lrid_analysis.cache import FitCache
 from lrid_analysis.dataset import AnalysisView, load_view
 from lrid_analysis.experiments.data import every_condition
-from lrid_analysis.plugins import ClassifierSpec, ClassifierSpecError, build_classifier, parse_classifier
+from lrid_analysis.plugins import (
+    ClassifierSpec,
+    ClassifierSpecError,
+    build_classifier,
+    parse_classifier,
+)
 from lrid_analysis.sources import resolve_data
 
-from . import compat, leaderboard, tasks as task_module
+from . import compat, leaderboard
+from . import tasks as task_module
 
 __all__ = [
     "REFERENCE",

@@ -44,11 +44,10 @@ import numpy as np
 import pandas as pd
 
 from lrid_analysis import features, splits
-from lrid_analysis.cache import digest
-from lrid_analysis.experiments.splitting import make_splitter
-from lrid_analysis.dataset import AnalysisView
-
 from lrid_analysis.atomic import write_atomic
+from lrid_analysis.cache import digest
+from lrid_analysis.dataset import AnalysisView
+from lrid_analysis.experiments.splitting import make_splitter
 
 __all__ = ["BenchmarkTask", "TASKS", "TaskSkipped", "PreparedTask", "SplitStore", "list_tasks", "get_tasks",
            "data_digest", "select_condition", "prepare_task"]

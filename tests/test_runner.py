@@ -16,7 +16,12 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from lrid_analysis import runner
-from lrid_analysis.cache import FitCache, code_fingerprint, estimator_digest, library_versions
+from lrid_analysis.cache import (
+    FitCache,
+    code_fingerprint,
+    estimator_digest,
+    library_versions,
+)
 
 
 def planted(n_groups=6, per_group=10, seed=0):
@@ -118,7 +123,7 @@ def test_errors_skip_records_failures():
 def test_cache_reuses_and_says_so(tmp_path, capsys):
     X, y, _ = planted()
     cv = StratifiedKFold(3)
-    make = lambda C: [runner.Condition({"m": "lr"}, LogisticRegression(C=C, max_iter=200), X, y, cv=cv)]  # noqa: E731
+    make = lambda C: [runner.Condition({"m": "lr"}, LogisticRegression(C=C, max_iter=200), X, y, cv=cv)]
     first = runner.run(make(1.0), cache=tmp_path, progress=False, verbose=True)
     assert (first.n_fitted, first.n_reused) == (3, 0)
     assert "reused" not in capsys.readouterr().out

@@ -19,9 +19,22 @@ import pandas as pd
 from .. import evaluate, features, runner
 from ..dataset import AnalysisView
 from .data import data_line, load_data, union
-from .options import (SELECTIONS, ExperimentError, build_estimator, classifier_specs, observable_sets,
-                      parse_filters, parse_params)
-from .outputs import ExperimentResult, check_manifest, check_writable, parse_formats, write_outputs
+from .options import (
+    SELECTIONS,
+    ExperimentError,
+    build_estimator,
+    classifier_specs,
+    observable_sets,
+    parse_filters,
+    parse_params,
+)
+from .outputs import (
+    ExperimentResult,
+    check_manifest,
+    check_writable,
+    parse_formats,
+    write_outputs,
+)
 from .summaries import format_summary
 
 __all__ = ["RunOptions", "Context", "prepare"]

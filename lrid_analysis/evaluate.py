@@ -37,20 +37,16 @@ import json
 import math
 import platform
 import sys
-import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from importlib import metadata as importlib_metadata
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
 from scipy.stats import norm
-from sklearn.base import clone
-from tqdm.auto import tqdm
 
 from .atomic import write_atomic
+from .cache import installed_version, json_default
 from .dataset import AnalysisView
 
 __all__ = [
@@ -138,21 +134,6 @@ def dprime(cm, clip=DPRIME_CLIP):
     return np.clip(norm.ppf(hit_rate), -clip, clip) - np.clip(norm.ppf(fa_rate), -clip, clip)
 
 
-def _json_default(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, (Path, type)):
-        return str(value)
-    return repr(value)
-
-
-def _params_json(estimator):
-    params = getattr(estimator, "best_params_", None)
-    return json.dumps(params, sort_keys=True, default=_json_default)
-
-
 def mean_sem_table(table, exclude=("split",)):
     """Mean and standard error of the mean of every numeric column.
 
@@ -232,71 +213,9 @@ class EvaluationResult:
         return mean
 
 
-def _fit_and_score(estimator, X, X_test, y, train, test, labels, keep_estimator, keep_predictions):
-    estimator = clone(estimator)
-    start = time.perf_counter()
-    estimator.fit(X[train], y[train])
-    fit_seconds = time.perf_counter() - start
-    train_pred = np.asarray(estimator.predict(X[train]), dtype=object)
-    start = time.perf_counter()
-    test_pred = np.asarray(estimator.predict(X_test[test]), dtype=object)
-    predict_seconds = time.perf_counter() - start
-    out = {
-        "train_confusion": confusion_matrix(y[train], train_pred, labels),
-        "confusion": confusion_matrix(y[test], test_pred, labels),
-        "train_accuracy": float(np.mean(train_pred == y[train])),
-        "test_accuracy": float(np.mean(test_pred == y[test])),
-        "fit_seconds": fit_seconds,
-        "predict_seconds": predict_seconds,
-        "params": _params_json(estimator),
-    }
-    if keep_estimator:
-        out["estimator"] = estimator
-    if keep_predictions:
-        out["train_pred"], out["test_pred"] = train_pred, test_pred
-    return out
-
-
-def _as_pairs(splits, X, y, meta):
-    """Materialise the splits and their names."""
-    names = None
-    if hasattr(splits, "split"):
-        source = meta if meta is not None else X
-        if hasattr(splits, "fold_names"):
-            try:
-                names = list(splits.fold_names(source))
-            except (TypeError, ValueError):
-                names = None
-        splits = list(splits.split(source, y))
-    pairs = []
-    for k, pair in enumerate(splits):
-        try:
-            train, test = pair
-        except (TypeError, ValueError) as err:
-            raise ValueError(f"split {k} is not a (train_index, test_index) pair") from err
-        pairs.append((np.asarray(train, dtype=np.intp), np.asarray(test, dtype=np.intp)))
-    if names is not None and len(names) != len(pairs):
-        names = None
-    return pairs, names
-
-
-def _check_pairs(pairs, n_rows):
-    if not pairs:
-        raise ValueError("no splits to evaluate")
-    for k, (train, test) in enumerate(pairs):
-        for name, idx in (("train", train), ("test", test)):
-            if idx.ndim != 1 or len(idx) == 0:
-                raise ValueError(f"split {k}: the {name} index must be a non-empty 1-D integer array")
-            if idx.min() < 0 or idx.max() >= n_rows:
-                raise ValueError(f"split {k}: {name} index out of range for {n_rows} rows")
-        overlap = np.intersect1d(train, test)
-        if len(overlap):
-            raise ValueError(f"split {k}: {len(overlap)} row(s) in both train and test, e.g. row {overlap[0]}")
-
-
 def cross_validate(estimator, X, y, splits, n_jobs=1, return_estimators=False, labels=None, verbose=True,
-                   *, meta=None, X_test=None, fold_names=None, return_predictions=False):
-    """Fit a fresh clone of ``estimator`` on every split and score it.
+                   *, meta=None, X_test=None, fold_names=None, return_predictions=False, groups=None):
+    """Fit a fresh clone of ``estimator`` on every split and score it (one condition of :func:`lrid_analysis.runner.run`).
 
     Parameters
     ----------
@@ -309,8 +228,9 @@ def cross_validate(estimator, X, y, splits, n_jobs=1, return_estimators=False, l
     y : array-like, shape (n_rows,)
         Class labels.
     splits : iterable of (train_index, test_index), or a splitter
-        A splitter (with ``split``) is called as ``splits.split(meta, y)``
-        (``X`` when ``meta`` is None); its ``fold_names`` label the rows.
+        A splitter (with ``split``; any scikit-learn CV splitter) is called
+        as ``splits.split(meta, y, groups)`` (``X`` when ``meta`` is None);
+        its ``fold_names`` label the rows.
     n_jobs : int
         Splits run in parallel with joblib (1: in this process).
     return_estimators : bool
@@ -330,87 +250,45 @@ def cross_validate(estimator, X, y, splits, n_jobs=1, return_estimators=False, l
         Names of the splits (default: the splitter's, else ``"0", "1", ...``).
     return_predictions : bool
         Keep every train and test prediction in ``result.predictions``.
+    groups : array-like, shape (n_rows,), optional
+        Group of every row (e.g. the network ``run_id``): given to the
+        splitter (``LeaveOneGroupOut`` works) and to ``fit`` when it takes
+        ``groups``.
 
     Returns
     -------
     EvaluationResult
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.model_selection import LeaveOneGroupOut
+    >>> from sklearn.neighbors import KNeighborsClassifier
+    >>> X = np.array([[0.0], [1.0], [0.1], [1.1], [0.2], [1.2]])
+    >>> y = np.array(["a", "b"] * 3)
+    >>> result = cross_validate(KNeighborsClassifier(1), X, y, LeaveOneGroupOut(), groups=[0, 0, 1, 1, 2, 2],
+    ...                         verbose=False)
+    >>> result.table["test_accuracy"].tolist(), result.confusion.shape
+    ([1.0, 1.0, 1.0], (3, 2, 2))
     """
-    y = np.asarray(y, dtype=object)
-    if len(X) != len(y):
-        raise ValueError(f"X has {len(X)} rows but y has {len(y)}")
-    if X_test is None:
-        X_test = X
-    elif len(X_test) != len(X):
-        raise ValueError(f"X_test has {len(X_test)} rows but X has {len(X)}; they must describe the same rows")
+    from . import runner
+
     if isinstance(meta, AnalysisView):
         meta = meta.meta
-    labels = list(np.unique(y)) if labels is None else list(labels)
-    unknown = sorted(set(map(str, set(y.tolist()) - set(labels))))
-    if unknown:
-        raise ValueError(f"y holds label(s) {unknown} missing from labels={labels}")
-    pairs, names = _as_pairs(splits, X, y, meta)
-    _check_pairs(pairs, len(y))
-    if fold_names is not None:
-        names = [str(n) for n in fold_names]
-        if len(names) != len(pairs):
-            raise ValueError(f"{len(names)} fold names for {len(pairs)} splits")
-    if names is None:
-        names = [str(k) for k in range(len(pairs))]
-
-    jobs = (
-        delayed(_fit_and_score)(estimator, X, X_test, y, train, test, labels, return_estimators, return_predictions)
-        for train, test in pairs
-    )
-    runner = Parallel(n_jobs=n_jobs, return_as="generator")
-    outputs = list(tqdm(runner(jobs), total=len(pairs), desc="splits", disable=not verbose, leave=False))
-
-    rows = []
-    for k, ((train, test), out) in enumerate(zip(pairs, outputs)):
-        row = {
-            "split": k,
-            "fold": names[k],
-            "train_accuracy": out["train_accuracy"],
-            "test_accuracy": out["test_accuracy"],
-            "train_balanced_accuracy": balanced_accuracy(out["train_confusion"]),
-            "test_balanced_accuracy": balanced_accuracy(out["confusion"]),
-            "fit_seconds": out["fit_seconds"],
-            "predict_seconds": out["predict_seconds"],
-            "n_train": len(train),
-            "n_test": len(test),
-            "params": out["params"],
-        }
-        row.update({f"dprime_{label}": v for label, v in zip(labels, dprime(out["confusion"]))})
-        row.update({f"train_dprime_{label}": v for label, v in zip(labels, dprime(out["train_confusion"]))})
-        rows.append(row)
-    table = pd.DataFrame(rows)
-
-    predictions = None
-    if return_predictions:
-        parts = []
-        for k, ((train, test), out) in enumerate(zip(pairs, outputs)):
-            for which, idx, pred in (("train", train, out["train_pred"]), ("test", test, out["test_pred"])):
-                parts.append(pd.DataFrame({"split": k, "fold": names[k], "set": which, "index": idx,
-                                           "y_true": y[idx], "y_pred": pred}))
-        predictions = pd.concat(parts, ignore_index=True)
-
+    condition = runner.Condition({}, estimator, X, y, cv=splits, groups=groups, fold_names=fold_names,
+                                 X_test=X_test, labels=labels, meta=meta)
+    result = runner.run([condition], n_jobs=n_jobs, progress=verbose, desc="splits",
+                        return_estimators=return_estimators, return_predictions=return_predictions)
+    table = result.table.drop(columns=["confusion", "train_confusion", "train_index", "test_index"])
     return EvaluationResult(
         table=table,
-        confusion=np.stack([out["confusion"] for out in outputs]),
-        train_confusion=np.stack([out["train_confusion"] for out in outputs]),
-        labels=labels,
-        estimators=[out["estimator"] for out in outputs] if return_estimators else None,
-        predictions=predictions,
+        confusion=np.array([json.loads(v) for v in result.table["confusion"]], dtype=np.int64),
+        train_confusion=np.array([json.loads(v) for v in result.table["train_confusion"]], dtype=np.int64),
+        labels=condition.labels,
+        estimators=result.estimators[0] if return_estimators else None,
+        predictions=result.predictions,
         params={"estimator": repr(estimator)},
     )
-
-
-def _package_version(*names):
-    for name in names:
-        try:
-            return importlib_metadata.version(name)
-        except importlib_metadata.PackageNotFoundError:
-            continue
-    return None
 
 
 def run_metadata():
@@ -427,16 +305,16 @@ def run_metadata():
         statsmodels, joblib, pyarrow, lrid).
     """
     packages = {
-        "numpy": _package_version("numpy"),
-        "pandas": _package_version("pandas"),
-        "scipy": _package_version("scipy"),
-        "scikit-learn": _package_version("scikit-learn"),
-        "xgboost": _package_version("xgboost", "xgboost-cpu"),
-        "torch": _package_version("torch"),
-        "statsmodels": _package_version("statsmodels"),
-        "joblib": _package_version("joblib"),
-        "pyarrow": _package_version("pyarrow"),
-        "lrid": _package_version("lrid"),
+        "numpy": installed_version("numpy"),
+        "pandas": installed_version("pandas"),
+        "scipy": installed_version("scipy"),
+        "scikit-learn": installed_version("scikit-learn"),
+        "xgboost": installed_version("xgboost", "xgboost-cpu"),
+        "torch": installed_version("torch"),
+        "statsmodels": installed_version("statsmodels"),
+        "joblib": installed_version("joblib"),
+        "pyarrow": installed_version("pyarrow"),
+        "lrid": installed_version("lrid"),
     }
     if "torch" in sys.modules:  # the version actually in use
         packages["torch"] = getattr(sys.modules["torch"], "__version__", packages["torch"])
@@ -563,7 +441,7 @@ def save_results(result_table, out_dir, name, params, data=None, seeds=None):
         document["labels"] = [str(label) for label in result.labels]
         document["confusion"] = result.confusion
         document["train_confusion"] = result.train_confusion
-    text = json.dumps(_clean_json(document), indent=2, sort_keys=False, default=_json_default, allow_nan=False)
+    text = json.dumps(_clean_json(document), indent=2, sort_keys=False, default=json_default, allow_nan=False)
 
     parquet_path = write_atomic(out_dir / f"{name}.parquet", lambda tmp: table.to_parquet(tmp, index=False))
 

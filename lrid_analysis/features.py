@@ -3,7 +3,8 @@
 Observable sets
     ``"weight"``, ``"act"``, ``"grad"`` and ``"all"`` name the admissible
     statistics of each measure (24 in all, see
-    :data:`lrid_analysis.observables.MEASURE_GROUPS`); any explicit list of
+    :data:`lrid_analysis.observables.OBSERVABLE_SETS`, where ``"all45"``
+    names all 45); any explicit list of
     observable names is accepted as well (:func:`select`).
 
 Flat layout (used by every 2-D classifier, importance and plot)
@@ -41,11 +42,10 @@ from dataclasses import replace
 
 import numpy as np
 
-from .dataset import LAYER_POSITIONS, resolve_observables
-from .observables import parse_observable
+from .dataset import LAYER_POSITIONS
+from .observables import MEASURE_GROUPS, parse_observable, resolve_observables
 
 __all__ = [
-    "OBSERVABLE_SETS",
     "WINDOWS",
     "select",
     "check_finite",
@@ -60,8 +60,6 @@ __all__ = [
     "average",
 ]
 
-#: Names of the observable sets (admissible statistics of each measure, and all 24).
-OBSERVABLE_SETS = ("weight", "act", "grad", "all")
 #: Names of the three consecutive trajectory windows, in order.
 WINDOWS = ("early", "middle", "late")
 
@@ -78,7 +76,7 @@ def select(view, observables="all", check=True):
     observables : str or sequence of str
         ``"weight"``, ``"act"``, ``"grad"``, ``"all"`` (admissible statistics),
         ``"all45"`` or explicit observable names (see
-        :func:`lrid_analysis.dataset.resolve_observables`).
+        :func:`lrid_analysis.observables.resolve_observables`).
     check : bool
         Run :func:`check_finite` on the result.
 
@@ -87,7 +85,7 @@ def select(view, observables="all", check=True):
     AnalysisView
         ``X`` of shape (n_trajectories, n_checkpoints, n_selected).
     """
-    out = view.select_observables(observables)
+    out = view.select_observables(resolve_observables(observables))
     if check:
         check_finite(out)
     return out
@@ -121,7 +119,7 @@ def check_finite(view):
         )
         raise ValueError(
             f"non-finite values (NaN or inf) in statistic(s): {listed}. Drop them, or use an "
-            f"admissible set ({', '.join(OBSERVABLE_SETS)}), whose 24 statistics are finite "
+            f"admissible set ({', '.join(MEASURE_GROUPS)}), whose 24 statistics are finite "
             "across the public runs."
         )
     return view

@@ -226,12 +226,12 @@ def _permuted_scores(estimator, scorer, X_test, y_test, cols, permutations):
     return scores
 
 
-def permutation_importance(estimators, X, y, splits, groups, n_repeats=5, seed=0, scoring="accuracy",
-                           n_jobs=1):
+def permutation_importance(estimators, X, y, splits, groups, n_repeats=5, random_state=0, scoring="accuracy",
+                           n_jobs=1, seed=None):
     """Drop in test score when a whole group of columns is permuted across rows.
 
     For split ``s`` and repeat ``r`` one permutation of the test rows is
-    drawn (``numpy.random.default_rng([seed, s, r])``) and applied to every
+    drawn (``numpy.random.default_rng([random_state, s, r])``) and applied to every
     column of a group at once, so each permuted row carries another row's
     whole trajectory; the same permutations serve every group (paired
     comparison).
@@ -250,11 +250,14 @@ def permutation_importance(estimators, X, y, splits, groups, n_repeats=5, seed=0
         or ``by="measure"`` for whole measures.
     n_repeats : int
         Permutations per split and group.
-    seed : int
+    random_state : int
+        Seed of the permutations.
     scoring : str or callable
         A scikit-learn scorer name or ``scorer(estimator, X, y) -> float``.
     n_jobs : int
         Groups scored in parallel (threads).
+    seed : int, optional
+        Deprecated alias of ``random_state``.
 
     Returns
     -------
@@ -265,6 +268,8 @@ def permutation_importance(estimators, X, y, splits, groups, n_repeats=5, seed=0
         (over repeats), ``importance`` (= baseline - permuted_mean),
         ``n_repeats``, ``n_test``.
     """
+    if seed is not None:
+        random_state = seed
     X = np.asarray(X)
     y = np.asarray(y)
     if X.ndim != 2 or len(y) != len(X):
@@ -282,7 +287,7 @@ def permutation_importance(estimators, X, y, splits, groups, n_repeats=5, seed=0
         test = _test_index(split, len(X), f"split {s}")
         X_test, y_test = X[test], y[test]
         baseline = scorer(estimator, X_test, y_test)
-        permutations = [np.random.default_rng([int(seed), s, r]).permutation(len(test))
+        permutations = [np.random.default_rng([int(random_state), s, r]).permutation(len(test))
                         for r in range(int(n_repeats))]
         scores = Parallel(n_jobs=n_jobs, prefer="threads")(
             delayed(_permuted_scores)(estimator, scorer, X_test, y_test, cols, permutations)
@@ -298,8 +303,8 @@ def permutation_importance(estimators, X, y, splits, groups, n_repeats=5, seed=0
     return pd.DataFrame(rows)
 
 
-def summarize_importance(table, value="importance"):
-    """Mean and s.e.m. over splits of a per-split importance table.
+def summarize_importance(table, value="importance", method="permutation"):
+    """Mean and s.e.m. over splits of a per-split importance table, ready for :func:`lrid_analysis.plots.importance_bars`.
 
     Parameters
     ----------
@@ -308,23 +313,37 @@ def summarize_importance(table, value="importance"):
         :func:`permutation_importance`, or of :func:`gini_importance` with
         ``per_split=True`` and ``value="importance_mean"``).
     value : str
+    method : str
+        Name of the importance (``permutation``, ``gini``), written to the
+        ``importance`` column: concatenated summaries of several methods
+        draw one panel each.
 
     Returns
     -------
-    pandas.DataFrame
-        One row per group, in first-appearance order: ``group``, ``measure``
-        (None for a custom group), ``{value}_mean``, ``{value}_sem`` (NaN for one split), ``n_splits``.
+    pandas.DataFrame, shape (n_groups, 6)
+        One row per group, in first-appearance order: ``statistic`` (the
+        group), ``measure`` (None for a custom group), ``importance``
+        (``method``), ``mean``, ``sem`` (NaN for one split), ``n_splits``:
+        the default columns of :func:`lrid_analysis.plots.importance_bars`.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> table = pd.DataFrame({"split": [0, 0, 1, 1], "group": ["actabs_norm", "gradavgsq_id"] * 2,
+    ...                       "importance": [0.2, 0.0, 0.4, 0.1]})
+    >>> summarize_importance(table)[["statistic", "measure", "mean"]].round(2).values.tolist()
+    [['actabs_norm', 'act', 0.3], ['gradavgsq_id', 'grad', 0.05]]
     """
     missing = [c for c in ("split", "group", value) if c not in table.columns]
     if missing:
         raise ValueError(f"importance table lacks column(s) {missing}; it has {list(table.columns)}")
     order = list(dict.fromkeys(table["group"]))
     grouped = table.groupby("group", sort=False)[value]
-    out = pd.DataFrame({
-        "group": order,
+    return pd.DataFrame({
+        "statistic": order,
         "measure": [_maybe_measure(g) for g in order],
-        f"{value}_mean": grouped.mean().reindex(order).to_numpy(),
-        f"{value}_sem": grouped.sem(ddof=1).reindex(order).to_numpy(),
+        "importance": method,
+        "mean": grouped.mean().reindex(order).to_numpy(),
+        "sem": grouped.sem(ddof=1).reindex(order).to_numpy(),
         "n_splits": grouped.size().reindex(order).to_numpy(),
     })
-    return out

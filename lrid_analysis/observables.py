@@ -44,6 +44,8 @@ __all__ = [
     "OBSERVABLE_NAMES",
     "ADMISSIBLE_NAMES",
     "MEASURE_GROUPS",
+    "OBSERVABLE_SETS",
+    "resolve_observables",
     "catalogue",
     "select_observables",
     "parse_observable",
@@ -82,13 +84,62 @@ _ADMISSIBLE_GRAD = [f"gradavg{f}_id" for f in FUNCTIONS]
 #: The 24 statistics that are finite across every public run.
 ADMISSIBLE_NAMES = tuple(_ADMISSIBLE_WEIGHT + _ADMISSIBLE_ACT + _ADMISSIBLE_GRAD)
 
-#: Observable sets used throughout the analysis (admissible statistics only).
-MEASURE_GROUPS = {
+#: The named observable sets, defined here once for the whole package: the
+#: admissible statistics of each measure (13 weight, 8 activation, 3 gradient),
+#: all 24 admissible ones, and all 45.
+OBSERVABLE_SETS = {
     "weight": tuple(_ADMISSIBLE_WEIGHT),
     "act": tuple(_ADMISSIBLE_ACT),
     "grad": tuple(_ADMISSIBLE_GRAD),
     "all": ADMISSIBLE_NAMES,
+    "all45": OBSERVABLE_NAMES,
 }
+#: The admissible sets only (``OBSERVABLE_SETS`` without ``all45``).
+MEASURE_GROUPS = {name: names for name, names in OBSERVABLE_SETS.items() if name != "all45"}
+
+
+def resolve_observables(spec=None):
+    """Statistic names of an observable set, a comma list or a sequence of names and sets.
+
+    Parameters
+    ----------
+    spec : None, str or sequence of str
+        None: the 24 admissible statistics (``"all"``). A set name of
+        :data:`OBSERVABLE_SETS`, a statistic name, a comma list, or a
+        sequence of those (sets expand in place; duplicates are dropped).
+
+    Returns
+    -------
+    list of str
+
+    Raises
+    ------
+    ValueError
+        For an unknown name, listing the sets and the statistics.
+
+    Examples
+    --------
+    >>> resolve_observables("grad")
+    ['gradavgabs_id', 'gradavgraw_id', 'gradavgsq_id']
+    >>> resolve_observables("actabs_norm,grad")[:2]
+    ['actabs_norm', 'gradavgabs_id']
+    >>> len(resolve_observables()), len(resolve_observables("all45"))
+    (24, 45)
+    """
+    if spec is None:
+        return list(OBSERVABLE_SETS["all"])
+    tokens = [t.strip() for t in spec.split(",")] if isinstance(spec, str) else list(spec)
+    out = []
+    for token in tokens:
+        if token in OBSERVABLE_SETS:
+            names = OBSERVABLE_SETS[token]
+        elif token in OBSERVABLE_NAMES:
+            names = (token,)
+        else:
+            raise ValueError(f"unknown observable set or statistic {token!r}; sets: {', '.join(OBSERVABLE_SETS)}; "
+                             f"statistics: {', '.join(OBSERVABLE_NAMES)}")
+        out += [name for name in names if name not in out]
+    return out
 
 
 def parse_observable(name):

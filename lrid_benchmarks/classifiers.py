@@ -64,6 +64,8 @@ Exit status: 0 done; 1 a classifier failed the check or a fit, or data missing;
 
 def build_parser():
     """The argument parser of ``python -m lrid_benchmarks.classifiers``."""
+    from lrid_analysis.runner import DEFAULT_N_JOBS
+
     from .harness import QUICK_SPLITS
 
     parser = argparse.ArgumentParser(
@@ -82,10 +84,13 @@ def build_parser():
                              "held-out tasks use one fold per held-out value")
     parser.add_argument("--out", default="results/classifier_benchmark", metavar="DIR",
                         help="output folder (default: results/classifier_benchmark)")
-    parser.add_argument("--n-jobs", type=int, default=1, metavar="N",
-                        help="parallel jobs given to the classifiers (default 1)")
-    parser.add_argument("--seed", type=int, default=0, metavar="S",
-                        help="seed of the splits, the subsampling and the classifiers (default 0)")
+    parser.add_argument("--n-jobs", type=int, default=DEFAULT_N_JOBS, metavar="N",
+                        help=f"parallel jobs given to the classifiers (default {DEFAULT_N_JOBS}: all cores, as in "
+                             "the experiments); fits run one after another, so timings compare fairly")
+    parser.add_argument("--random-state", "--seed", dest="seed", type=int, default=0, metavar="S",
+                        help="seed of the splits, the subsampling and the classifiers (default 0; --seed is a "
+                             "deprecated alias)")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     parser.add_argument("--quick", action="store_true",
                         help=f"{QUICK_SPLITS} splits and a fixed 100-tree forest as the reference (for CI and "
                              "a first look)")
@@ -122,12 +127,30 @@ def main(argv=None):
         if args.list_classifiers:
             print(_list_classifiers())
         return 0
+    from lrid_analysis.experiments.cli import report_errors
+
+    outcome = {"code": 0}
+    code = report_errors(lambda: outcome.update(code=_run(args)), debug=args.debug,
+                         interrupted="finished fits are kept in the output's cache/ folder and reused when the same "
+                                     "command runs again")
+    return code or outcome["code"]
+
+
+def _error(message, code):
+    print(f"error: {message}", file=sys.stderr)
+    return code
+
+
+def _run(args):
+    """The command after parsing; returns the exit status (errors it does not expect propagate)."""
     if args.splits is not None and args.splits < 2:
-        parser.error(f"--splits must be >= 2, got {args.splits}")
+        return _error(f"--splits must be >= 2, got {args.splits}", 2)
     if args.n_jobs == 0:
-        parser.error("--n-jobs must not be 0 (use 1, a positive count, or -1 for all cores)")
+        return _error("--n-jobs must not be 0 (use 1, a positive count, or -1 for all cores)", 2)
 
     from lrid_analysis.dataset import DatasetError
+    from lrid_analysis.experiments.options import ExperimentError
+    from lrid_analysis.experiments.outputs import check_writable
 
     from .harness import REFERENCE, CompatibilityError, check_classifiers, run_benchmark
     from .plugins import ClassifierSpecError, parse_classifier
@@ -139,8 +162,7 @@ def main(argv=None):
 
             get_tasks(args.tasks)
     except (ClassifierSpecError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return _error(err, 2)
 
     if args.check_only:
         reports = check_classifiers(specs or [parse_classifier(REFERENCE)], seed=args.seed, n_jobs=args.n_jobs)
@@ -149,25 +171,23 @@ def main(argv=None):
         return 0 if all(r.ok for r in reports) else 1
 
     try:
+        check_writable(args.out)
         result = run_benchmark(specs, data=args.data, tasks=args.tasks, n_splits=args.splits, out=args.out,
                                n_jobs=args.n_jobs, seed=args.seed, quick=args.quick)
     except CompatibilityError:
-        print("error: fix the problems above, then run again (--check-only repeats just the check)",
-              file=sys.stderr)
-        return 1
+        return _error("fix the problems above, then run again (--check-only repeats just the check)", 1)
+    except ExperimentError as err:
+        return _error(err, err.exit_code)
     except (FileNotFoundError, DatasetError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+        return _error(err, 1)
+    except MemoryError:
+        return _error(f"out of memory while loading or fitting {args.data!r}; use a smaller dataset or fewer "
+                      "--n-jobs", 1)
     except (ClassifierSpecError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("\ninterrupted; finished splits are kept in the results table and skipped when the same command "
-              "runs again", file=sys.stderr)
-        return 130
+        return _error(err, 2)
     print()
     print(result.markdown)
-    print(f"{result.n_new} split(s) fitted, {result.n_reused} reused from {result.paths['results']}")
+    print(f"{result.n_new} split(s) fitted, {result.n_reused} reused from {result.paths['cache']}")
     print("wrote " + ", ".join(str(result.paths[k]) for k in ("results", "markdown", "csv", "figure")
                                if k in result.paths))
     if result.failures:

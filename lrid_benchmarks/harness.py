@@ -18,14 +18,18 @@ Results table (:data:`RESULT_COLUMNS`, one row per classifier, task and split)
     ``numpy_version``, ``torch_version`` (null unless torch was imported),
     ``python_version``, ``timestamp`` (UTC, ISO 8601).
 
-Resuming
-    A (classifier, params_digest, data_digest, task, split_digest) already in
-    the table is skipped. The table is rewritten after every split (written
-    to a temporary file, then renamed), so an interrupted run loses at most
-    the split in progress. Run one benchmark per output folder at a time.
+Fitting and resuming
+    Each task's (classifier x split) fits run in :func:`lrid_analysis.runner.run`,
+    the loop the experiments use, with its fit cache under ``<out>/cache/``
+    (keyed by the estimator's contents and code, the data, the split and
+    the library versions): a fit already done is reused (``n_reused``), and
+    an interrupted run loses at most the fits in progress. The results table
+    is rewritten after every task (temporary file, then rename); a row of
+    the same (classifier, params_digest, data_digest, task, split_digest)
+    replaces the earlier one. Run one benchmark per output folder at a time.
 
 Timing
-    Splits run one after another, so ``fit_seconds`` and ``predict_seconds``
+    Fits run one after another, so ``fit_seconds`` and ``predict_seconds``
     compare classifiers fairly; ``n_jobs`` goes to the classifiers (trees of
     a forest, candidates of a grid search).
 """
@@ -44,16 +48,22 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 import lrid_analysis
-from lrid_analysis import evaluate
+from lrid_analysis import runner
+from lrid_analysis.atomic import write_atomic
+from lrid_analysis.cache import FitCache
 from lrid_analysis.dataset import AnalysisView, load_view
+from lrid_analysis.plugins import (
+    ClassifierSpec,
+    ClassifierSpecError,
+    build_classifier,
+    parse_classifier,
+)
 from lrid_analysis.sources import resolve_data
 
-from lrid_analysis.atomic import write_atomic
-from . import compat, leaderboard, tasks as task_module
-from .plugins import ClassifierSpec, ClassifierSpecError, build_classifier, parse_classifier
+from . import compat, leaderboard
+from . import tasks as task_module
 
 __all__ = [
     "REFERENCE",
@@ -237,14 +247,18 @@ class ResultsStore:
         """Whether the unit ``key`` (values of :data:`RESUME_KEY`) is done."""
         return tuple(str(k) for k in key) in self._keys
 
-    def append(self, rows):
-        """Add rows (dicts) and rewrite the file atomically."""
+    def update(self, rows):
+        """Add rows (dicts), replacing rows of the same unit (:data:`RESUME_KEY`); rewrite the file atomically."""
         if not rows:
             return
         new = _typed(pd.DataFrame(rows))
-        self.table = pd.concat([self.table, new], ignore_index=True) if len(self.table) else new
-        self._keys.update(self._key_tuples(new))
+        fresh = set(self._key_tuples(new))
+        old = self.table.loc[[k not in fresh for k in self._key_tuples(self.table)]]
+        self.table = pd.concat([old, new], ignore_index=True) if len(old) else new
+        self._keys.update(fresh)
         write_atomic(self.path, lambda tmp: self.table.to_parquet(tmp, index=False))
+
+    append = update
 
 
 # ---------------------------------------------------------------------------
@@ -367,8 +381,20 @@ def check_classifiers(specs, seed=0, n_jobs=1):
     return reports
 
 
-def _row(spec, estimator, digest, prepared, k, table, n_features, seed, data_digest, description, env):
-    row = table.iloc[0]
+def _failure_lines(failures, prepared):
+    """One line per failing (classifier, task): the first error and how many splits failed."""
+    lines = {}
+    for failure in failures:
+        label = failure["classifier"]
+        if label not in lines:
+            lines[label] = [failure, 0]
+        lines[label][1] += 1
+    return [f"{label} on {prepared.task.name} split {first['split']} ({first['fold']}): {first['error']}"
+            + (f" ({count} of {prepared.n_splits} splits failed)" if count > 1 else "")
+            for label, (first, count) in lines.items()]
+
+
+def _row(spec, estimator, digest, prepared, k, row, n_features, seed, data_digest, description, env):
     return {
         "classifier": spec.label, "classifier_spec": spec.text, "params_digest": digest,
         "params": _params_json(estimator), "selected_params": row["params"], "task": prepared.task.name,
@@ -393,7 +419,7 @@ def _header(description, digest, prepared, specs, n_splits, seed, quick):
 
 
 def run_benchmark(classifiers=(), data="auto", tasks=None, n_splits=None, out="results/classifier_benchmark",
-                  n_jobs=1, seed=0, quick=False, check=True, verbose=True):
+                  n_jobs=1, seed=0, quick=False, check=True, verbose=True, random_state=None):
     """Benchmark classifiers against the random-forest reference.
 
     Parameters
@@ -420,6 +446,8 @@ def run_benchmark(classifiers=(), data="auto", tasks=None, n_splits=None, out="r
         Run the compatibility check on the named classifiers first.
     verbose : bool
         Print progress (a tqdm bar over the splits).
+    random_state : int, optional
+        The name the experiments use for ``seed`` (overrides it when given).
 
     Returns
     -------
@@ -432,6 +460,7 @@ def run_benchmark(classifiers=(), data="auto", tasks=None, n_splits=None, out="r
     ClassifierSpecError, FileNotFoundError, ValueError
         For a bad classifier, missing data or a bad task name.
     """
+    seed = seed if random_state is None else random_state
     n_splits = int(n_splits) if n_splits is not None else (QUICK_SPLITS if quick else 10)
     if n_splits < 2:
         raise ValueError(f"n_splits must be >= 2 (mean ± s.e.m. and the tests need two splits), got {n_splits}")
@@ -464,49 +493,43 @@ def run_benchmark(classifiers=(), data="auto", tasks=None, n_splits=None, out="r
 
     store = ResultsStore(out / "results.parquet")
     env = environment()
-    total = sum(p.n_splits for p in prepared) * len(specs)
     run_keys, failures = [], []
     n_new = n_reused = 0
-    bar = tqdm(total=total, desc="benchmark", unit="split", disable=not verbose)
-    try:
-        for p in prepared:
-            X = y = None
-            for spec in specs:
-                try:
-                    estimator = build_classifier(spec, n_checkpoints=p.n_checkpoints, random_state=seed,
-                                                 n_jobs=n_jobs)
-                except ClassifierSpecError as err:
-                    failures.append(f"{spec.label} on {p.task.name}: {err}")
-                    bar.update(p.n_splits)
-                    continue
-                pdigest = params_digest(estimator)
-                for k, (train, test) in enumerate(p.splits):
-                    key = (spec.label, pdigest, digest, p.task.name, p.split_digests[k])
-                    run_keys.append(key)
-                    if store.has(key):
-                        n_reused += 1
-                        bar.update(1)
-                        continue
-                    if X is None:
-                        X, y = p.features(view)
-                    bar.set_postfix_str(f"{p.task.name} / {spec.label}", refresh=False)
-                    try:
-                        with warnings.catch_warnings():
-                            warnings.simplefilter("ignore", category=UserWarning)
-                            result = evaluate.cross_validate(estimator, X, y, [(train, test)], n_jobs=1,
-                                                             labels=p.labels, verbose=False,
-                                                             fold_names=[p.fold_names[k]])
-                    except Exception as err:  # a user's classifier failing on real data
-                        failures.append(f"{spec.label} on {p.task.name} split {k} ({p.fold_names[k]}): "
-                                        f"{type(err).__name__}: {err}")
-                        bar.update(p.n_splits - k)
-                        break
-                    store.append([_row(spec, estimator, pdigest, p, k, result.table, X.shape[1], seed, digest,
-                                       description, env)])
-                    n_new += 1
-                    bar.update(1)
-    finally:
-        bar.close()
+    cache = FitCache(out / "cache")
+    for p in prepared:
+        built = []
+        for spec in specs:
+            try:
+                built.append((spec, build_classifier(spec, n_checkpoints=p.n_checkpoints, random_state=seed,
+                                                     n_jobs=n_jobs)))
+            except ClassifierSpecError as err:
+                failures.append(f"{spec.label} on {p.task.name}: {err}")
+        if not built:
+            continue
+        X, y = p.features(view)
+        groups = view.meta["run_id"].to_numpy()[p.rows] if "run_id" in view.meta.columns else None
+        conditions = [runner.Condition({"classifier": spec.label, "task": p.task.name}, estimator, X, y, cv=p.splits,
+                                       groups=groups, fold_names=p.fold_names, labels=p.labels)
+                      for spec, estimator in built]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=UserWarning)
+            result = runner.run(conditions, n_jobs=1, cache=cache, progress=verbose, desc=f"benchmark {p.task.name}",
+                                errors="skip")
+        n_new += result.n_fitted
+        n_reused += result.n_reused
+        failures += _failure_lines(result.failures, p)
+        by_label = {spec.label: (spec, estimator) for spec, estimator in built}
+        rows = []
+        for _, row in result.table.iterrows():
+            spec, estimator = by_label[row["classifier"]]
+            k = int(row["split"])
+            pdigest = params_digest(estimator)
+            if not store.has((spec.label, pdigest, digest, p.task.name, p.split_digests[k])):
+                rows.append(_row(spec, estimator, pdigest, p, k, row, X.shape[1], seed, digest, description, env))
+        for spec, estimator in built:
+            pdigest = params_digest(estimator)
+            run_keys += [(spec.label, pdigest, digest, p.task.name, d) for d in p.split_digests]
+        store.update(rows)
 
     keys = set(tuple(str(v) for v in key) for key in run_keys)
     table = store.table
@@ -526,7 +549,7 @@ def run_benchmark(classifiers=(), data="auto", tasks=None, n_splits=None, out="r
         all_notes.setdefault("failed", "")
         all_notes["failed"] = (all_notes["failed"] + "; " if all_notes["failed"] else "") + failure
     written = leaderboard.write_leaderboard(board, out, reference=REFERENCE, header=header, notes=all_notes)
-    paths = {"results": store.path, "splits": split_store.root / digest,
+    paths = {"results": store.path, "splits": split_store.root / digest, "cache": cache.folder,
              **{k: v for k, v in written.items() if k != "text"}}
     return BenchmarkResult(results=results, leaderboard=board, markdown=written["text"], notes=notes,
                            failures=failures, reports=reports, n_new=n_new, n_reused=n_reused, paths=paths,

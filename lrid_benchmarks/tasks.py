@@ -44,9 +44,10 @@ import numpy as np
 import pandas as pd
 
 from lrid_analysis import features, splits
-from lrid_analysis.dataset import AnalysisView
-
 from lrid_analysis.atomic import write_atomic
+from lrid_analysis.cache import digest
+from lrid_analysis.dataset import AnalysisView
+from lrid_analysis.experiments.splitting import make_splitter
 
 __all__ = ["BenchmarkTask", "TASKS", "TaskSkipped", "PreparedTask", "SplitStore", "list_tasks", "get_tasks",
            "data_digest", "select_condition", "prepare_task"]
@@ -175,16 +176,10 @@ def data_digest(view):
     str
         16 hexadecimal characters.
     """
-    h = hashlib.sha256()
-    h.update(json.dumps(list(view.observables)).encode())
-    h.update(str(view.X.shape).encode())
-    h.update(np.ascontiguousarray(view.X, dtype=np.float32).tobytes())
-    h.update(np.ascontiguousarray(view.layer_onehot, dtype=np.float32).tobytes())
-    for column in sorted(view.meta.columns):
-        values = view.meta[column].astype(object)
-        text = "\x1f".join("<null>" if pd.isna(v) else str(v) for v in values.tolist())
-        h.update(column.encode() + b"\x1e" + text.encode() + b"\x1d")
-    return h.hexdigest()[:16]
+    meta = {column: ["<null>" if pd.isna(v) else str(v) for v in view.meta[column].astype(object).tolist()]
+            for column in sorted(view.meta.columns)}
+    return digest(list(view.observables), np.ascontiguousarray(view.X, dtype=np.float32),
+                  np.ascontiguousarray(view.layer_onehot, dtype=np.float32), meta)[:16]
 
 
 def _conditions(meta):
@@ -251,15 +246,7 @@ def select_condition(meta, condition):
 
 
 def _digest_arrays(*arrays):
-    h = hashlib.sha256()
-    for a in arrays:
-        if a is None:
-            h.update(b"none")
-            continue
-        a = np.ascontiguousarray(a)
-        h.update(str((a.dtype.str, a.shape)).encode())
-        h.update(a.tobytes())
-    return h.hexdigest()[:16]
+    return digest(*arrays)[:16]
 
 
 @dataclass
@@ -455,10 +442,10 @@ def prepare_task(task, view, n_splits=10, seed=0, digest=None, store=None):
         n_ckpt = int(n_samples)
     try:
         if task.scheme == "balanced":
-            splitter = splits.CategoryBalancedSplit(n_splits=n_splits, seed=seed)
+            splitter = make_splitter(splits.CategoryBalancedSplit, seed, n_splits=n_splits)
             names = [str(k) for k in range(n_splits)]
         else:
-            splitter = _HELDOUT[task.scheme](seed=seed)
+            splitter = make_splitter(_HELDOUT[task.scheme], seed)
             names = splitter.fold_names(meta)
         pairs = [(np.asarray(a, dtype=np.intp), np.asarray(b, dtype=np.intp)) for a, b in splitter.split(meta)]
     except ValueError as err:

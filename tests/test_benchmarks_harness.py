@@ -438,8 +438,8 @@ def test_cli_options(tmp_path, capsys):
     assert "unknown task 'nope'" in capsys.readouterr().err
     assert main(["--data", str(tmp_path / "missing"), "--quick", "--out", str(tmp_path)]) == 1
     assert "no Parquet data" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        main(["--splits", "1"])
+    assert main(["--splits", "1"]) == 2
+    assert capsys.readouterr().err.strip() == "error: --splits must be >= 2, got 1"
     with pytest.raises(SystemExit) as info:
         main(["--help"])
     assert info.value.code == 0

@@ -17,9 +17,10 @@ import pytest
 from scipy import stats as scipy_stats
 from sklearn.ensemble import RandomForestClassifier
 
-from lrid_analysis import evaluate, experiments, features
+from lrid_analysis import evaluate, experiments, features, runner
 from lrid_analysis.dataset import load_view, write_table
-from lrid_analysis.experiments import _common, _heldout, trajectory_subsample
+from lrid_analysis.experiments import _heldout, options, trajectory_subsample
+from lrid_analysis.experiments.splitting import make_splitter
 from lrid_analysis.splits import CategoryBalancedSplit
 from lrid_analysis.synthetic import synthetic_table
 
@@ -114,13 +115,13 @@ def test_help_has_an_example(capsys):
 
 
 def test_params_parsing():
-    parsed = _common.parse_params(["n_estimators=10", "svm.C=0.5", "svm.n_components=None"],
+    parsed = options.parse_params(["n_estimators=10", "svm.C=0.5", "svm.n_components=None"],
                                   ["random_forest", "svm"])
     assert parsed == {"random_forest": {"n_estimators": 10}, "svm": {"n_estimators": 10, "C": 0.5,
                                                                      "n_components": None}}
-    assert _common.parse_filters(["task=a", "task=b", "batch_size=128"]) == {"task": ["a", "b"],
+    assert options.parse_filters(["task=a", "task=b", "batch_size=128"]) == {"task": ["a", "b"],
                                                                              "batch_size": ["128"]}
-    sets = _common.observable_sets(["grad,actabs_norm,actraw_norm"], ("all",))
+    sets = options.observable_sets(["grad,actabs_norm,actraw_norm"], ("all",))
     assert list(sets) == ["grad", "actabs_norm+actraw_norm"]
     assert sets["actabs_norm+actraw_norm"] == ["actabs_norm", "actraw_norm"]
 
@@ -153,7 +154,7 @@ def test_results_match_cross_validate_and_do_not_depend_on_n_jobs(data_dirs):
     pd.testing.assert_series_equal(one.table["test_accuracy"], two.table["test_accuracy"])
     sub = features.select(view, "act")
     direct = evaluate.cross_validate(RandomForestClassifier(n_estimators=10, max_features="log2", random_state=0),
-                                     features.flatten(sub), sub.y, CategoryBalancedSplit(n_splits=2, seed=0),
+                                     features.flatten(sub), sub.y, make_splitter(CategoryBalancedSplit, 0, n_splits=2),
                                      meta=sub, verbose=False)
     assert np.array_equal(one.table["test_accuracy"].to_numpy(), direct.table["test_accuracy"].to_numpy())
 
@@ -167,13 +168,14 @@ def test_resume_reuses_finished_conditions(data_dirs, tmp_path, monkeypatch):
     def fail(*a, **k):
         raise AssertionError("a finished condition was fitted again")
 
-    monkeypatch.setattr(_common, "_fit_split", fail)
+    monkeypatch.setattr(runner, "fit_and_score", fail)
     _run("separability", data_dirs["signal"], tmp_path, *args)
     second = pd.read_parquet(tmp_path / "separability.parquet")
     pd.testing.assert_frame_equal(first.drop(columns=["fit_seconds", "predict_seconds"]),
                                   second.drop(columns=["fit_seconds", "predict_seconds"]))
     with pytest.raises(AssertionError, match="fitted again"):
-        _run("separability", data_dirs["signal"], tmp_path, *args, "--no-resume")
+        experiments.main(["separability", "--data", str(data_dirs["signal"]), "--out", str(tmp_path), *FAST, *args,
+                          "--no-resume", "--debug"])
 
 
 def test_filter_restricts_the_data(data_dirs, tmp_path, small_meta):
@@ -191,7 +193,7 @@ def test_confusion_matches_independent_evaluation(data_dirs, tmp_path):
     matrices, _ = _read(out, "confusion_matrices")
     view = features.select(load_view(data_dirs["signal"]), "grad")
     direct = evaluate.cross_validate(RandomForestClassifier(n_estimators=10, max_features="log2", random_state=0),
-                                     features.flatten(view), view.y, CategoryBalancedSplit(n_splits=2, seed=0),
+                                     features.flatten(view), view.y, make_splitter(CategoryBalancedSplit, 0, n_splits=2),
                                      meta=view, verbose=False)
     labels = direct.labels
     expected = np.mean([cm / cm.sum(axis=1, keepdims=True) for cm in direct.confusion], axis=0)
@@ -326,7 +328,7 @@ def test_python_api_accepts_a_table_and_writes_nothing_without_out(data_dirs, tm
                                                         n_splits=2, selection="off", verbose=False)
     assert isinstance(result, experiments.ExperimentResult) and result.paths == {}
     assert list(tmp_path.iterdir()) == []
-    assert result.figure is not None and "rule_pair" in result.summary.columns
+    assert result.figure() is not None and "rule_pair" in result.summary.columns
     assert "Adam vs FA" in result.to_string()
 
 

@@ -43,7 +43,7 @@ def test_check_finite_names_statistics_and_row_counts():
 
 
 def test_select_admissible_sets_are_finite_and_all45_is_not(view45):
-    for name in F.OBSERVABLE_SETS:
+    for name in MEASURE_GROUPS:
         out = F.select(view45, name)
         assert out.observables == list(MEASURE_GROUPS[name])
         assert np.isfinite(out.X).all()
@@ -168,3 +168,20 @@ def test_average_collapses_the_trajectory():
     np.testing.assert_allclose(out.X[:, 0], view.X.astype(np.float64).mean(axis=1), rtol=1e-6)
     np.testing.assert_allclose(out.epochs[:, 0], np.full(7, 50.0))
     assert F.flatten(out).shape == (7, 3 + 3)
+
+
+def test_observable_sets_are_defined_once():
+    """The experiments, the features and the data loader resolve set names through one table."""
+    from lrid_analysis.dataset import resolve_observables as dataset_resolve
+    from lrid_analysis.experiments.options import observable_sets
+    from lrid_analysis.observables import ADMISSIBLE_NAMES, OBSERVABLE_NAMES, OBSERVABLE_SETS, resolve_observables
+
+    assert OBSERVABLE_SETS["all"] == ADMISSIBLE_NAMES and OBSERVABLE_SETS["all45"] == OBSERVABLE_NAMES
+    assert sum(len(OBSERVABLE_SETS[m]) for m in ("weight", "act", "grad")) == 24
+    for name in OBSERVABLE_SETS:
+        assert resolve_observables(name) == list(OBSERVABLE_SETS[name]) == dataset_resolve(name)
+        assert observable_sets(name, ())[name] == list(OBSERVABLE_SETS[name])
+    assert not hasattr(F, "OBSERVABLE_SETS")
+    assert resolve_observables(["grad", "gradavgsq_id", "actabs_norm"]) == list(OBSERVABLE_SETS["grad"]) + ["actabs_norm"]
+    with pytest.raises(ValueError, match="sets: weight, act, grad, all, all45"):
+        resolve_observables("weights")

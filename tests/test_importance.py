@@ -98,11 +98,11 @@ def test_permutation_planted_statistic_and_noise_groups(fitted):
     table = permutation_importance(forests, X, y, splits, groups, n_repeats=5, seed=0)
     assert len(table) == 2 * len(groups)
     assert set(table.columns) >= {"split", "group", "baseline", "permuted_mean", "importance"}
-    summary = summarize_importance(table).set_index("group")
-    assert summary.importance_mean.idxmax() == PLANTED
-    assert summary.loc[PLANTED, "importance_mean"] > 0.2
+    summary = summarize_importance(table).set_index("statistic")
+    assert summary["mean"].idxmax() == PLANTED
+    assert summary.loc[PLANTED, "mean"] > 0.2
     noise = [g for g in OBSERVABLES if g != PLANTED]
-    assert summary.loc[noise, "importance_mean"].abs().max() < 0.03
+    assert summary.loc[noise, "mean"].abs().max() < 0.03
     np.testing.assert_allclose(table.importance, table.baseline - table.permuted_mean)
     # baseline is the plain test accuracy of each split's forest
     for s, (_, te) in enumerate(splits):
@@ -111,7 +111,7 @@ def test_permutation_planted_statistic_and_noise_groups(fitted):
     pd.testing.assert_frame_equal(table, permutation_importance(forests, X, y, splits, groups, n_repeats=5, seed=0))
     by_measure = permutation_importance(forests, X, y, splits, feature_groups(OBSERVABLES, N_CKPT, by="measure"),
                                         n_repeats=2)
-    assert summarize_importance(by_measure).set_index("group").importance_mean.idxmax() == "act"
+    assert summarize_importance(by_measure).set_index("statistic")["mean"].idxmax() == "act"
 
 
 class EqualColumns(ClassifierMixin, BaseEstimator):
@@ -150,3 +150,30 @@ def test_permutation_input_errors(fitted):
         permutation_importance(forests, X, y, splits, {})
     with pytest.raises(ValueError, match="lacks column"):
         summarize_importance(pd.DataFrame({"group": ["a"]}))
+
+
+def test_summarize_importance_draws_with_importance_bars_as_is():
+    """Regression: the summary's columns were group/importance_mean/..., which importance_bars refused."""
+    from lrid_analysis import plots
+
+    X, y = planted_data(n=200)
+    splits = two_splits(len(y))
+    forests = [RandomForestClassifier(n_estimators=10, random_state=0).fit(X[tr], y[tr]) for tr, _ in splits]
+    table = permutation_importance(forests, X, y, splits, feature_groups(OBSERVABLES, N_CKPT), n_repeats=2)
+    summary = summarize_importance(table)
+    figure = plots.importance_bars(summary)
+    bars = figure.axes[0].patches
+    assert len(bars) == len(summary)
+    # the widest bar is the planted statistic's mean importance, computed independently from the per-split table
+    expected = table[table["group"] == PLANTED]["importance"].mean()
+    assert max(b.get_width() for b in bars) == pytest.approx(expected)
+
+
+def test_random_state_and_the_deprecated_seed_agree():
+    X, y = planted_data(n=120)
+    splits = two_splits(len(y))
+    forests = [RandomForestClassifier(n_estimators=5, random_state=0).fit(X[tr], y[tr]) for tr, _ in splits]
+    groups = feature_groups(OBSERVABLES, N_CKPT)
+    a = permutation_importance(forests, X, y, splits, groups, n_repeats=2, random_state=3)
+    b = permutation_importance(forests, X, y, splits, groups, n_repeats=2, seed=3)
+    pd.testing.assert_frame_equal(a, b)

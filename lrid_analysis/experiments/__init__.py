@@ -10,9 +10,18 @@ comparisons, figure), and a command::
 
 From Python::
 
-    from lrid_analysis import experiments
-    result = experiments.get_experiment("heldout_task").run("embedded", n_jobs=2)
+    from lrid_analysis import run_experiment
+    result = run_experiment("heldout_task", "embedded", n_jobs=2)
     print(result.summary)
+    result.figure().savefig("heldout_task.png")
+
+The modules: :mod:`~lrid_analysis.experiments.options` (names to settings),
+:mod:`~lrid_analysis.experiments.data` (loading),
+:mod:`~lrid_analysis.experiments.splitting`,
+:mod:`~lrid_analysis.experiments.context` (one run: prepare, fit through
+:mod:`lrid_analysis.runner`, finish), :mod:`~lrid_analysis.experiments.summaries`
+(tables and tests), :mod:`~lrid_analysis.experiments.outputs` (result
+object, files, manifest, report), :mod:`~lrid_analysis.experiments.cli`.
 
 :func:`list_experiments` names them with a one-line description;
 :func:`register_experiment` adds one (a module or object with the same
@@ -25,7 +34,8 @@ from __future__ import annotations
 import importlib
 import sys
 
-from ._common import ExperimentError, ExperimentResult
+from .options import ExperimentError
+from .outputs import ExperimentResult
 
 __all__ = ["EXPERIMENTS", "ExperimentError", "ExperimentResult", "list_experiments", "get_experiment",
            "register_experiment", "main"]
@@ -105,7 +115,9 @@ def main(argv=None):
 
     ``--list`` prints the experiments (exit 0); no arguments print the usage
     and the list (exit 2). Bad names and options print one ``error:`` line
-    (exit 2); missing or unsuitable data exits with 1.
+    (exit 2); missing or unsuitable data, an unwritable ``--out``, memory
+    running out or a failing classifier exit with 1 (one line; ``--debug``
+    shows the traceback).
     """
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0] in ("-h", "--help", "--list", "list"):
@@ -118,16 +130,9 @@ def main(argv=None):
     except ExperimentError as err:
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code
-    from ._common import build_parser
+    from .cli import build_parser, report_errors
 
     args = build_parser(module).parse_args(argv[1:])
-    try:
-        module.main(args)
-    except ExperimentError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return err.exit_code
-    except KeyboardInterrupt:
-        print("\ninterrupted; finished conditions are kept in the output's parts/ folder and reused "
-              "when the same command runs again", file=sys.stderr)
-        return 130
-    return 0
+    return report_errors(lambda: module.main(args), debug=args.debug,
+                         interrupted="finished fits are kept in the output's parts/ folder and reused when the "
+                                     "same command runs again")

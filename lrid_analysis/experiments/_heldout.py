@@ -26,9 +26,11 @@ import pandas as pd
 from scipy import stats as scipy_stats
 
 from .. import plots, stats
-from ..dataset import resolve_observables
-from ._common import (Condition, ExperimentError, category_balanced_pairs, cli_kwargs, compare, prepare,
-                      summarize)
+from ..observables import resolve_observables
+from .cli import cli_kwargs
+from .context import prepare
+from .splitting import category_balanced_pairs, make_splitter, materialise
+from .summaries import compare, summarize
 
 DEFAULTS = {"classifiers": ("random_forest",), "observables": ("weight", "act", "grad", "all")}
 REFERENCE_LABEL = "category-balanced (all)"
@@ -74,7 +76,7 @@ def welch_vs_reference(heldout, reference, n_train, n_test):
 
 
 def run_heldout(name, splitter_class, held_out, data=None, *, classifier=None, observables=None, n_splits=10,
-                seed=0, n_jobs=1, out=None, reference=True, **options):
+                random_state=0, n_jobs=1, out=None, reference=True, **options):
     """Held-out accuracy per observable set and held-out value, with the category-balanced reference.
 
     Parameters
@@ -89,7 +91,7 @@ def run_heldout(name, splitter_class, held_out, data=None, *, classifier=None, o
         What is held out, for labels (``architecture``, ...).
     reference : bool
         Also run the category-balanced reference on all observables.
-    data, classifier, observables, n_splits, seed, n_jobs, out, **options :
+    data, classifier, observables, n_splits, random_state, n_jobs, out, **options :
         See :func:`lrid_analysis.experiments.separability.run`; ``n_splits``
         is the number of reference splits.
 
@@ -102,24 +104,20 @@ def run_heldout(name, splitter_class, held_out, data=None, *, classifier=None, o
     all_names = resolve_observables("all")
     ctx = prepare(name, data, classifier=classifier, observables=observables,
                   default_classifiers=DEFAULTS["classifiers"], default_observables=DEFAULTS["observables"],
-                  n_splits=n_splits, seed=seed, n_jobs=n_jobs, out=out, need_observables=all_names if reference else None,
+                  n_splits=n_splits, random_state=random_state, n_jobs=n_jobs, out=out, need_observables=all_names if reference else None,
                   extra_params={"held_out": held_out, "reference": bool(reference)}, **options)
-    splitter = splitter_class(seed=ctx.seed)
-    try:
-        pairs = list(splitter.split(ctx.view.meta))
-    except ValueError as err:
-        raise ExperimentError(f"cannot hold out by {held_out}: {err}", 1) from None
-    folds = splitter.fold_names(ctx.view.meta)
-    ref_pairs, ref_names = category_balanced_pairs(ctx.view, ctx.n_splits, ctx.seed) if reference else (None, None)
+    splitter = make_splitter(splitter_class, ctx.random_state, meta=ctx.view.meta)
+    pairs, folds = materialise(splitter, ctx.view, f"cannot hold out by {held_out}")
+    ref_pairs, ref_names = category_balanced_pairs(ctx.view, ctx.n_splits, ctx.random_state) if reference else (None, None)
     conditions = []
     for label in ctx.classifiers:
         for obs in ctx.observable_sets:
             sub, X = ctx.features(obs)
-            conditions.append(Condition({"kind": "heldout", "classifier": label, "observables": obs},
+            conditions.append(ctx.condition({"kind": "heldout", "classifier": label, "observables": obs},
                                         ctx.classifier(label, sub.X.shape[1]), X, sub.y, pairs, folds))
         if reference:
             sub, X = ctx.features(all_names)
-            conditions.append(Condition({"kind": "reference", "classifier": label, "observables": "all"},
+            conditions.append(ctx.condition({"kind": "reference", "classifier": label, "observables": "all"},
                                         ctx.classifier(label, sub.X.shape[1]), X, sub.y, ref_pairs, ref_names))
     table, _ = ctx.evaluate(conditions)
     table.insert(3, held_out, np.where(table["kind"] == "heldout", table["fold"], REFERENCE_LABEL))
@@ -164,17 +162,16 @@ def run_heldout(name, splitter_class, held_out, data=None, *, classifier=None, o
     if not by_set.empty:
         comparisons.append(by_set)
 
-    figure = None
-    if ctx.plot:
+    def draw():
         bars = summary[summary["kind"] != "reference"]
         several = len(ctx.classifiers) > 1
-        figure = plots.accuracy_bars(
+        return plots.accuracy_bars(
             bars, x=held_out, hue="observables", panel="classifier" if several else None, chance=ctx.chance,
             reference=ref_lines if several else ref_lines.get(next(iter(ctx.classifiers))),
             reference_label=f"{REFERENCE_LABEL} ± s.e.m.", x_order=list(folds) + [MEAN_LABEL],
             title=f"Held-out {held_out}" + ("" if several else f" ({next(iter(ctx.classifiers))})"),
             x_label=f"held-out {held_out}")
-    return ctx.finish(table, summary, pd.concat(comparisons, ignore_index=True) if comparisons else None, figure)
+    return ctx.finish(table, summary, pd.concat(comparisons, ignore_index=True) if comparisons else None, draw)
 
 
 def heldout_experiment(name, splitter, key, what):
@@ -196,10 +193,10 @@ def heldout_experiment(name, splitter, key, what):
     run, main : callable
     """
 
-    def run(data=None, *, classifier=None, observables=None, n_splits=10, seed=0, n_jobs=1, out=None,
+    def run(data=None, *, classifier=None, observables=None, n_splits=10, random_state=0, n_jobs=1, out=None,
             reference=True, **options):
         return run_heldout(name, splitter, key, data, classifier=classifier, observables=observables,
-                           n_splits=n_splits, seed=seed, n_jobs=n_jobs, out=out, reference=reference, **options)
+                           n_splits=n_splits, random_state=random_state, n_jobs=n_jobs, out=out, reference=reference, **options)
 
     run.__doc__ = f"""Held-out {key} accuracy per observable set, with the category-balanced reference.
 
@@ -214,7 +211,7 @@ def heldout_experiment(name, splitter, key, what):
         Default: weight, act, grad, all.
     n_splits : int
         Category-balanced splits of the reference.
-    seed, n_jobs : int
+    random_state, n_jobs : int
     out : str or Path, optional
     reference : bool
     **options

@@ -17,7 +17,10 @@ import numpy as np
 import pandas as pd
 
 from .. import plots, stats
-from ._common import Condition, category_balanced_pairs, cli_kwargs, compare, prepare, summarize
+from .cli import cli_kwargs
+from .context import prepare
+from .splitting import category_balanced_pairs
+from .summaries import compare, summarize
 
 NAME = "confusion"
 DESCRIPTION = "mean test confusion matrices per classifier on all observables (Fig. 2c)"
@@ -80,12 +83,12 @@ def confusion_tables(table, labels, by=("classifier", "observables")):
     return pd.DataFrame(cells), pd.DataFrame(pair_rows)
 
 
-def run(data=None, *, classifier=None, observables=None, n_splits=10, seed=0, n_jobs=1, out=None, **options):
+def run(data=None, *, classifier=None, observables=None, n_splits=10, random_state=0, n_jobs=1, out=None, **options):
     """Mean confusion matrices of each classifier.
 
     Parameters
     ----------
-    data, classifier, observables, n_splits, seed, n_jobs, out, **options :
+    data, classifier, observables, n_splits, random_state, n_jobs, out, **options :
         See :func:`lrid_analysis.experiments.separability.run`; default
         observables: all.
 
@@ -97,14 +100,14 @@ def run(data=None, *, classifier=None, observables=None, n_splits=10, seed=0, n_
     """
     ctx = prepare(NAME, data, classifier=classifier, observables=observables,
                   default_classifiers=DEFAULTS["classifiers"], default_observables=DEFAULTS["observables"],
-                  n_splits=n_splits, seed=seed, n_jobs=n_jobs, out=out, **options)
-    pairs, names = category_balanced_pairs(ctx.view, ctx.n_splits, ctx.seed)
+                  n_splits=n_splits, random_state=random_state, n_jobs=n_jobs, out=out, **options)
+    pairs, names = category_balanced_pairs(ctx.view, ctx.n_splits, ctx.random_state)
     labels = sorted(set(ctx.view.y))
     conditions = []
     for label in ctx.classifiers:
         for obs in ctx.observable_sets:
             sub, X = ctx.features(obs)
-            conditions.append(Condition({"classifier": label, "observables": obs},
+            conditions.append(ctx.condition({"classifier": label, "observables": obs},
                                         ctx.classifier(label, sub.X.shape[1]), X, sub.y, pairs, names,
                                         labels=labels))
     table, _ = ctx.evaluate(conditions)
@@ -116,13 +119,12 @@ def run(data=None, *, classifier=None, observables=None, n_splits=10, seed=0, n_
                 family="confusion rate of rule pairs"),
     ]
     comparisons = [c for c in comparisons if not c.empty]
-    figure = None
-    if ctx.plot:
+    def draw():
         panel = matrices.assign(panel=matrices["classifier"] + (
             " / " + matrices["observables"] if matrices["observables"].nunique() > 1 else ""))
-        figure = plots.confusion_heatmaps(panel, panel="panel", labels=labels,
+        return plots.confusion_heatmaps(panel, panel="panel", labels=labels,
                                           title="Mean test confusion (row-normalised, % of actual rule)")
-    return ctx.finish(table, summary, pd.concat(comparisons, ignore_index=True) if comparisons else None, figure,
+    return ctx.finish(table, summary, pd.concat(comparisons, ignore_index=True) if comparisons else None, draw,
                       tables={"matrices": matrices, "pair_rates": pair_rates})
 
 

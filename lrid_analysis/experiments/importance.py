@@ -25,8 +25,11 @@ import pandas as pd
 
 from .. import importance, plots, stats
 from ..features import feature_groups
-from ._common import (Condition, ExperimentError, category_balanced_pairs, cli_kwargs, format_summary, prepare,
-                      summarize)
+from .cli import cli_kwargs
+from .context import prepare
+from .options import ExperimentError
+from .splitting import category_balanced_pairs
+from .summaries import format_summary, summarize
 
 NAME = "importance"
 DESCRIPTION = "Gini and permutation importance of each statistic, random forest on all observables (Fig. 3)"
@@ -70,7 +73,7 @@ def _split_importances(estimator, X, X_test, y, train, test, split, observables,
     groups = feature_groups(observables, n_checkpoints, by=by)
     split_seed = int(np.random.SeedSequence([int(seed), int(split)]).generate_state(1)[0])
     perm = importance.permutation_importance(estimator, X_test, y, [(train, test)], groups, n_repeats=n_repeats,
-                                             seed=split_seed)
+                                             random_state=split_seed)
     frames.append(pd.DataFrame({
         "method": "permutation", "group": perm["group"], "measure": perm["measure"],
         "value": perm["importance"], "tree_sem": np.nan, "n_trees": 0,
@@ -107,13 +110,13 @@ def summarize_importances(per_split):
     return pd.DataFrame(rows)
 
 
-def run(data=None, *, classifier=None, observables=None, n_splits=10, seed=0, n_jobs=1, out=None, n_repeats=5,
+def run(data=None, *, classifier=None, observables=None, n_splits=10, random_state=0, n_jobs=1, out=None, n_repeats=5,
         by="statistic", **options):
     """Gini and permutation importance of every statistic.
 
     Parameters
     ----------
-    data, classifier, observables, n_splits, seed, n_jobs, out, **options :
+    data, classifier, observables, n_splits, random_state, n_jobs, out, **options :
         See :func:`lrid_analysis.experiments.separability.run`; defaults:
         random_forest on all observables. A classifier without a forest
         gets permutation importance only.
@@ -135,17 +138,17 @@ def run(data=None, *, classifier=None, observables=None, n_splits=10, seed=0, n_
         raise ExperimentError(f"--by must be 'statistic' or 'measure', got {by!r}")
     ctx = prepare(NAME, data, classifier=classifier, observables=observables,
                   default_classifiers=DEFAULTS["classifiers"], default_observables=DEFAULTS["observables"],
-                  n_splits=n_splits, seed=seed, n_jobs=n_jobs, out=out,
+                  n_splits=n_splits, random_state=random_state, n_jobs=n_jobs, out=out,
                   extra_params={"n_repeats": int(n_repeats), "by": by}, **options)
     if len(ctx.classifiers) != 1 or len(ctx.observable_sets) != 1:
         raise ExperimentError("importance takes one classifier and one observable set "
                               f"(got {', '.join(ctx.classifiers)} and {', '.join(ctx.observable_sets)})")
     label, obs = next(iter(ctx.classifiers)), next(iter(ctx.observable_sets))
-    pairs, names = category_balanced_pairs(ctx.view, ctx.n_splits, ctx.seed)
+    pairs, names = category_balanced_pairs(ctx.view, ctx.n_splits, ctx.random_state)
     sub, X = ctx.features(obs)
     extra = partial(_split_importances, observables=list(sub.observables), n_checkpoints=sub.X.shape[1], by=by,
-                    n_repeats=int(n_repeats), seed=ctx.seed)
-    condition = Condition({"classifier": label, "observables": obs}, ctx.classifier(label, sub.X.shape[1]), X,
+                    n_repeats=int(n_repeats), seed=ctx.random_state)
+    condition = ctx.condition({"classifier": label, "observables": obs}, ctx.classifier(label, sub.X.shape[1]), X,
                           sub.y, pairs, names, extra=extra)
     table, per_split = ctx.evaluate([condition])
     summary = summarize_importances(per_split)
@@ -165,16 +168,15 @@ def run(data=None, *, classifier=None, observables=None, n_splits=10, seed=0, n_
     if not comparisons.empty:
         comparisons["reject"], comparisons["p_holm"] = stats.holm(comparisons["p"].to_numpy())
 
-    figure = None
-    if ctx.plot:
-        figure = plots.importance_bars(summary, statistic="group", group="measure", panel="method",
+    def draw():
+        return plots.importance_bars(summary, statistic="group", group="measure", panel="method",
                                        mean="importance_mean", sem="importance_sem",
                                        title=f"Importance per {by} ({label}, {obs})")
     if ctx.verbose:
         print("\ntest accuracy of the forests:")
         print(format_summary(accuracy))
-    return ctx.finish(table, summary, comparisons, figure, tables={"per_split": per_split, "accuracy": accuracy},
-                      seeds={"permutation_seed": ctx.seed},
+    return ctx.finish(table, summary, comparisons, draw, tables={"per_split": per_split, "accuracy": accuracy},
+                      seeds={"permutation_seed": ctx.random_state},
                       heading="importance (in %; Gini: share of impurity decrease; permutation: accuracy drop)")
 
 

@@ -12,7 +12,10 @@ from __future__ import annotations
 from itertools import combinations
 
 from .. import plots
-from ._common import Condition, category_balanced_pairs, cli_kwargs, compare, prepare, summarize
+from .cli import cli_kwargs
+from .context import prepare
+from .splitting import category_balanced_pairs
+from .summaries import compare, summarize
 
 NAME = "pairwise"
 DESCRIPTION = "every pair of learning rules on binary category-balanced splits (Fig. S1)"
@@ -35,12 +38,12 @@ def pair_label(a, b):
     return f"{plots.rule_label(a)} vs {plots.rule_label(b)}"
 
 
-def run(data=None, *, classifier=None, observables=None, n_splits=10, seed=0, n_jobs=1, out=None, **options):
+def run(data=None, *, classifier=None, observables=None, n_splits=10, random_state=0, n_jobs=1, out=None, **options):
     """Binary accuracy for every pair of rules, classifier and observable set.
 
     Parameters
     ----------
-    data, classifier, observables, n_splits, seed, n_jobs, out, **options :
+    data, classifier, observables, n_splits, random_state, n_jobs, out, **options :
         See :func:`lrid_analysis.experiments.separability.run`; default
         classifier random_forest.
 
@@ -51,29 +54,28 @@ def run(data=None, *, classifier=None, observables=None, n_splits=10, seed=0, n_
     """
     ctx = prepare(NAME, data, classifier=classifier, observables=observables,
                   default_classifiers=DEFAULTS["classifiers"], default_observables=DEFAULTS["observables"],
-                  n_splits=n_splits, seed=seed, n_jobs=n_jobs, out=out, **options)
+                  n_splits=n_splits, random_state=random_state, n_jobs=n_jobs, out=out, **options)
     rules = sorted(set(ctx.view.y))
     conditions = []
     for a, b in combinations(rules, 2):
         subset = ctx.view.subset(ctx.view.meta["learning_rule"].isin([a, b]).to_numpy())
-        pairs, names = category_balanced_pairs(subset, ctx.n_splits, ctx.seed)
+        pairs, names = category_balanced_pairs(subset, ctx.n_splits, ctx.random_state)
         for label in ctx.classifiers:
             for obs in ctx.observable_sets:
                 sub, X = ctx.features(obs, view=subset)
                 key = {"classifier": label, "rule_pair": pair_label(a, b), "rule_a": a, "rule_b": b,
                        "observables": obs}
-                conditions.append(Condition(key, ctx.classifier(label, sub.X.shape[1]), X, sub.y, pairs, names,
-                                            labels=[a, b]))
+                conditions.append(ctx.condition(key, ctx.classifier(label, sub.X.shape[1]), X, sub.y, pairs, names,
+                                                view=subset, labels=[a, b]))
     table, _ = ctx.evaluate(conditions)
     summary = summarize(table, ["classifier", "rule_pair", "observables"])
     comparisons = compare(table, "observables", within=["classifier", "rule_pair"], reference="all",
                           family="observable sets vs all")
-    figure = None
-    if ctx.plot:
-        figure = plots.accuracy_bars(summary, x="rule_pair", hue="observables",
+    def draw():
+        return plots.accuracy_bars(summary, x="rule_pair", hue="observables",
                                      panel="classifier" if len(ctx.classifiers) > 1 else None, chance=0.5,
                                      title="Pairs of learning rules", x_label="rule pair")
-    return ctx.finish(table, summary, comparisons, figure)
+    return ctx.finish(table, summary, comparisons, draw)
 
 
 def main(args):

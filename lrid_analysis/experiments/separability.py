@@ -13,7 +13,10 @@ from __future__ import annotations
 import pandas as pd
 
 from .. import plots
-from ._common import Condition, category_balanced_pairs, cli_kwargs, compare, prepare, summarize
+from .cli import cli_kwargs
+from .context import prepare
+from .splitting import category_balanced_pairs
+from .summaries import compare, summarize
 
 NAME = "separability"
 DESCRIPTION = "every classifier x observable set on category-balanced 75/25 splits (Fig. 2a)"
@@ -34,22 +37,25 @@ def add_arguments(parser):
     """No options beyond the common ones."""
 
 
-def run(data=None, *, classifier=None, observables=None, n_splits=10, seed=0, n_jobs=1, out=None, **options):
+def run(data=None, *, classifier=None, observables=None, n_splits=10, random_state=0, n_jobs=1, out=None, **options):
     """Accuracy of every classifier on every observable set.
 
     Parameters
     ----------
     data : None, "auto", "public", "embedded", path, DataFrame or AnalysisView
-    classifier : str, list or estimator, optional
-        Default: random_forest, svm, conv1d.
+    classifier : str, estimator, dict or list, optional
+        Registry names, ``package.module:Name`` or ``file.py:Name`` strings,
+        estimators, a ``{label: estimator}`` dict or (label, estimator)
+        pairs. Default: random_forest, svm, conv1d.
     observables : str or list, optional
         Default: weight, act, grad, all.
-    n_splits, seed, n_jobs : int
+    n_splits, random_state, n_jobs : int
+        ``seed=`` is accepted as a deprecated alias of ``random_state``.
     out : str or Path, optional
         Output folder; nothing is written when None.
     **options
-        filters, params, selection, resume, verbose, progress, plot (see
-        :func:`lrid_analysis.experiments._common.prepare`).
+        filters, params, selection, resume, overwrite, formats, verbose,
+        progress, plot (see :func:`lrid_analysis.experiments.context.prepare`).
 
     Returns
     -------
@@ -58,13 +64,13 @@ def run(data=None, *, classifier=None, observables=None, n_splits=10, seed=0, n_
     """
     ctx = prepare(NAME, data, classifier=classifier, observables=observables,
                   default_classifiers=DEFAULTS["classifiers"], default_observables=DEFAULTS["observables"],
-                  n_splits=n_splits, seed=seed, n_jobs=n_jobs, out=out, **options)
-    pairs, names = category_balanced_pairs(ctx.view, ctx.n_splits, ctx.seed)
+                  n_splits=n_splits, random_state=random_state, n_jobs=n_jobs, out=out, **options)
+    pairs, names = category_balanced_pairs(ctx.view, ctx.n_splits, ctx.random_state)
     conditions = []
     for label in ctx.classifiers:
         for obs in ctx.observable_sets:
             sub, X = ctx.features(obs)
-            conditions.append(Condition({"classifier": label, "observables": obs},
+            conditions.append(ctx.condition({"classifier": label, "observables": obs},
                                         ctx.classifier(label, sub.X.shape[1]), X, sub.y, pairs, names))
     table, _ = ctx.evaluate(conditions)
     summary = summarize(table, ["classifier", "observables"])
@@ -73,11 +79,10 @@ def run(data=None, *, classifier=None, observables=None, n_splits=10, seed=0, n_
         compare(table, "observables", within=["classifier"], reference="all"),
     ]
     comparisons = [c for c in comparisons if not c.empty]
-    figure = None
-    if ctx.plot:
-        figure = plots.accuracy_bars(summary, x="observables", hue="classifier", chance=ctx.chance,
+    def draw():
+        return plots.accuracy_bars(summary, x="observables", hue="classifier", chance=ctx.chance,
                                      title="Separability: category-balanced splits", x_label="observable set")
-    return ctx.finish(table, summary, pd.concat(comparisons, ignore_index=True) if comparisons else None, figure)
+    return ctx.finish(table, summary, pd.concat(comparisons, ignore_index=True) if comparisons else None, draw)
 
 
 def main(args):

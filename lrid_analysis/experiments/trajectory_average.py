@@ -11,7 +11,10 @@ set, paired by split.
 from __future__ import annotations
 
 from .. import features, plots
-from ._common import Condition, category_balanced_pairs, cli_kwargs, compare, prepare, summarize
+from .cli import cli_kwargs
+from .context import prepare
+from .splitting import category_balanced_pairs
+from .summaries import compare, summarize
 
 NAME = "trajectory_average"
 DESCRIPTION = "full trajectory vs its average over training, per classifier and observable set (Fig. S2b)"
@@ -30,12 +33,12 @@ def add_arguments(parser):
     """No options beyond the common ones."""
 
 
-def run(data=None, *, classifier=None, observables=None, n_splits=10, seed=0, n_jobs=1, out=None, **options):
+def run(data=None, *, classifier=None, observables=None, n_splits=10, random_state=0, n_jobs=1, out=None, **options):
     """Accuracy on the full and on the averaged trajectory.
 
     Parameters
     ----------
-    data, classifier, observables, n_splits, seed, n_jobs, out, **options :
+    data, classifier, observables, n_splits, random_state, n_jobs, out, **options :
         See :func:`lrid_analysis.experiments.separability.run`; default
         classifiers random_forest and svm.
 
@@ -46,8 +49,8 @@ def run(data=None, *, classifier=None, observables=None, n_splits=10, seed=0, n_
     """
     ctx = prepare(NAME, data, classifier=classifier, observables=observables,
                   default_classifiers=DEFAULTS["classifiers"], default_observables=DEFAULTS["observables"],
-                  n_splits=n_splits, seed=seed, n_jobs=n_jobs, out=out, **options)
-    pairs, names = category_balanced_pairs(ctx.view, ctx.n_splits, ctx.seed)
+                  n_splits=n_splits, random_state=random_state, n_jobs=n_jobs, out=out, **options)
+    pairs, names = category_balanced_pairs(ctx.view, ctx.n_splits, ctx.random_state)
     conditions = []
     for label in ctx.classifiers:
         for obs in ctx.observable_sets:
@@ -56,17 +59,16 @@ def run(data=None, *, classifier=None, observables=None, n_splits=10, seed=0, n_
             for trajectory, part, X in (("full", sub, X_full),
                                         ("average", averaged, features.flatten(averaged, check=False))):
                 key = {"classifier": label, "observables": obs, "trajectory": trajectory}
-                conditions.append(Condition(key, ctx.classifier(label, part.X.shape[1]), X, sub.y, pairs, names))
+                conditions.append(ctx.condition(key, ctx.classifier(label, part.X.shape[1]), X, sub.y, pairs, names))
     table, _ = ctx.evaluate(conditions)
     summary = summarize(table, ["classifier", "observables", "trajectory"])
     comparisons = compare(table, "trajectory", within=["classifier", "observables"], reference="full",
                           family="average vs full trajectory")
-    figure = None
-    if ctx.plot:
-        figure = plots.accuracy_bars(summary, x="observables", hue="trajectory", panel="classifier",
+    def draw():
+        return plots.accuracy_bars(summary, x="observables", hue="trajectory", panel="classifier",
                                      hue_order=list(TRAJECTORIES), chance=ctx.chance,
                                      title="Full trajectory vs trajectory average", x_label="observable set")
-    return ctx.finish(table, summary, comparisons, figure)
+    return ctx.finish(table, summary, comparisons, draw)
 
 
 def main(args):

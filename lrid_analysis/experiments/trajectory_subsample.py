@@ -20,8 +20,11 @@ from __future__ import annotations
 import numpy as np
 
 from .. import features, plots
-from ._common import (Condition, ExperimentError, category_balanced_pairs, cli_kwargs, compare, prepare,
-                      summarize)
+from .cli import cli_kwargs
+from .context import prepare
+from .options import ExperimentError
+from .splitting import category_balanced_pairs
+from .summaries import compare, summarize
 
 NAME = "trajectory_subsample"
 DESCRIPTION = "accuracy over number of trajectory samples x subsample period (Fig. 4a)"
@@ -75,13 +78,13 @@ def subsample_grid(n_checkpoints, periods=DEFAULT_PERIODS, samples=DEFAULT_SAMPL
     return sorted(grid)
 
 
-def run(data=None, *, classifier=None, observables=None, n_splits=10, seed=0, n_jobs=1, out=None,
+def run(data=None, *, classifier=None, observables=None, n_splits=10, random_state=0, n_jobs=1, out=None,
         periods=DEFAULT_PERIODS, samples=DEFAULT_SAMPLES, **options):
     """Accuracy for every (period, number of samples) and observable set.
 
     Parameters
     ----------
-    data, classifier, observables, n_splits, seed, n_jobs, out, **options :
+    data, classifier, observables, n_splits, random_state, n_jobs, out, **options :
         See :func:`lrid_analysis.experiments.separability.run`; default
         classifier random_forest, observables weight, act, grad, all.
     periods : sequence of int
@@ -97,7 +100,7 @@ def run(data=None, *, classifier=None, observables=None, n_splits=10, seed=0, n_
     periods, samples = [int(p) for p in periods], [int(n) for n in samples]
     ctx = prepare(NAME, data, classifier=classifier, observables=observables,
                   default_classifiers=DEFAULTS["classifiers"], default_observables=DEFAULTS["observables"],
-                  n_splits=n_splits, seed=seed, n_jobs=n_jobs, out=out,
+                  n_splits=n_splits, random_state=random_state, n_jobs=n_jobs, out=out,
                   extra_params={"periods": periods, "samples": samples}, **options)
     if len(ctx.classifiers) != 1:
         raise ExperimentError(f"{NAME} takes one classifier, got {', '.join(ctx.classifiers)}")
@@ -107,29 +110,28 @@ def run(data=None, *, classifier=None, observables=None, n_splits=10, seed=0, n_
     if len(grid) < 2:
         raise ExperimentError(f"no (period, samples) pair of {periods} x {samples} fits into {n_ckpt} checkpoints")
     ctx.extra_params["grid"] = [list(g) for g in grid]
-    pairs, names = category_balanced_pairs(ctx.view, ctx.n_splits, ctx.seed)
+    pairs, names = category_balanced_pairs(ctx.view, ctx.n_splits, ctx.random_state)
     epochs = ctx.view.epochs
     conditions = []
     for obs in ctx.observable_sets:
         sub, _ = ctx.features(obs)
         for period, n in grid:
-            sample_seed = int(np.random.SeedSequence([ctx.seed, n, period]).generate_state(1)[0])
+            sample_seed = int(np.random.SeedSequence([ctx.random_state, n, period]).generate_state(1)[0])
             part = sub if n == n_ckpt else features.subsample(sub, n, period, seed=sample_seed)
             X = features.flatten(part, check=False)
             spacing = np.nanmedian(epochs[:, period] - epochs[:, 0]) if np.isfinite(epochs).any() else np.nan
             key = {"classifier": label, "observables": obs, "period": period, "n_samples": n,
                    "proportion": round(n / n_ckpt, 4), "period_epochs": float(spacing)}
-            conditions.append(Condition(key, ctx.classifier(label, n), X, part.y, pairs, names))
+            conditions.append(ctx.condition(key, ctx.classifier(label, n), X, part.y, pairs, names))
     table, _ = ctx.evaluate(conditions)
     by = ["observables", "period", "n_samples", "proportion", "period_epochs"]
     summary = summarize(table, by)
     comparisons = compare(table, "period", within=["observables", "n_samples"], reference=1,
                           family="period vs consecutive samples (period 1)")
-    figure = None
-    if ctx.plot:
-        figure = plots.subsample_lines(summary, chance=ctx.chance, n_checkpoints=n_ckpt,
+    def draw():
+        return plots.subsample_lines(summary, chance=ctx.chance, n_checkpoints=n_ckpt,
                                        title=f"Trajectory subsampling ({label})")
-    return ctx.finish(table, summary, comparisons, figure,
+    return ctx.finish(table, summary, comparisons, draw,
                       seeds={"subsample_seed": "SeedSequence([seed, n_samples, period])"})
 
 

@@ -18,8 +18,11 @@ from dataclasses import replace
 
 from .. import features, plots
 from ..splits import window_transfer_pairs
-from ._common import (Condition, ExperimentError, category_balanced_pairs, cli_kwargs, compare, prepare,
-                      summarize)
+from .cli import cli_kwargs
+from .context import prepare
+from .options import ExperimentError
+from .splitting import category_balanced_pairs
+from .summaries import compare, summarize
 
 NAME = "trajectory_window"
 DESCRIPTION = "train on one consecutive third of the trajectory, test on each third (Fig. 4b)"
@@ -36,12 +39,12 @@ def add_arguments(parser):
     """No options beyond the common ones."""
 
 
-def run(data=None, *, classifier=None, observables=None, n_splits=10, seed=0, n_jobs=1, out=None, **options):
+def run(data=None, *, classifier=None, observables=None, n_splits=10, random_state=0, n_jobs=1, out=None, **options):
     """Accuracy for every (train window, test window) pair and observable set.
 
     Parameters
     ----------
-    data, classifier, observables, n_splits, seed, n_jobs, out, **options :
+    data, classifier, observables, n_splits, random_state, n_jobs, out, **options :
         See :func:`lrid_analysis.experiments.separability.run`; default
         classifier random_forest, observables weight, act, grad, all.
 
@@ -52,7 +55,7 @@ def run(data=None, *, classifier=None, observables=None, n_splits=10, seed=0, n_
     """
     ctx = prepare(NAME, data, classifier=classifier, observables=observables,
                   default_classifiers=DEFAULTS["classifiers"], default_observables=DEFAULTS["observables"],
-                  n_splits=n_splits, seed=seed, n_jobs=n_jobs, out=out, **options)
+                  n_splits=n_splits, random_state=random_state, n_jobs=n_jobs, out=out, **options)
     if len(ctx.classifiers) != 1:
         raise ExperimentError(f"{NAME} takes one classifier, got {', '.join(ctx.classifiers)}")
     label = next(iter(ctx.classifiers))
@@ -62,7 +65,7 @@ def run(data=None, *, classifier=None, observables=None, n_splits=10, seed=0, n_
     length = min(len(features.window_checkpoints(n_ckpt, w)) for w in features.WINDOWS)
     ctx.extra_params["windows"] = {w: features.window_checkpoints(n_ckpt, w)[:length].tolist()
                                    for w in features.WINDOWS}
-    pairs, names = category_balanced_pairs(ctx.view, ctx.n_splits, ctx.seed)
+    pairs, names = category_balanced_pairs(ctx.view, ctx.n_splits, ctx.random_state)
     conditions = []
     for obs in ctx.observable_sets:
         sub, _ = ctx.features(obs)
@@ -75,17 +78,16 @@ def run(data=None, *, classifier=None, observables=None, n_splits=10, seed=0, n_
         for train_window, test_window in window_transfer_pairs():
             key = {"classifier": label, "observables": obs, "train_window": train_window,
                    "test_window": test_window, "same_window": train_window == test_window}
-            conditions.append(Condition(key, ctx.classifier(label, length), windowed[train_window], sub.y, pairs,
+            conditions.append(ctx.condition(key, ctx.classifier(label, length), windowed[train_window], sub.y, pairs,
                                         names, X_test=windowed[test_window]))
     table, _ = ctx.evaluate(conditions)
     summary = summarize(table, ["observables", "train_window", "test_window", "same_window"])
     comparisons = compare(table, "test_window", within=["observables", "train_window"],
                           reference=lambda key: key["train_window"], family="test window vs the train window")
-    figure = None
-    if ctx.plot:
-        figure = plots.window_heatmaps(summary, chance=ctx.chance,
+    def draw():
+        return plots.window_heatmaps(summary, chance=ctx.chance,
                                        title=f"Train on one third, test on each third ({label})")
-    return ctx.finish(table, summary, comparisons, figure)
+    return ctx.finish(table, summary, comparisons, draw)
 
 
 def main(args):

@@ -19,8 +19,11 @@ against full access, per observable set, paired by split.
 from __future__ import annotations
 
 from .. import plots
-from ._common import (Condition, ExperimentError, category_balanced_pairs, cli_kwargs, compare, prepare,
-                      summarize)
+from .cli import cli_kwargs
+from .context import prepare
+from .options import ExperimentError
+from .splitting import category_balanced_pairs
+from .summaries import compare, summarize
 
 NAME = "unit_noise"
 DESCRIPTION = "FA vs IA accuracy over unit fraction x measurement noise, per observable measure (Fig. 5)"
@@ -52,13 +55,13 @@ def noise_grid_mask(meta):
     return ((meta["unit_fraction"] < 1.0) | (meta["noise_std"] > 0.0)).to_numpy()
 
 
-def run(data=None, *, classifier=None, observables=None, n_splits=10, seed=0, n_jobs=1, out=None,
+def run(data=None, *, classifier=None, observables=None, n_splits=10, random_state=0, n_jobs=1, out=None,
         rules=DEFAULT_RULES, **options):
     """Accuracy of separating the rules for every (unit fraction, noise std) and observable set.
 
     Parameters
     ----------
-    data, classifier, observables, n_splits, seed, n_jobs, out, **options :
+    data, classifier, observables, n_splits, random_state, n_jobs, out, **options :
         See :func:`lrid_analysis.experiments.separability.run`; default
         classifier random_forest, observables weight, act, grad.
     rules : sequence of str
@@ -83,7 +86,7 @@ def run(data=None, *, classifier=None, observables=None, n_splits=10, seed=0, n_
         raise ExperimentError(f"--rules needs at least two rules, got {rules}")
     ctx = prepare(NAME, data, classifier=classifier, observables=observables,
                   default_classifiers=DEFAULTS["classifiers"], default_observables=DEFAULTS["observables"],
-                  n_splits=n_splits, seed=seed, n_jobs=n_jobs, out=out, full_access=False,
+                  n_splits=n_splits, random_state=random_state, n_jobs=n_jobs, out=out, full_access=False,
                   extra_params={"rules": rules}, **options)
     if len(ctx.classifiers) != 1:
         raise ExperimentError(f"{NAME} takes one classifier, got {', '.join(ctx.classifiers)}")
@@ -124,13 +127,13 @@ def run(data=None, *, classifier=None, observables=None, n_splits=10, seed=0, n_
         at_level = (fractions == uf) & (noises == ns)
         for obs_seed in sorted(set(obs_seeds[at_level].tolist())):
             subset = view.subset(at_level & (obs_seeds == obs_seed))
-            pairs, names = category_balanced_pairs(subset, ctx.n_splits, ctx.seed)
+            pairs, names = category_balanced_pairs(subset, ctx.n_splits, ctx.random_state)
             for obs in ctx.observable_sets:
                 sub, X = ctx.features(obs, view=subset)
                 key = {"classifier": label, "observables": obs, "unit_fraction": uf, "noise_std": ns,
                        "obs_seed": int(obs_seed), "condition": _condition_label(uf, ns)}
-                conditions.append(Condition(key, ctx.classifier(label, sub.X.shape[1]), X, sub.y, pairs, names,
-                                            labels=sorted(rules)))
+                conditions.append(ctx.condition(key, ctx.classifier(label, sub.X.shape[1]), X, sub.y, pairs, names,
+                                                view=subset, labels=sorted(rules)))
     table, _ = ctx.evaluate(conditions)
     keys = ["classifier", "observables", "unit_fraction", "noise_std", "condition", "split"]
     by_split = table.groupby(keys, sort=False).agg(
@@ -142,11 +145,10 @@ def run(data=None, *, classifier=None, observables=None, n_splits=10, seed=0, n_
     summary.insert(4, "n_obs_seeds", seeds_per.to_numpy())
     comparisons = compare(by_split, "condition", within=["observables"], reference=_condition_label(1.0, 0.0),
                           family="condition vs full access")
-    figure = None
-    if ctx.plot:
-        figure = plots.noise_heatmaps(summary, chance=1.0 / len(rules),
+    def draw():
+        return plots.noise_heatmaps(summary, chance=1.0 / len(rules),
                                       title=f"{' vs '.join(plots.rule_label(r) for r in rules)} ({label})")
-    return ctx.finish(table, summary, comparisons, figure, tables={"by_split": by_split},
+    return ctx.finish(table, summary, comparisons, draw, tables={"by_split": by_split},
                       seeds={"obs_seeds": sorted(set(int(s) for s in obs_seeds))})
 
 

@@ -1,0 +1,299 @@
+"""One experiment run: resolved options and data (:func:`prepare`), fits, and the finish that writes.
+
+An experiment module calls :func:`prepare` to get a :class:`Context`, builds
+a list of :class:`lrid_analysis.runner.Condition`, runs them with
+:meth:`Context.evaluate` (one parallel loop, fits cached under
+``<out>/parts``) and hands its tables and a figure-drawing function to
+:meth:`Context.finish`, which prints the summary and writes the files
+(:mod:`lrid_analysis.experiments.outputs`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from .. import evaluate, features, runner
+from ..dataset import AnalysisView
+from .data import data_line, load_data, union
+from .options import (
+    SELECTIONS,
+    ExperimentError,
+    build_estimator,
+    classifier_specs,
+    observable_sets,
+    parse_filters,
+    parse_params,
+)
+from .outputs import (
+    ExperimentResult,
+    check_manifest,
+    check_writable,
+    parse_formats,
+    write_outputs,
+)
+from .summaries import format_summary
+
+__all__ = ["RunOptions", "Context", "prepare"]
+
+_SHOWN_COMPARISON_COLUMNS = ("family", "group", "condition_a", "condition_b", "mean_a", "mean_b", "difference",
+                              "mean", "p", "p_holm")
+
+
+@dataclass
+class RunOptions:
+    """How a run executes and what it writes (not what it computes).
+
+    Attributes
+    ----------
+    n_jobs : int
+    out : Path or None
+    resume, overwrite, verbose, progress, plot : bool
+    formats : tuple of str
+        Figure formats.
+    """
+
+    n_jobs: int = 1
+    out: Path | None = None
+    resume: bool = True
+    overwrite: bool = False
+    verbose: bool = True
+    progress: bool = True
+    plot: bool = True
+    formats: tuple = ("png",)
+
+
+@dataclass
+class Context:
+    """An experiment's data, classifiers, observable sets and settings.
+
+    Attributes
+    ----------
+    name : str
+    view : AnalysisView
+        ``X`` of shape (n_trajectories, n_checkpoints, n_observables).
+    data_description : str
+    classifiers : dict of str to ClassifierSpec
+    observable_sets : dict of str to list of str
+    n_splits, random_state : int
+    selection : str
+    classifier_params : dict of str to dict
+    filters : dict
+    options : RunOptions
+    extra_params : dict
+        Experiment-specific parameters recorded in the JSON files.
+    """
+
+    name: str
+    view: AnalysisView
+    data_description: str
+    classifiers: dict
+    observable_sets: dict
+    n_splits: int
+    random_state: int
+    selection: str
+    classifier_params: dict
+    filters: dict
+    options: RunOptions
+    extra_params: dict = field(default_factory=dict)
+    settings: dict = field(default_factory=dict)
+
+    @property
+    def plot(self):
+        return self.options.plot
+
+    @property
+    def verbose(self):
+        return self.options.verbose
+
+    @property
+    def chance(self):
+        """Chance accuracy of balanced classes: 1 / number of rules in the data."""
+        return 1.0 / len(set(self.view.y))
+
+    def classifier(self, label, n_checkpoints):
+        """A fresh estimator for classifier ``label`` on features of ``n_checkpoints`` checkpoints."""
+        estimator = build_estimator(self.classifiers[label], self.selection, self.classifier_params.get(label, {}),
+                                    n_checkpoints, self.random_state)
+        params = estimator.get_params(deep=False) if hasattr(estimator, "get_params") else {}
+        self.settings.setdefault(label, {"class": f"{type(estimator).__module__}.{type(estimator).__qualname__}",
+                                         "params": json.loads(json.dumps(params, default=repr))})
+        return estimator
+
+    def features(self, observables, view=None):
+        """``(subview, X)``: a view restricted to an observable set and its flat features."""
+        view = self.view if view is None else view
+        names = self.observable_sets[observables] if isinstance(observables, str) else observables
+        try:
+            sub = features.select(view, names)
+        except ValueError as err:
+            raise ExperimentError(str(err), 1) from None
+        return sub, features.flatten(sub, check=False)
+
+    def condition(self, key, estimator, X, y, pairs, names, view=None, **kwargs):
+        """A :class:`~lrid_analysis.runner.Condition` whose rows are those of ``view`` (default the run's view).
+
+        The rows' network ids (``run_id``) go with it as ``groups``.
+        """
+        view = self.view if view is None else view
+        groups = view.meta["run_id"].to_numpy() if "run_id" in view.meta.columns and len(view) == len(y) else None
+        return runner.Condition(key, estimator, X, y, cv=pairs, fold_names=names, groups=groups, **kwargs)
+
+    def evaluate(self, conditions, desc=None):
+        """Run the conditions in one parallel loop, reusing and filling ``<out>/parts``.
+
+        Returns
+        -------
+        table : pandas.DataFrame
+            :func:`lrid_analysis.runner.run`'s table without the split indices.
+        extras : pandas.DataFrame or None
+        """
+        o = self.options
+        cache = o.out / "parts" if (o.out is not None and o.resume) else None
+        try:
+            result = runner.run(conditions, n_jobs=o.n_jobs, cache=cache, progress=o.progress,
+                                desc=desc or self.name, verbose=o.verbose)
+        except ValueError as err:
+            if "n_jobs" in str(err):
+                raise ExperimentError(f"--n-jobs: {err}") from None
+            raise
+        table = result.table.drop(columns=["train_confusion", "train_index", "test_index"])
+        return table, result.extras
+
+    def params(self):
+        """The run's parameters for the JSON files."""
+        return {
+            "experiment": self.name,
+            "classifiers": {label: spec.text if isinstance(spec.target, str) or spec.kind == "file"
+                            else repr(spec.target) for label, spec in self.classifiers.items()},
+            "selection": self.selection,
+            "classifier_params": self.classifier_params,
+            "classifier_settings": self.settings,
+            "observables": self.observable_sets,
+            "n_splits": self.n_splits,
+            "random_state": self.random_state,
+            "n_jobs": self.options.n_jobs,
+            "filters": self.filters,
+            **self.extra_params,
+        }
+
+    def data_info(self):
+        info = evaluate.describe_view(self.view)
+        info["description"] = self.data_description
+        info["filters"] = self.filters
+        return info
+
+    def finish(self, table, summary, comparisons=None, draw=None, tables=None, seeds=None,
+               heading="test accuracy, mean ± s.e.m. over splits"):
+        """Print the summary, write the outputs, return an :class:`ExperimentResult`.
+
+        Parameters
+        ----------
+        draw : callable, optional
+            ``draw() -> Figure``: called now when plotting, else on
+            ``result.figure()``.
+        """
+        comparisons = pd.DataFrame() if comparisons is None else comparisons
+        seeds = {"seed": self.random_state, "random_state": self.random_state, "split_seed": self.random_state,
+                 "classifier_random_state": self.random_state, **(seeds or {})}
+        result = ExperimentResult(self.name, table, summary, comparisons, self.params(), self.data_info(),
+                                  dict(tables or {}), draw=draw)
+        figure = result.figure() if (self.plot and draw is not None) else None
+        out = self.options.out
+        if out is not None:
+            write_outputs(result, out, seeds, figure=figure, formats=self.options.formats)
+        if self.verbose:
+            print(f"\n{self.name}: {heading}")
+            print(format_summary(summary))
+            if not comparisons.empty:
+                shown = comparisons[[c for c in _SHOWN_COMPARISON_COLUMNS if c in comparisons.columns]]
+                print("\ncomparisons (p_holm: Holm-adjusted within each family; details in the _stats files):")
+                with pd.option_context("display.max_rows", 200, "display.width", 200,
+                                       "display.float_format", "{:.4g}".format):
+                    print(shown.to_string(index=False))
+            if result.paths:
+                figures = ", ".join(p.name for k, p in result.paths.items() if k.startswith("figure."))
+                print(f"\nwrote {out}/{self.name}.parquet, .json, _summary, "
+                      + ("_stats, " if not comparisons.empty else "")
+                      + (figures if figure is not None else "(no figure)") + ", README.md")
+        return result
+
+
+def prepare(name, data, *, classifier, observables, default_classifiers, default_observables, n_splits=10,
+            random_state=0, n_jobs=1, out=None, filters=None, params=None, selection="compact", resume=True,
+            verbose=True, progress=None, plot=True, full_access=True, extra_params=None, need_observables=None,
+            overwrite=False, formats=("png",), seed=None):
+    """Resolve the options of one experiment run and load its data.
+
+    Parameters
+    ----------
+    name : str
+        Experiment name.
+    data : see :func:`lrid_analysis.experiments.data.load_data`
+    classifier, observables : see :func:`~lrid_analysis.experiments.options.classifier_specs`,
+        :func:`~lrid_analysis.experiments.options.observable_sets`
+    default_classifiers, default_observables : sequence of str
+    n_splits, random_state, n_jobs : int
+    out : str or Path, optional
+        Output folder (nothing written when None).
+    filters, params : see :func:`~lrid_analysis.experiments.options.parse_filters`,
+        :func:`~lrid_analysis.experiments.options.parse_params`
+    selection : {"compact", "paper", "off"}
+    resume : bool
+        Reuse finished fits under ``<out>/parts``.
+    verbose : bool
+        Print the data line and the summary table.
+    progress : bool, optional
+        Show progress bars (default: ``verbose``).
+    plot : bool
+    full_access : bool
+        Drop trajectories with unit subsampling or noise.
+    extra_params : dict, optional
+        Experiment-specific parameters recorded in the JSON files.
+    need_observables : list of str, optional
+        Statistics to load besides the observable sets (e.g. a reference set).
+    overwrite : bool
+        Replace a run with other settings in ``out`` instead of refusing.
+    formats : str or sequence of str
+        Figure formats (png, pdf, svg).
+    seed : int, optional
+        Deprecated alias of ``random_state``.
+
+    Returns
+    -------
+    Context
+    """
+    if seed is not None:
+        random_state = seed
+    if selection not in SELECTIONS:
+        raise ExperimentError(f"unknown selection {selection!r}; use one of {', '.join(SELECTIONS)}")
+    if int(n_splits) < 1:
+        raise ExperimentError(f"--splits must be >= 1, got {n_splits}")
+    if int(n_jobs) == 0:
+        raise ExperimentError("--n-jobs must not be 0 (use 1, a positive count, or -1 for all cores)")
+    classifiers = classifier_specs(classifier, default_classifiers)
+    sets = observable_sets(observables, default_observables)
+    filters = parse_filters(filters)
+    classifier_params = parse_params(params, list(classifiers))
+    options = RunOptions(n_jobs=int(n_jobs), out=None if out is None else Path(out), resume=bool(resume),
+                         overwrite=bool(overwrite), verbose=bool(verbose),
+                         progress=bool(verbose if progress is None else progress), plot=bool(plot),
+                         formats=parse_formats(formats))
+    if options.out is not None:
+        check_writable(options.out)
+    view, description = load_data(data, union({**sets, "_extra": list(need_observables or [])}), filters=filters,
+                                  full_access=full_access)
+    if verbose:
+        print(data_line(view, description), flush=True)
+    ctx = Context(name=name, view=view, data_description=description, classifiers=classifiers, observable_sets=sets,
+                  n_splits=int(n_splits), random_state=int(random_state), selection=selection,
+                  classifier_params=classifier_params, filters=filters, options=options,
+                  extra_params=dict(extra_params or {}))
+    for label in classifiers:  # fail early on bad classifier parameters
+        ctx.classifier(label, view.X.shape[1])
+    if options.out is not None:
+        check_manifest(options.out, ctx.params(), description, overwrite=options.overwrite)
+    return ctx

@@ -1,0 +1,84 @@
+"""The splits of the experiments, drawn once per run from the view's metadata."""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+
+from ..splits import CategoryBalancedSplit
+from .options import ExperimentError
+
+__all__ = ["make_splitter", "materialise", "category_balanced_pairs"]
+
+
+def make_splitter(cls, random_state, meta=None, **kwargs):
+    """An lrid splitter seeded by ``random_state`` (older splitters named it ``seed``).
+
+    Parameters
+    ----------
+    cls : type
+        A splitter class of :mod:`lrid_analysis.splits`.
+    random_state : int
+    meta : pandas.DataFrame, optional
+        The rows' metadata, bound to the splitter.
+    **kwargs
+        Other constructor arguments.
+
+    Returns
+    -------
+    splitter
+
+    Examples
+    --------
+    >>> make_splitter(CategoryBalancedSplit, 3, n_splits=2).get_n_splits()
+    2
+    """
+    named = inspect.signature(cls).parameters
+    key = "random_state" if "random_state" in named else "seed"
+    return cls(**{key: int(random_state)}, meta=meta, **kwargs)
+
+
+def materialise(splitter, view, what):
+    """``(pairs, fold_names)`` of a splitter bound to ``view``'s metadata.
+
+    Raises
+    ------
+    ExperimentError
+        (exit code 1) when the data cannot be split, saying ``what`` was tried.
+    """
+    try:
+        pairs = [(np.asarray(a, dtype=np.intp), np.asarray(b, dtype=np.intp))
+                 for a, b in splitter.split(np.zeros(len(view)), view.y, view.meta.get("run_id"))]
+        names = [str(n) for n in splitter.fold_names()]
+    except ValueError as err:
+        raise ExperimentError(f"{what}: {err}", 1) from None
+    if len(names) != len(pairs):
+        names = [str(k) for k in range(len(pairs))]
+    return pairs, names
+
+
+def category_balanced_pairs(view, n_splits, random_state):
+    """The category-balanced splits (Fig. 2a) of a view, materialised.
+
+    Parameters
+    ----------
+    view : AnalysisView
+    n_splits, random_state : int
+
+    Returns
+    -------
+    pairs : list of (ndarray, ndarray)
+        Train and test row indices of every split.
+    names : list of str
+
+    Examples
+    --------
+    >>> from lrid_analysis.experiments.data import load_data
+    >>> view, _ = load_data("embedded", ["gradavgsq_id"])
+    >>> pairs, names = category_balanced_pairs(view, 2, 0)
+    >>> len(names), [len(test) for _, test in pairs]  # 25% of the 804 trajectories of each of 4 rules
+    (2, [804, 804])
+    """
+    splitter = make_splitter(CategoryBalancedSplit, random_state, meta=view.meta, n_splits=n_splits)
+    return materialise(splitter, view, "cannot draw category-balanced splits")

@@ -21,7 +21,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .atomic import write_atomic
-from .observables import MEASURE_GROUPS, OBSERVABLE_NAMES
+from .observables import OBSERVABLE_NAMES
+from .observables import resolve_observables as _resolve_observables
 from .sources import parquet_files, resolve_data
 
 __all__ = [
@@ -544,30 +545,23 @@ def apply_filters(frame, filters, where="table"):
 
 
 def resolve_observables(observables):
-    """Turn a group name or a list of names into a list of observable names.
+    """:func:`lrid_analysis.observables.resolve_observables`, raising :class:`DatasetError`.
 
     Parameters
     ----------
     observables : None, str or sequence of str
-        None or ``"all"``: the 24 admissible statistics; ``"weight"``,
-        ``"act"``, ``"grad"``: their admissible statistics; ``"all45"``: all
-        45; a sequence: those names.
+        None or ``"all"``: the 24 admissible statistics; a set name of
+        :data:`lrid_analysis.observables.OBSERVABLE_SETS`, a statistic, a comma
+        list or a sequence of those.
+
+    Returns
+    -------
+    list of str
     """
-    if observables is None:
-        return list(MEASURE_GROUPS["all"])
-    if isinstance(observables, str):
-        if observables == "all45":
-            return list(OBSERVABLE_NAMES)
-        if observables in MEASURE_GROUPS:
-            return list(MEASURE_GROUPS[observables])
-        observables = [o.strip() for o in observables.split(",")]
-    unknown = [o for o in observables if o not in OBSERVABLE_NAMES]
-    if unknown:
-        raise DatasetError(
-            f"unknown observable(s) {unknown}; use a group ({', '.join(list(MEASURE_GROUPS) + ['all45'])}) "
-            f"or names from: {', '.join(OBSERVABLE_NAMES)}"
-        )
-    return list(observables)
+    try:
+        return _resolve_observables(observables)
+    except ValueError as err:
+        raise DatasetError(str(err)) from None
 
 
 @dataclass

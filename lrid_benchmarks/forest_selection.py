@@ -164,7 +164,7 @@ def run(mode="quick", rows_per_rule=60, n_splits=2, signal=0.3, seed=0, n_jobs=2
     measure_nested = (mode == "quick") if measure_nested is None else measure_nested
     started = time.perf_counter()
     view, X, y = build_data(signal, seed, rows_per_rule if mode == "quick" else None)
-    splitter = CategoryBalancedSplit(n_splits=n_splits, seed=seed)
+    splitter = CategoryBalancedSplit(n_splits=n_splits, random_state=seed)
     splits = list(splitter.split(view))
     print(f"{mode}: X {X.shape}, {n_splits} split(s) of {splitter.n_train_} train / {splitter.n_test_} test "
           f"rows per rule, n_jobs={n_jobs}, data built in {time.perf_counter() - started:.1f} s")

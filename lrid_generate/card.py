@@ -31,7 +31,7 @@ def _forest_check(out, n_splits, seed, n_estimators):
     full = (view.meta["unit_fraction"].to_numpy() == 1.0) & (view.meta["noise_std"].to_numpy() == 0.0)
     view = features.select(view.subset(full), "all")
     forest = RandomForestClassifier(n_estimators=n_estimators, max_features="sqrt", random_state=seed, n_jobs=1)
-    splitter = splits.CategoryBalancedSplit(n_splits=n_splits, seed=seed)
+    splitter = splits.CategoryBalancedSplit(n_splits=n_splits, random_state=seed)
     result = evaluate.cross_validate(forest, features.flatten(view), view.y, splitter, meta=view.meta,
                                      verbose=False)
     table = result.table
@@ -39,7 +39,7 @@ def _forest_check(out, n_splits, seed, n_estimators):
     for task in sorted(view.meta["task"].unique()):
         sub = view.subset(view.meta["task"].to_numpy() == task)
         res = evaluate.cross_validate(forest, features.flatten(sub), sub.y,
-                                      splits.CategoryBalancedSplit(n_splits=n_splits, seed=seed), meta=sub.meta,
+                                      splits.CategoryBalancedSplit(n_splits=n_splits, random_state=seed), meta=sub.meta,
                                       verbose=False)
         per_task[task] = float(res.table["test_accuracy"].mean())
     n = len(table)

@@ -424,8 +424,10 @@ def run(conditions, n_jobs=1, cache=None, progress=True, desc="fits", return_est
     Parameters
     ----------
     conditions : list of Condition
-    n_jobs : int
-        joblib workers over all (condition, split) fits (-1: all cores).
+    n_jobs : int or None
+        joblib workers over all (condition, split) fits (-1: all cores;
+        None: the active joblib backend's default, e.g. inside
+        :func:`lrid_analysis.backends.parallel_backend`).
     cache : FitCache, str or Path, optional
         Finished fits to reuse and to fill (a folder is wrapped in a
         :class:`~lrid_analysis.cache.FitCache`). Not read when estimators or
@@ -466,8 +468,9 @@ def run(conditions, n_jobs=1, cache=None, progress=True, desc="fits", return_est
     """
     if errors not in ("raise", "skip"):
         raise ValueError(f"errors must be 'raise' or 'skip', got {errors!r}")
-    if int(n_jobs) == 0:
-        raise ValueError("n_jobs must not be 0 (use 1, a positive count, or -1 for all cores)")
+    if n_jobs is not None and int(n_jobs) == 0:
+        raise ValueError("n_jobs must not be 0 (use 1, a positive count, -1 for all cores, or None for the "
+                         "active joblib backend's default)")
     conditions = list(conditions)
     if cache is not None and not isinstance(cache, FitCache):
         cache = FitCache(cache)

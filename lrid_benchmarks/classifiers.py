@@ -64,6 +64,7 @@ Exit status: 0 done; 1 a classifier failed the check or a fit, or data missing;
 
 def build_parser():
     """The argument parser of ``python -m lrid_benchmarks.classifiers``."""
+    from lrid_analysis.experiments.cli import add_backend_arguments
     from lrid_analysis.runner import DEFAULT_N_JOBS
 
     from .harness import QUICK_SPLITS
@@ -91,6 +92,7 @@ def build_parser():
                         help="seed of the splits, the subsampling and the classifiers (default 0; --seed is a "
                              "deprecated alias)")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    add_backend_arguments(parser)
     parser.add_argument("--quick", action="store_true",
                         help=f"{QUICK_SPLITS} splits and a fixed 100-tree forest as the reference (for CI and "
                              "a first look)")
@@ -127,10 +129,10 @@ def main(argv=None):
         if args.list_classifiers:
             print(_list_classifiers())
         return 0
-    from lrid_analysis.experiments.cli import report_errors
+    from lrid_analysis.experiments.cli import report_errors, with_backend
 
     outcome = {"code": 0}
-    code = report_errors(lambda: outcome.update(code=_run(args)), debug=args.debug,
+    code = report_errors(lambda: outcome.update(code=with_backend(lambda: _run(args), args)), debug=args.debug,
                          interrupted="finished fits are kept in the output's cache/ folder and reused when the same "
                                      "command runs again")
     return code or outcome["code"]

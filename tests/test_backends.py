@@ -90,3 +90,25 @@ def test_unreachable_scheduler_is_a_clear_error():
     with pytest.raises(BackendError, match="cannot connect to the Dask scheduler at tcp://127.0.0.1:9"):
         with parallel_backend("dask", scheduler_address="tcp://127.0.0.1:9", timeout=2):
             pass
+
+
+def test_experiment_cli_on_dask_gives_the_loky_numbers(tmp_path, small_meta):
+    """``--backend dask`` (a local Dask cluster) scores every split as the default loky run does."""
+    pytest.importorskip("distributed")
+    from lrid_analysis.dataset import write_table
+    from lrid_analysis.experiments import main
+
+    data = tmp_path / "data.parquet"
+    write_table(synthetic_table(small_meta, signal=1.0, seed=0), data)
+    tables = {}
+    for backend in ("loky", "dask"):
+        out = tmp_path / backend
+        code = main(["separability", "--data", str(data), "--classifier", "random_forest", "--splits", "2",
+                     "--param", "n_estimators=10", "--param", "max_features=sqrt", "--selection", "off",
+                     "--n-jobs", "2", "--backend", backend, "--out", str(out), "--no-plot", "--quiet"])
+        assert code == 0
+        tables[backend] = pd.read_parquet(out / "separability.parquet")
+    key = ["condition", "split"] if "condition" in tables["loky"] else ["split"]
+    a = tables["loky"].sort_values(key, kind="stable").reset_index(drop=True)
+    b = tables["dask"].sort_values(key, kind="stable").reset_index(drop=True)
+    pd.testing.assert_series_equal(a["test_accuracy"], b["test_accuracy"])

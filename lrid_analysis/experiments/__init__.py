@@ -130,9 +130,9 @@ def main(argv=None):
     except ExperimentError as err:
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code
-    from .cli import build_parser, report_errors
+    from .cli import build_parser, report_errors, with_backend
 
     args = build_parser(module).parse_args(argv[1:])
-    return report_errors(lambda: module.main(args), debug=args.debug,
+    return report_errors(lambda: with_backend(lambda: module.main(args), args), debug=args.debug,
                          interrupted="finished fits are kept in the output's parts/ folder and reused when the "
                                      "same command runs again")

@@ -78,6 +78,7 @@ def build_parser(module):
     common.add_argument("--no-plot", action="store_true", help="do not draw the figure")
     common.add_argument("--quiet", action="store_true", help="no progress bars")
     common.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    add_backend_arguments(common)
     module.add_arguments(parser)
     return parser
 
@@ -113,6 +114,42 @@ def cli_kwargs(args, name):
         "progress": not args.quiet,
         "plot": not args.no_plot,
     }
+
+
+def add_backend_arguments(parser):
+    """Add ``--backend`` and ``--scheduler-address`` (see :func:`lrid_analysis.backends.parallel_backend`)."""
+    from ..backends import BACKENDS
+
+    parser.add_argument("--backend", choices=BACKENDS, default="loky",
+                        help="joblib backend running the fits: loky (local processes, default), threading, "
+                             "dask (a Dask cluster; pip install -e '.[cluster]') or ray")
+    parser.add_argument("--scheduler-address", default=None, metavar="ADDRESS",
+                        help="an existing Dask scheduler (e.g. tcp://HOST:8786) for --backend dask; without it "
+                             "a local Dask cluster is started for the run")
+
+
+def with_backend(call, args):
+    """``call()`` inside the joblib backend that ``args.backend`` / ``args.scheduler_address`` name.
+
+    With dask or ray, ``--n-jobs 1`` would keep every fit in this process,
+    so it is read as "all the cluster's workers" there. joblib's Dask
+    backend sends each large argument (the feature matrix) to the workers
+    once per parallel loop, not once per fit.
+
+    Examples
+    --------
+    >>> import argparse
+    >>> with_backend(lambda: "ran", argparse.Namespace(backend="threading", scheduler_address=None, n_jobs=2))
+    'ran'
+    """
+    from ..backends import parallel_backend
+
+    backend = getattr(args, "backend", "loky")
+    if backend in ("dask", "ray") and getattr(args, "n_jobs", None) == 1:
+        args.n_jobs = -1
+    with parallel_backend(backend, n_jobs=getattr(args, "n_jobs", None),
+                          scheduler_address=getattr(args, "scheduler_address", None)):
+        return call()
 
 
 def _one_line(err):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
-
 import numpy as np
 
 from ..splits import CategoryBalancedSplit
@@ -13,7 +11,7 @@ __all__ = ["make_splitter", "materialise", "category_balanced_pairs"]
 
 
 def make_splitter(cls, random_state, meta=None, **kwargs):
-    """An lrid splitter seeded by ``random_state`` (older splitters named it ``seed``).
+    """An lrid splitter seeded by ``random_state``.
 
     Parameters
     ----------
@@ -34,9 +32,7 @@ def make_splitter(cls, random_state, meta=None, **kwargs):
     >>> make_splitter(CategoryBalancedSplit, 3, n_splits=2).get_n_splits()
     2
     """
-    named = inspect.signature(cls).parameters
-    key = "random_state" if "random_state" in named else "seed"
-    return cls(**{key: int(random_state)}, meta=meta, **kwargs)
+    return cls(random_state=int(random_state), meta=meta, **kwargs)
 
 
 def materialise(splitter, view, what):
@@ -49,8 +45,8 @@ def materialise(splitter, view, what):
     """
     try:
         pairs = [(np.asarray(a, dtype=np.intp), np.asarray(b, dtype=np.intp))
-                 for a, b in splitter.split(np.zeros(len(view)), view.y, view.meta.get("run_id"))]
-        names = [str(n) for n in splitter.fold_names()]
+                 for a, b in splitter.split(np.zeros(len(view)), view.y, groups=view.meta)]
+        names = [str(n) for n in splitter.fold_names(groups=view.meta)]
     except ValueError as err:
         raise ExperimentError(f"{what}: {err}", 1) from None
     if len(names) != len(pairs):

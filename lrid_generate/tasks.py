@@ -603,7 +603,7 @@ def _find_file(folder, stem):
     return None
 
 
-def load_fashion_mnist(data_dir=None, n_val=256, n_train=None):
+def load_fashion_mnist(data_dir=None, n_val=256, n_train=None, image_size=None):
     """Fashion-MNIST (28x28, 10 classes) from a local IDX copy.
 
     Looks in ``data_dir`` (and its ``fashion-mnist`` subfolder), then in
@@ -620,6 +620,8 @@ def load_fashion_mnist(data_dir=None, n_val=256, n_train=None):
     n_train : int, optional
         Use only the first ``n_train`` training images (the files are in a
         shuffled order; default all 60,000).
+    image_size : int, optional
+        Resize the images to ``image_size`` x ``image_size`` (bilinear).
 
     Returns
     -------
@@ -659,7 +661,8 @@ def load_fashion_mnist(data_dir=None, n_val=256, n_train=None):
         if labels.size and labels.max() > 9:
             raise TaskDataError(f"{f}: label {int(labels.max())} outside the 10 classes 0..9")
     x_train, x_val = _standardize(
-        x_tr[:, None].astype(np.float32) / 255.0, x_te[:n_val, None].astype(np.float32) / 255.0
+        _resize(x_tr[:, None].astype(np.float32) / 255.0, image_size),
+        _resize(x_te[:n_val, None].astype(np.float32) / 255.0, image_size),
     )
     return x_train, y_tr.astype(np.int64), x_val, y_te[:n_val].astype(np.int64)
 

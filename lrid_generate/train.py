@@ -157,9 +157,9 @@ def train_network(spec, device="cpu", data_dir=None):
     torch.manual_seed(model_seed)  # dropout and anything else drawing from the global state
     model = build_model(
         spec.architecture, task.n_outputs, task.input_shape, width=spec.width, head=task.head, seed=model_seed,
-        projection_dim=task.projection_dim if task.kind == "simclr" else None,
+        projection_dim=task.projection_dim if task.kind == "simclr" else None, **dict(spec.model_options),
     )
-    model = convert(model, spec.learning_rule, seed=model_seed).to(device)
+    model = convert(model, spec.learning_rule, seed=model_seed, **dict(spec.rule_options)).to(device)
     if spec.init_scaling == "unit_variance":
         rescale_initial_weights(model, task.x_train[:256])
     model.train()

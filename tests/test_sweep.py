@@ -75,7 +75,7 @@ def test_checkpoint_steps_spread_evenly():
 
 
 def test_preset_grid_learning_rates_and_conditions():
-    preset = PRESETS["embedded"]
+    preset = PRESETS["embedded_v1"]
     specs = preset.specs()
     n = 1
     for values in (preset.rules, preset.tasks, preset.architectures, preset.batch_sizes, preset.model_seeds,

@@ -64,6 +64,8 @@ def _parser():
     card.add_argument("--wall-seconds", type=float, default=None, help="wall-clock time the generation took")
     card.add_argument("--splits", type=int, default=5, help="category-balanced splits of the forest check")
     card.add_argument("--seed", type=int, default=0)
+    card.add_argument("--exception", action="append", default=[], metavar="TASK/ARCH/RULE=REASON",
+                      help="a gate cell allowed to miss its target for a stated reason (repeatable)")
 
     tune = sub.add_parser(
         "tune", help="choose each (task, architecture, rule)'s learning rate by short pilots",
@@ -100,15 +102,28 @@ def main(argv=None):
     if args.command == "card":
         from lrid_generate.card import write_card
 
+        from lrid_generate.card import format_gate
+
+        exceptions = {}
+        for item in args.exception:
+            key, sep, reason = item.partition("=")
+            if not sep or len(key.split("/")) != 3 or not reason.strip():
+                print(f"error: --exception needs TASK/ARCH/RULE=REASON, got {item!r}", file=sys.stderr)
+                return 2
+            exceptions[key.strip()] = reason.strip()
         try:
             card = write_card(args.out, command=args.command_line, wall_seconds=args.wall_seconds,
-                              n_splits=args.splits, seed=args.seed)
+                              n_splits=args.splits, seed=args.seed, exceptions=exceptions)
         except FileNotFoundError as err:
             print(f"error: {err}", file=sys.stderr)
             return 1
         check = card["forest_check"]
         print(f"wrote {args.out}/CARD.md: forest test accuracy {check['test_accuracy_mean']:.3f} "
               f"(chance {check['chance']:.2f})")
+        if not card["gate"]["passed"]:
+            print(format_gate(card["gate"]))
+            print(f"training-quality gate FAILED: {', '.join(card['gate']['failed'])}", file=sys.stderr)
+            return 3
         return 0
     if args.command == "tune":
         return _tune(args)

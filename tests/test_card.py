@@ -79,7 +79,7 @@ def test_training_gate_targets_and_exceptions():
         ("digits", "resnet18", "information"): [0.77, 0.76, 0.5],     # median 0.76 < 0.85 * 0.9 = 0.765
         ("digits", "resnet18", "feedback"): [0.46, None, 0.9],        # diverged counts 0: median 0.46 >= 0.45
         ("digits_simclr", "alexnet", "sgdm"): [0.3, 0.2],
-        ("digits_simclr", "alexnet", "feedback"): [0.05, 0.08],       # median 0.065 < 0.1
+        ("digits_simclr", "alexnet", "feedback"): [0.05, 0.08],       # median 0.065 < 10 / 99
     })
     gate = training_gate(runs)
     cells = {c["key"]: c for c in gate["cells"]}
@@ -96,7 +96,8 @@ def test_training_gate_targets_and_exceptions():
     excused = training_gate(runs, exceptions={"digits/resnet18/information": "known", 
                                               "digits_simclr/alexnet/feedback": "known"})
     assert excused["passed"] and "(exception)" in format_gate(excused)
-    assert training_gate(runs, ia_ratio=0.8, min_simclr=0.05)["passed"]
+    assert cells["digits_simclr/alexnet/feedback"]["target"] == pytest.approx(10 / 99)
+    assert training_gate(runs, ia_ratio=0.8, simclr_over_chance=5)["passed"]
 
 
 def test_curve_baseline_reads_a_rule_off_the_learning_curve():

@@ -304,7 +304,9 @@ class Preset:
         ``spatial_mean``); rules not listed use the reference definition.
     model_options : dict
         Keywords of :func:`lrid_generate.models.build_model` for every
-        network (e.g. ``lrn_scale``).
+        network (e.g. ``lrn_scale``); a value that is a dict is keyed by a
+        task name and holds that task's overrides (e.g.
+        ``{"digits_simclr": {"dropout": 0.0}}``).
     learning_rate_file : str, optional
         JSON file of tuned base learning rates (written by
         ``python -m lrid_generate tune``, see :mod:`lrid_generate.tune`): a
@@ -412,9 +414,14 @@ class Preset:
                 task_options=tuple(sorted(self.task_options.get(task, {}).items())),
                 init_scaling=self.init_scaling,
                 rule_options=tuple(sorted(self.rule_options.get(rule, {}).items())),
-                model_options=tuple(sorted(self.model_options.items())),
+                model_options=self._model_options(task),
             ))
         return out
+
+    def _model_options(self, task):
+        options = {k: v for k, v in self.model_options.items() if not isinstance(v, dict)}
+        options.update(self.model_options.get(task, {}))
+        return tuple(sorted(options.items()))
 
     def architectures_of(self, task):
         """The architectures trained on ``task``."""
@@ -563,7 +570,7 @@ PRESETS = {
                         noise_stds=(0.0, 0.25, 1.0, 4.0, 16.0), obs_seeds=(0, 1), relative=True),
         compact=True,
         rule_options={"information": {"spatial_mean": True}},
-        model_options={"lrn_scale": 64.0},
+        model_options={"lrn_scale": 64.0, "digits_simclr": {"dropout": 0.0}},
         learning_rate_file="embedded.json",
         lr_grid=(0.1, 0.3, 1.0, 3.0, 10.0),
         tune_epochs=_V2_TUNE_EPOCHS,

@@ -356,3 +356,14 @@ def test_lrn_variants_differ_from_plain_twins_with_lrn_scale(arch):
 
     assert relative(outputs[arch, 1.0]) < 1e-2
     assert relative(outputs[arch, 64.0]) > 0.1
+
+
+def test_alexnet_dropout_option():
+    x = torch.randn(8, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    model = build_model("alexnet", 10, (1, 8, 8), width=0.125, seed=0, dropout=0.0).train()
+    assert model.drop6.p == 0.0 and model.drop7.p == 0.0
+    assert torch.equal(model(x), model(x))  # no dropout: training forwards are deterministic
+    default = build_model("alexnet", 10, (1, 8, 8), width=0.125, seed=0).train()
+    assert default.drop6.p == 0.5 and not torch.equal(default(x), default(x))
+    with pytest.raises(ValueError, match="dropout"):
+        build_model("alexnet", 10, (1, 8, 8), dropout=1.0)

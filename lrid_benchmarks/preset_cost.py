@@ -16,7 +16,7 @@ SGDM (Adam, FA) or as IA. The projection uses CPU time, so it is not
 inflated by other jobs on a shared machine; wall time on free cores is
 close to it.
 
-    python lrid_benchmarks/preset_cost.py --preset embedded --epochs 1 [--rules sgdm information]
+    python -m lrid_benchmarks.preset_cost --preset embedded --epochs 1 [--rules sgdm information]
         [--cores 2] [--packing 1.0 2.0 3.0] [--output lrid_benchmarks/results/preset_cost.json]
 """
 
@@ -47,7 +47,7 @@ def measure(preset, epochs=1, rules=("sgdm", "information"), pairs=None, progres
 
     from lrid_generate.presets import get_preset
     from lrid_generate.recorder import FULL_ACCESS
-    from lrid_generate.train import keep_freed_memory, train_network
+    from lrid_generate.train import _task_for, keep_freed_memory, train_network
 
     torch.set_num_threads(1)
     keep_freed_memory()
@@ -65,6 +65,7 @@ def measure(preset, epochs=1, rules=("sgdm", "information"), pairs=None, progres
         if len(spec.conditions) > 1:
             runs.append(("grid", dataclasses.replace(spec, epochs=int(epochs))))
         entry = {}
+        _task_for(spec, "cpu", None)  # load (or generate) the data outside the timing
         for kind, short in runs:
             start = time.process_time()
             _, summary = train_network(short)

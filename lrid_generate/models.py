@@ -673,7 +673,8 @@ def _check_architecture(architecture) -> str:
 
 def build_model(architecture: str, n_outputs: int | None, input_shape=None, width: float = 1.0,
                 head: str = "classifier", seed: int | None = None,
-                projection_dim: int | None = None, lrn_scale: float = 1.0, dropout: float = 0.5) -> LayeredModel:
+                projection_dim: int | None = None, lrn_scale: float = 1.0,
+                dropout: float = 0.5) -> LayeredModel:
     """Build one of the paper's networks.
 
     Parameters

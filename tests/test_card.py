@@ -93,7 +93,7 @@ def test_training_gate_targets_and_exceptions():
     assert not gate["passed"]
     table = format_gate(gate)
     assert table.count("**MISS**") == 2 and "0.760 (>= 0.765)" in table
-    excused = training_gate(runs, exceptions={"digits/resnet18/information": "known", 
+    excused = training_gate(runs, exceptions={"digits/resnet18/information": "known",
                                               "digits_simclr/alexnet/feedback": "known"})
     assert excused["passed"] and "(exception)" in format_gate(excused)
     assert cells["digits_simclr/alexnet/feedback"]["target"] == pytest.approx(10 / 99)

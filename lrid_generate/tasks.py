@@ -588,6 +588,8 @@ def read_idx(path, ndim, item_shape=None, max_items=None, max_bytes=IDX_MAX_BYTE
                     "(read fewer items or raise max_bytes)"
                 )
             raw = handle.read(size)
+    except TaskDataError:
+        raise
     except (OSError, EOFError) as err:  # gzip.BadGzipFile is an OSError
         raise TaskDataError(f"{path}: cannot read IDX file ({err})") from err
     if len(raw) < size:

@@ -305,8 +305,9 @@ def test_read_idx_plain_gz_and_bounded(tmp_path):
 def test_read_idx_rejects_malformed_files(tmp_path, content, kwargs, message):
     path = tmp_path / "bad-idx1-ubyte"
     path.write_bytes(content)
-    with pytest.raises(TaskDataError, match=f"bad-idx1-ubyte.*{message}"):
+    with pytest.raises(TaskDataError, match=f"bad-idx1-ubyte.*{message}") as info:
         tasks.read_idx(path, 1, **kwargs)
+    assert str(info.value).count("bad-idx1-ubyte") == 1  # one clear message, not re-wrapped
 
 
 def test_read_idx_checks_item_shape_and_gzip(tmp_path):

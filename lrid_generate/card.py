@@ -203,7 +203,7 @@ def training_gate(runs, ia_ratio=GATE_TARGETS["ia_ratio"], fa_ratio=GATE_TARGETS
     data["_accuracy"] = accuracy
     cells = []
     for (task, arch), pair in data.groupby(["task", "architecture"], sort=True):
-        simclr = str(task).endswith("_simclr") or (pair.get("paper_task") == "simclr").any()
+        simclr = str(task).endswith("_simclr") or ("paper_task" in pair and (pair["paper_task"] == "simclr").any())
         medians = pair.groupby("learning_rule")["_accuracy"].median()
         sgdm = float(medians["sgdm"]) if "sgdm" in medians else None
         for rule, group in pair.groupby("learning_rule", sort=True):

@@ -499,8 +499,9 @@ _ALL_RULES = ("sgdm", "adam", "feedback", "information")
 _CPU_LR = {"sgdm": 0.05, "adam": 0.01, "feedback": 0.3, "information": 0.04}
 _DIGITS16 = {"image_size": 16}
 
-# v2 (the `embedded` preset). Inputs: digits at their native 8 x 8, signal1d as 8 x 8 spectrograms
-# (Hann 14, hop 8, 2000 signals), Fashion-MNIST's first 3000 training images at 14 x 14. Every task
+# v2 (the `embedded` preset). Inputs: digits at their native 8 x 8, signal1d as 16 x 16 spectrograms
+# (Hann 30, hop 4, 2000 signals; 6-epoch ResNet-18 SGDM pilots: 0.50 validation accuracy at 16 x 16,
+# 0.37 at 8 x 16, 0.32 at 8 x 8), Fashion-MNIST's first 3000 training images at 14 x 14. Every task
 # holds out 512 validation examples (accuracy); the observables are recorded on the first 64.
 _DEEP = ("resnet18", "resnet18v2", "resnet34", "resnet34v2", "alexnet", "alexnetlrn")
 _SHALLOW = ("knet", "knetlrn", "knetc4", "knetc4lrn")
@@ -508,7 +509,7 @@ _V2_EVAL = {"n_eval": 512}
 _V2_TASK_OPTIONS = {
     "digits": _V2_EVAL,
     "digits_simclr": _V2_EVAL,
-    "signal1d": {**_V2_EVAL, "n_samples": 2000, "n_fft": 14, "hop_length": 8},
+    "signal1d": {**_V2_EVAL, "n_samples": 2000},
     "fashion_mnist": {**_V2_EVAL, "n_train": 3000, "image_size": 14},
 }
 _V2_EPOCHS = {"digits": 24, "digits_simclr": 24, "signal1d": 20, "fashion_mnist": 12}

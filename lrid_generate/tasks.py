@@ -497,20 +497,21 @@ def signal_spectrogram(signals, n_fft=30, hop_length=4, n_frames=16):
     return spec[..., :n_frames].unsqueeze(1).numpy()
 
 
-def load_signal1d(n_val=256, n_samples=4000, seq_len=64, n_fft=30, hop_length=4, seed=0):
+def load_signal1d(n_val=256, n_samples=4000, seq_len=64, n_fft=30, hop_length=4, seed=0, n_frames=None):
     """Procedural 1-D signals (mnist1d's templates, shifts, scales, noise) as spectrograms.
 
     The mnist1d generator draws ``n_samples`` signals of ``seq_len`` samples
-    (10 classes) with ``seed``; each becomes a (1, n_fft // 2 + 1, 16)
-    magnitude spectrogram (16 x 16 with the defaults), a stand-in for the
-    audio task's spectrogram-like inputs.
+    (10 classes) with ``seed``; each becomes a (1, n_fft // 2 + 1, n_frames)
+    magnitude spectrogram (``n_frames`` defaults to ``n_fft // 2 + 1``: 16 x 16
+    with the defaults), a stand-in for the audio task's spectrogram-like inputs.
 
     Returns
     -------
     x_train, y_train, x_val, y_val : ndarrays (see :func:`load_digits`)
     """
     signals, labels = _mnist1d_signals(n_samples, seq_len, seed)
-    images = signal_spectrogram(signals, n_fft=n_fft, hop_length=hop_length, n_frames=n_fft // 2 + 1)
+    images = signal_spectrogram(signals, n_fft=n_fft, hop_length=hop_length,
+                                n_frames=n_fft // 2 + 1 if n_frames is None else int(n_frames))
     train, val = _split(len(images), n_val)
     x_train, x_val = _standardize(images[train], images[val])
     return x_train, labels[train], x_val, labels[val]

@@ -374,3 +374,10 @@ def test_train_split_validation_leaves_heldout_data_out():
     assert not any(tuple(r.tolist()) in train_rows for r in tuning.x_eval.reshape(200, -1))
     with pytest.raises(ValueError, match="validation must be"):
         make_task("digits", validation="test")
+
+
+def test_signal1d_frames_option():
+    pytest.importorskip("mnist1d")
+    x_tr, _, x_val, _ = tasks.load_signal1d(n_val=10, n_samples=60, n_fft=14, hop_length=4, n_frames=16)
+    assert x_tr.shape == (50, 1, 8, 16) and x_val.shape == (10, 1, 8, 16)
+    assert tasks.load_signal1d(n_val=10, n_samples=60)[0].shape == (50, 1, 16, 16)

@@ -17,6 +17,7 @@ task, and checks that the data carry the science:
 * the same forest on the learning curve alone (each network's final train /
   validation loss and accuracy plus its task) as a baseline the observables
   must beat by far;
+* LRN variants next to their plain twins (final training loss, accuracy);
 * a Fig. 5-style FA-vs-IA table at the corners of the unit-noise grid.
 """
 
@@ -29,8 +30,8 @@ import numpy as np
 
 from lrid_analysis.atomic import write_text_atomic
 
-__all__ = ["GATE_TARGETS", "curve_baseline", "dataset_card", "format_gate", "noise_corners", "training_gate",
-           "write_card"]
+__all__ = ["GATE_TARGETS", "curve_baseline", "dataset_card", "format_gate", "lrn_twins", "noise_corners",
+           "training_gate", "write_card"]
 
 #: Targets of :func:`training_gate` (see there).
 GATE_TARGETS = {"ia_ratio": 0.85, "fa_ratio": 0.5, "min_supervised": 0.2, "simclr_over_chance": 10.0}
@@ -253,6 +254,47 @@ def format_gate(gate):
     return "\n".join(lines)
 
 
+# --------------------------------------------------------------------------- LRN twins
+
+
+def lrn_twins(runs):
+    """LRN architectures next to their plain twins: do they train differently?
+
+    For every ``<arch>lrn`` with its ``<arch>`` on the same task, the median
+    final training loss and validation accuracy of each, and the median over
+    paired networks (same task, rule, batch size and seeds) of the absolute
+    difference in final training loss.
+
+    Returns
+    -------
+    list of dict
+        ``task``, ``lrn``, ``plain``, ``n_pairs``, ``train_loss_lrn``,
+        ``train_loss_plain``, ``val_accuracy_lrn``, ``val_accuracy_plain``,
+        ``median_abs_train_loss_difference``.
+    """
+    done = runs[runs["status"] == "complete"]
+    keys = ["task", "learning_rule", "batch_size", "model_seed", "dataset_seed"]
+    out = []
+    for (task, arch), lrn in done.groupby(["task", "architecture"], sort=True):
+        if not str(arch).endswith("lrn"):
+            continue
+        plain = done[(done["task"] == task) & (done["architecture"] == arch[:-3])]
+        if not len(plain):
+            continue
+        cols = [k for k in keys if k in done.columns]
+        paired = lrn[cols + ["train_loss"]].astype({c: str for c in cols}).merge(
+            plain[cols + ["train_loss"]].astype({c: str for c in cols}), on=cols, suffixes=("_lrn", "_plain"))
+        diff = (paired["train_loss_lrn"] - paired["train_loss_plain"]).abs()
+        out.append({
+            "task": task, "lrn": arch, "plain": arch[:-3], "n_pairs": int(len(paired)),
+            "train_loss_lrn": float(lrn["train_loss"].median()), "train_loss_plain": float(plain["train_loss"].median()),
+            "val_accuracy_lrn": float(lrn["val_accuracy"].median()),
+            "val_accuracy_plain": float(plain["val_accuracy"].median()),
+            "median_abs_train_loss_difference": float(diff.median()) if len(diff) else None,
+        })
+    return out
+
+
 # --------------------------------------------------------------------------- Fig. 5 corners
 
 
@@ -317,8 +359,8 @@ def dataset_card(out, n_splits=5, seed=0, n_estimators=200, exceptions=None, gat
         ``sweep`` (preset, grid, versions as recorded), ``counts``,
         ``accuracy`` (per task and rule: mean final training and validation
         accuracy), ``gate`` (:func:`training_gate`), ``forest_check``,
-        ``curve_baseline`` (:func:`curve_baseline`), ``noise_corners``
-        (:func:`noise_corners`).
+        ``curve_baseline`` (:func:`curve_baseline`), ``lrn_twins``
+        (:func:`lrn_twins`), ``noise_corners`` (:func:`noise_corners`).
     """
     from lrid_analysis import dataset
     from lrid_generate.store import collect_runs
@@ -353,6 +395,7 @@ def dataset_card(out, n_splits=5, seed=0, n_estimators=200, exceptions=None, gat
         "gate": training_gate(runs, exceptions=exceptions, **(gate_targets or {})),
         "forest_check": _forest_check(out, n_splits, seed, n_estimators, view=view),
         "curve_baseline": curve_baseline(runs, n_splits, seed, n_estimators),
+        "lrn_twins": lrn_twins(runs),
         "noise_corners": noise_corners(view, n_splits, seed, n_estimators),
     }
 
@@ -448,6 +491,21 @@ def _markdown(card, command, wall_seconds):
     for label, row in zip(check["labels"], check["confusion"]):
         lines.append(f"    {label:>12}  " + "  ".join(f"{v:7.1f}" for v in row))
     lines.append("")
+    twins = card.get("lrn_twins")
+    if twins:
+        lines += [
+            "## LRN variants vs their plain twins",
+            "",
+            "Medians over networks; the last column pairs networks with the same task, rule, batch size and "
+            "seeds (v1's KNet-LRN trained within 0.0014 loss of KNet).",
+            "",
+            "| task | LRN / plain | pairs | train loss | validation accuracy | median abs train-loss difference |",
+            "|---|---|---|---|---|---|",
+        ]
+        lines += [f"| {t['task']} | {t['lrn']} / {t['plain']} | {t['n_pairs']} | {t['train_loss_lrn']:.4f} / "
+                  f"{t['train_loss_plain']:.4f} | {t['val_accuracy_lrn']:.3f} / {t['val_accuracy_plain']:.3f} | "
+                  f"{_num(t['median_abs_train_loss_difference'])} |" for t in twins]
+        lines.append("")
     corners = card.get("noise_corners")
     if corners:
         lines += [

@@ -146,3 +146,20 @@ def test_card_command_exits_non_zero_when_the_gate_fails(tiny_out, capsys):
         allowed = [f"--exception={key}=tiny preset: two epochs" for key in gate["failed"]]
         assert main(["card", "--out", str(tiny_out), "--splits", "2", *allowed]) == 0
     assert main(["card", "--out", str(tiny_out), "--exception", "no-reason"]) == 2
+
+
+def test_lrn_twins_pair_networks_by_setting():
+    from lrid_generate.card import lrn_twins
+
+    rows = []
+    for arch, offset in (("knet", 0.0), ("knetlrn", 0.3)):
+        for rule, base in (("sgdm", 1.0), ("feedback", 2.0)):
+            for seed in (None, 0):
+                rows.append({"task": "fashion_mnist", "architecture": arch, "learning_rule": rule, "batch_size": 64,
+                             "model_seed": seed, "dataset_seed": None, "status": "complete",
+                             "train_loss": base + offset + (0.1 if seed == 0 else 0.0), "val_accuracy": 0.5})
+    rows.append({**rows[0], "architecture": "alexnetlrn"})  # no plain twin on this task: skipped
+    twins = lrn_twins(pd.DataFrame(rows))
+    assert len(twins) == 1 and twins[0]["lrn"] == "knetlrn" and twins[0]["n_pairs"] == 4
+    assert twins[0]["median_abs_train_loss_difference"] == pytest.approx(0.3)
+    assert twins[0]["train_loss_plain"] == pytest.approx(1.55)

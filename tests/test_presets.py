@@ -31,6 +31,8 @@ def test_v2_grid_is_the_papers_design_in_miniature():
     simclr_alexnet = next(s for s in specs if s.task == "digits_simclr" and s.architecture == "alexnet")
     assert dict(simclr_alexnet.model_options) == {"lrn_scale": 64.0, "dropout": 0.0}
     assert dict(specs[0].model_options) == {"lrn_scale": 64.0}
+    assert {s.init_scaling for s in specs if s.architecture.startswith("resnet")} == {"unit_variance_feedback"}
+    assert {s.init_scaling for s in specs if not s.architecture.startswith("resnet")} == {"unit_variance"}
 
 
 def test_v2_noise_grid_is_relative_and_covers_fig5():

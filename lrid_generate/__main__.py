@@ -1,4 +1,4 @@
-"""Command line: ``python -m lrid_generate {sweep,finalize,presets,compact,card} ...``."""
+"""Command line: ``python -m lrid_generate {sweep,finalize,presets,compact,card,tune} ...``."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ examples:
       --partition gpu --time 120 --gpus-per-task 1 --networks-per-task 8   # one Slurm job array
   python -m lrid_generate finalize --out /shared/cifar   # once every task is done: check, compact
   python -m lrid_generate card --out lrid_analysis/data/embedded   # CARD.md: how it was made, checks
+  python -m lrid_generate tune --preset tiny --out /tmp/tune-tiny --lr-file /tmp/tiny-rates.json
 
 A sweep writes one Parquet shard per network under OUT/source=PRESET/task=TASK/
 and skips networks whose shard exists (verifying its checksums), so an
@@ -96,6 +97,27 @@ def _parser():
     card.add_argument("--wall-seconds", type=float, default=None, help="wall-clock time the generation took")
     card.add_argument("--splits", type=int, default=5, help="category-balanced splits of the forest check")
     card.add_argument("--seed", type=int, default=0)
+    card.add_argument("--exception", action="append", default=[], metavar="TASK/ARCH/RULE=REASON",
+                      help="a gate cell allowed to miss its target for a stated reason (repeatable)")
+
+    tune = sub.add_parser(
+        "tune", help="choose each (task, architecture, rule)'s learning rate by short pilots",
+        description="Train one short pilot per rate of the preset's grid for every (task, architecture, rule), "
+                    "score it on a held-out part of the training data and write the best rates into the "
+                    "preset's learning-rate file (or --lr-file). Resumable: finished pilots are kept in OUT.",
+    )
+    tune.add_argument("--preset", required=True, choices=sorted(PRESETS))
+    tune.add_argument("--out", default=None, help="folder for the pilot records (default: ./lrid-tune-<preset>)")
+    tune.add_argument("--lr-file", default=None, help="learning-rate file to write (default: the preset's own)")
+    tune.add_argument("--tasks", nargs="+", default=None, help="tune only these tasks")
+    tune.add_argument("--architectures", nargs="+", default=None, help="tune only these architectures")
+    tune.add_argument("--rules", nargs="+", default=None, help="tune only these rules")
+    tune.add_argument("--epochs", type=int, default=None, help="pilot length (default: the preset's tune_epochs)")
+    tune.add_argument("--limit", type=int, default=None, help="train at most N missing pilots, then stop")
+    tune.add_argument("--device", default="cpu")
+    tune.add_argument("--data-dir", default=None)
+    tune.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    tune.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
 
@@ -159,16 +181,31 @@ def main(argv=None):
     if args.command == "card":
         from lrid_generate.card import write_card
 
+        from lrid_generate.card import format_gate
+
+        exceptions = {}
+        for item in args.exception:
+            key, sep, reason = item.partition("=")
+            if not sep or len(key.split("/")) != 3 or not reason.strip():
+                print(f"error: --exception needs TASK/ARCH/RULE=REASON, got {item!r}", file=sys.stderr)
+                return 2
+            exceptions[key.strip()] = reason.strip()
         try:
             card = write_card(args.out, command=args.command_line, wall_seconds=args.wall_seconds,
-                              n_splits=args.splits, seed=args.seed)
+                              n_splits=args.splits, seed=args.seed, exceptions=exceptions)
         except FileNotFoundError as err:
             print(f"error: {err}", file=sys.stderr)
             return 1
         check = card["forest_check"]
         print(f"wrote {args.out}/CARD.md: forest test accuracy {check['test_accuracy_mean']:.3f} "
               f"(chance {check['chance']:.2f})")
+        if not card["gate"]["passed"]:
+            print(format_gate(card["gate"]))
+            print(f"training-quality gate FAILED: {', '.join(card['gate']['failed'])}", file=sys.stderr)
+            return 3
         return 0
+    if args.command == "tune":
+        return _tune(args)
     if args.command == "compact":
         written = compact(args.out, source=args.preset)
         print(f"compacted {len(written)} folder(s)" + "".join(f"\n  {p}" for p in written))
@@ -204,6 +241,32 @@ def main(argv=None):
     for run, error in counts["failures"].items():
         print(f"  failed: {run}: {error}", file=sys.stderr)
     return 1 if counts["failed"] else 0
+
+
+def _tune(args):
+    import torch
+
+    from lrid_generate.presets import SweepError
+    from lrid_generate.tune import tune
+
+    torch.set_num_threads(max(1, args.threads))
+    try:
+        result = tune(args.preset, args.out or f"lrid-tune-{args.preset}", lr_file=args.lr_file, tasks=args.tasks,
+                      architectures=args.architectures, rules=args.rules, epochs=args.epochs, device=args.device,
+                      data_dir=args.data_dir, limit=args.limit, progress=not args.quiet)
+    except SweepError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    for key, scores in result["pilots"].items():
+        cells = ", ".join(f"{r:.3g}: {'diverged' if a is None else f'{a:.3f}'}" for r, a in sorted(scores.items()))
+        chosen = result["chosen"].get(key)
+        mark = " (edge of grid)" if key in result["at_edge"] else ""
+        print(f"{key}: {cells} -> {'none' if chosen is None else f'{chosen:.3g}'}{mark}")
+    if result["missing"]:
+        print(f"{result['trained']} pilots trained, {result['missing']} missing: run again to finish")
+        return 0
+    print(f"{result['trained']} pilots trained; rates written to {result['lr_file']}")
+    return 0
 
 
 if __name__ == "__main__":

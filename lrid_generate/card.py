@@ -2,8 +2,23 @@
 
 A card states the command, versions and time taken, counts networks,
 trajectories and bytes, tabulates the training accuracy each rule reached per
-task, and checks that the learning rule can be recovered: a random forest on
-category-balanced splits of the full-access trajectories must beat chance.
+task, and checks that the data carry the science:
+
+* the **training-quality gate** (:func:`training_gate`): per (task,
+  architecture, rule) the median final validation accuracy (for SimCLR the
+  positive-pair accuracy); on supervised pairs IA must reach ``ia_ratio`` and
+  FA ``fa_ratio`` of SGDM's median, no cell may sit at chance and every
+  SimCLR cell must be clearly above it. Known-reason exceptions are listed
+  with their numbers; ``python -m lrid_generate card`` exits with status 3
+  when a cell misses without one;
+* a random forest recovers the rule from the observables (category-balanced
+  splits of the full-access trajectories), per observable set, and under
+  held-out architecture / curriculum / task splits;
+* the same forest on the learning curve alone (each network's final train /
+  validation loss and accuracy plus its task) as a baseline the observables
+  must beat by far;
+* LRN variants next to their plain twins (final training loss, accuracy);
+* a Fig. 5-style FA-vs-IA table at the corners of the unit-noise grid.
 """
 
 from __future__ import annotations
@@ -14,34 +29,65 @@ from pathlib import Path
 import numpy as np
 
 from lrid_analysis.atomic import write_text_atomic
+from lrid_analysis.observables import MEASURE_GROUPS
 
-__all__ = ["dataset_card", "write_card"]
+__all__ = ["GATE_TARGETS", "curve_baseline", "dataset_card", "format_gate", "lrn_twins", "noise_corners",
+           "training_gate", "write_card"]
+
+#: Targets of :func:`training_gate` (see there).
+GATE_TARGETS = {"ia_ratio": 0.85, "fa_ratio": 0.5, "min_supervised": 0.2, "simclr_over_chance": 10.0}
 
 
 def _folder_bytes(path):
     return sum(p.stat().st_size for p in Path(path).rglob("*.parquet") if not p.name.startswith("."))
 
 
-def _forest_check(out, n_splits, seed, n_estimators):
+def _forest(n_estimators, seed):
     from sklearn.ensemble import RandomForestClassifier
 
+    return RandomForestClassifier(n_estimators=n_estimators, max_features="sqrt", random_state=seed, n_jobs=1)
+
+
+def _mean_accuracy(view, splitter, n_estimators, seed, observables="all"):
+    """Mean test accuracy of the forest on ``view``'s ``observables``, or None when the splits cannot be made."""
+    from lrid_analysis import evaluate, features
+
+    sub = features.select(view, observables)
+    try:
+        result = evaluate.cross_validate(_forest(n_estimators, seed), features.flatten(sub), sub.y, splitter,
+                                         meta=sub.meta, verbose=False)
+    except ValueError:  # too few rows of a rule for the split
+        return None
+    return float(result.table["test_accuracy"].mean())
+
+
+def _forest_check(out, n_splits, seed, n_estimators, view=None):
     from lrid_analysis import dataset, evaluate, features, splits
 
-    view = dataset.load_view(out)
+    view = dataset.load_view(out) if view is None else view
     full = (view.meta["unit_fraction"].to_numpy() == 1.0) & (view.meta["noise_std"].to_numpy() == 0.0)
-    view = features.select(view.subset(full), "all")
-    forest = RandomForestClassifier(n_estimators=n_estimators, max_features="sqrt", random_state=seed, n_jobs=1)
+    view = view.subset(full)
+    selected = features.select(view, "all")
+    forest = _forest(n_estimators, seed)
     splitter = splits.CategoryBalancedSplit(n_splits=n_splits, random_state=seed)
-    result = evaluate.cross_validate(forest, features.flatten(view), view.y, splitter, meta=view.meta,
+    result = evaluate.cross_validate(forest, features.flatten(selected), selected.y, splitter, meta=selected.meta,
                                      verbose=False)
     table = result.table
     per_task = {}
     for task in sorted(view.meta["task"].unique()):
         sub = view.subset(view.meta["task"].to_numpy() == task)
-        res = evaluate.cross_validate(forest, features.flatten(sub), sub.y,
-                                      splits.CategoryBalancedSplit(n_splits=n_splits, random_state=seed), meta=sub.meta,
-                                      verbose=False)
-        per_task[task] = float(res.table["test_accuracy"].mean())
+        per_task[task] = _mean_accuracy(sub, splits.CategoryBalancedSplit(n_splits=n_splits, random_state=seed),
+                                        n_estimators, seed)
+    per_set = {obs: _mean_accuracy(view, splits.CategoryBalancedSplit(n_splits=n_splits, random_state=seed),
+                                   n_estimators, seed, obs)
+               for obs in MEASURE_GROUPS}
+    heldout = {}
+    for name, split_class in (("architecture", splits.HeldOutArchitecture),
+                              ("curriculum", splits.HeldOutCurriculum), ("task", splits.HeldOutTask)):
+        columns = ("batch_size", "dataset_seed") if name == "curriculum" else (name,)
+        n_values = len(view.meta[list(columns)].astype(str).drop_duplicates())
+        heldout[name] = (_mean_accuracy(view, split_class(random_state=seed), n_estimators, seed)
+                         if n_values >= 2 else None)
     n = len(table)
     acc = table["test_accuracy"].to_numpy()
     return {
@@ -56,10 +102,245 @@ def _forest_check(out, n_splits, seed, n_estimators):
         "confusion": result.mean_confusion().tolist(),
         "labels": list(result.labels),
         "per_task_test_accuracy": per_task,
+        "per_observable_set_test_accuracy": per_set,
+        "heldout_test_accuracy": heldout,
     }
 
 
-def dataset_card(out, n_splits=5, seed=0, n_estimators=200):
+# --------------------------------------------------------------------------- learning-curve baseline
+
+
+def curve_baseline(runs, n_splits=5, seed=0, n_estimators=200):
+    """The forest on learning-curve features only: can the rule be read off the training outcome?
+
+    Features per network: final ``train_loss``, ``train_accuracy``,
+    ``val_loss``, ``val_accuracy`` and a one-hot task; category-balanced
+    splits over networks (complete ones).
+
+    Parameters
+    ----------
+    runs : pandas.DataFrame
+        :func:`lrid_generate.store.collect_runs` output.
+
+    Returns
+    -------
+    dict
+        ``test_accuracy_mean``, ``chance``, ``n_networks``, ``features``; the
+        accuracy is None when there are too few networks per rule to split.
+    """
+    from lrid_analysis import evaluate, splits
+
+    done = runs[runs["status"] == "complete"].reset_index(drop=True)
+    columns = ["train_loss", "train_accuracy", "val_loss", "val_accuracy"]
+    tasks = sorted(done["task"].unique())
+    X = np.column_stack([done[columns].to_numpy(dtype=float)]
+                        + [(done["task"] == t).to_numpy(dtype=float) for t in tasks])
+    y = done["learning_rule"].to_numpy()
+    meta = done[["learning_rule", "task"]]
+    try:
+        result = evaluate.cross_validate(_forest(n_estimators, seed), X, y,
+                                         splits.CategoryBalancedSplit(n_splits=n_splits, random_state=seed), meta=meta,
+                                         verbose=False)
+        accuracy = float(result.table["test_accuracy"].mean())
+    except ValueError:
+        accuracy = None
+    return {"test_accuracy_mean": accuracy, "chance": 1.0 / max(1, len(set(y))), "n_networks": int(len(done)),
+            "features": columns + [f"task={t}" for t in tasks]}
+
+
+# --------------------------------------------------------------------------- training-quality gate
+
+
+def _simclr_chance(row):
+    options = json.loads(row["task_options"]) if isinstance(row.get("task_options"), str) else {}
+    n = int(options.get("n_eval", row.get("n_val", 1)))
+    return 1.0 / max(1, 2 * n - 1)
+
+
+def training_gate(runs, ia_ratio=GATE_TARGETS["ia_ratio"], fa_ratio=GATE_TARGETS["fa_ratio"],
+                  min_supervised=GATE_TARGETS["min_supervised"],
+                  simclr_over_chance=GATE_TARGETS["simclr_over_chance"], exceptions=None):
+    """Check that every rule learned: median final validation accuracy per (task, architecture, rule).
+
+    A diverged network counts as accuracy 0. Supervised cells need at least
+    ``min_supervised`` (chance is 0.1 on the 10-class tasks); on each
+    supervised (task, architecture) IA needs ``ia_ratio`` x and FA
+    ``fa_ratio`` x SGDM's median. SimCLR cells (positive-pair accuracy among
+    the ``2 n - 1`` other views of the ``n`` validation examples; chance
+    ``1 / (2 n - 1)``) need ``simclr_over_chance`` times chance (with 512
+    validation examples, 10 x chance is 0.0098; a network that learned
+    nothing scores about chance).
+
+    Parameters
+    ----------
+    runs : pandas.DataFrame
+        :func:`lrid_generate.store.collect_runs` output.
+    ia_ratio, fa_ratio, min_supervised, simclr_over_chance : float
+        Targets (defaults :data:`GATE_TARGETS`).
+    exceptions : dict, optional
+        ``"task/architecture/rule"`` -> reason: a missed target with a known
+        reason; the cell is reported but does not fail the gate.
+
+    Returns
+    -------
+    dict
+        ``cells`` (one dict per cell: ``task``, ``architecture``, ``rule``,
+        ``kind``, ``n``, ``diverged``, ``median``, ``target``, ``sgdm_median``,
+        ``passed``, ``exception``), ``passed`` (bool), ``failed`` (keys of
+        the failing cells without an exception), ``targets``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> runs = pd.DataFrame({"task": ["digits"] * 2, "architecture": ["knet"] * 2,
+    ...                      "learning_rule": ["sgdm", "information"], "status": ["complete"] * 2,
+    ...                      "val_accuracy": [0.9, 0.7], "paper_task": ["imagenet"] * 2})
+    >>> gate = training_gate(runs)
+    >>> gate["passed"], gate["failed"]
+    (False, ['digits/knet/information'])
+    """
+    exceptions = dict(exceptions or {})
+    data = runs.copy()
+    accuracy = data["val_accuracy"].where(data["status"] == "complete", 0.0).astype(float).fillna(0.0)
+    data["_accuracy"] = accuracy
+    cells = []
+    for (task, arch), pair in data.groupby(["task", "architecture"], sort=True):
+        simclr = str(task).endswith("_simclr") or ("paper_task" in pair and (pair["paper_task"] == "simclr").any())
+        medians = pair.groupby("learning_rule")["_accuracy"].median()
+        sgdm = float(medians["sgdm"]) if "sgdm" in medians else None
+        for rule, group in pair.groupby("learning_rule", sort=True):
+            median = float(group["_accuracy"].median())
+            chance = _simclr_chance(group.iloc[0]) if simclr else 0.1
+            if simclr:
+                target = simclr_over_chance * chance
+            else:
+                target = min_supervised
+                ratio = {"information": ia_ratio, "feedback": fa_ratio}.get(rule)
+                if ratio is not None and sgdm is not None:
+                    target = max(target, ratio * sgdm)
+            key = f"{task}/{arch}/{rule}"
+            cells.append({
+                "key": key, "task": task, "architecture": arch, "rule": rule,
+                "kind": "simclr" if simclr else "supervised", "n": int(len(group)),
+                "diverged": int((group["status"] != "complete").sum()), "median": median,
+                "chance": chance,
+                "target": float(target), "sgdm_median": sgdm, "passed": bool(median >= target),
+                "exception": exceptions.get(key),
+            })
+    failed = [c["key"] for c in cells if not c["passed"] and c["exception"] is None]
+    return {"cells": cells, "passed": not failed, "failed": failed,
+            "targets": {"ia_ratio": ia_ratio, "fa_ratio": fa_ratio, "min_supervised": min_supervised,
+                        "simclr_over_chance": simclr_over_chance}}
+
+
+def format_gate(gate):
+    """The gate as a Markdown table (one row per (task, architecture), one column per rule)."""
+    rules = sorted({c["rule"] for c in gate["cells"]}, key=lambda r: ("sgdm", "adam", "feedback",
+                                                                       "information").index(r)
+                   if r in ("sgdm", "adam", "feedback", "information") else 9)
+    by_pair = {}
+    for c in gate["cells"]:
+        by_pair.setdefault((c["task"], c["architecture"]), {})[c["rule"]] = c
+    lines = ["| task | architecture | " + " | ".join(rules) + " |", "|---|---|" + "---|" * len(rules)]
+    for (task, arch), row in by_pair.items():
+        cells = []
+        for rule in rules:
+            c = row.get(rule)
+            if c is None:
+                cells.append("")
+                continue
+            mark = "" if c["passed"] else (" (exception)" if c["exception"] else " **MISS**")
+            cells.append(f"{c['median']:.3f} (>= {c['target']:.3f}){mark}")
+        lines.append(f"| {task} | {arch} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- LRN twins
+
+
+def lrn_twins(runs):
+    """LRN architectures next to their plain twins: do they train differently?
+
+    For every ``<arch>lrn`` with its ``<arch>`` on the same task, the median
+    final training loss and validation accuracy of each, and the median over
+    paired networks (same task, rule, batch size and seeds) of the absolute
+    difference in final training loss.
+
+    Returns
+    -------
+    list of dict
+        ``task``, ``lrn``, ``plain``, ``n_pairs``, ``train_loss_lrn``,
+        ``train_loss_plain``, ``val_accuracy_lrn``, ``val_accuracy_plain``,
+        ``median_abs_train_loss_difference``.
+    """
+    done = runs[runs["status"] == "complete"]
+    keys = ["task", "learning_rule", "batch_size", "model_seed", "dataset_seed"]
+    out = []
+    for (task, arch), lrn in done.groupby(["task", "architecture"], sort=True):
+        if not str(arch).endswith("lrn"):
+            continue
+        plain = done[(done["task"] == task) & (done["architecture"] == arch[:-3])]
+        if not len(plain):
+            continue
+        cols = [k for k in keys if k in done.columns]
+        paired = lrn[cols + ["train_loss"]].astype({c: str for c in cols}).merge(
+            plain[cols + ["train_loss"]].astype({c: str for c in cols}), on=cols, suffixes=("_lrn", "_plain"))
+        diff = (paired["train_loss_lrn"] - paired["train_loss_plain"]).abs()
+        out.append({
+            "task": task, "lrn": arch, "plain": arch[:-3], "n_pairs": int(len(paired)),
+            "train_loss_lrn": float(lrn["train_loss"].median()), "train_loss_plain": float(plain["train_loss"].median()),
+            "val_accuracy_lrn": float(lrn["val_accuracy"].median()),
+            "val_accuracy_plain": float(plain["val_accuracy"].median()),
+            "median_abs_train_loss_difference": float(diff.median()) if len(diff) else None,
+        })
+    return out
+
+
+# --------------------------------------------------------------------------- Fig. 5 corners
+
+
+def noise_corners(view, n_splits=5, seed=0, n_estimators=200):
+    """FA vs IA separability at the corners of the unit-noise grid (Fig. 5 style).
+
+    The networks with more than one measurement condition (the noise grid)
+    are taken; for the smallest and largest unit fraction crossed with the
+    smallest and largest noise level (observation seeds pooled), a forest
+    separates FA from IA on category-balanced splits of those trajectories.
+
+    Returns
+    -------
+    list of dict or None
+        ``unit_fraction``, ``noise_std``, ``relative``, ``n_trajectories``,
+        ``test_accuracy_mean`` (chance 0.5; None when too few to split);
+        None when the data have no noise grid.
+    """
+    from lrid_analysis import splits
+
+    meta = view.meta
+    rules = meta["learning_rule"].isin(["feedback", "information"]).to_numpy()
+    conditions = meta[["unit_fraction", "noise_std"]].drop_duplicates()
+    if len(conditions) < 2 or not rules.any():
+        return None
+    grid_runs = meta.loc[rules & ~((meta["unit_fraction"] == 1.0) & (meta["noise_std"] == 0.0)).to_numpy(),
+                         "run_id"].unique()
+    if not len(grid_runs):
+        return None
+    in_grid = rules & meta["run_id"].isin(grid_runs).to_numpy()
+    fractions = sorted(meta.loc[in_grid, "unit_fraction"].unique())
+    noises = sorted(meta.loc[in_grid, "noise_std"].unique())
+    out = []
+    for f in (fractions[0], fractions[-1]):
+        for s in (noises[0], noises[-1]):
+            mask = in_grid & (meta["unit_fraction"] == f).to_numpy() & (meta["noise_std"] == s).to_numpy()
+            sub = view.subset(mask)
+            accuracy = _mean_accuracy(sub, splits.CategoryBalancedSplit(n_splits=n_splits, random_state=seed),
+                                      n_estimators, seed) if mask.sum() else None
+            out.append({"unit_fraction": float(f), "noise_std": float(s), "n_trajectories": int(mask.sum()),
+                        "test_accuracy_mean": accuracy})
+    return out
+
+
+def dataset_card(out, n_splits=5, seed=0, n_estimators=200, exceptions=None, gate_targets=None):
     """Facts about a generated dataset folder, as a dict.
 
     Parameters
@@ -67,14 +348,20 @@ def dataset_card(out, n_splits=5, seed=0, n_estimators=200):
     out : str or Path
         A sweep's output folder (holding ``runs.json`` and ``sweep.json``).
     n_splits, seed, n_estimators : int
-        Settings of the random-forest check.
+        Settings of the random-forest checks.
+    exceptions : dict, optional
+        Known-reason exceptions of the gate (see :func:`training_gate`).
+    gate_targets : dict, optional
+        Overrides of :data:`GATE_TARGETS`.
 
     Returns
     -------
     dict
         ``sweep`` (preset, grid, versions as recorded), ``counts``,
         ``accuracy`` (per task and rule: mean final training and validation
-        accuracy), ``forest_check``.
+        accuracy), ``gate`` (:func:`training_gate`), ``forest_check``,
+        ``curve_baseline`` (:func:`curve_baseline`), ``lrn_twins``
+        (:func:`lrn_twins`), ``noise_corners`` (:func:`noise_corners`).
     """
     from lrid_analysis import dataset
     from lrid_generate.store import collect_runs
@@ -92,6 +379,7 @@ def dataset_card(out, n_splits=5, seed=0, n_estimators=200):
     accuracy.columns = [f"{a}_{b}" for a, b in accuracy.columns]
     table = dataset.read_table(out, columns=["run_id", "layer_name", "unit_fraction", "noise_std", "obs_seed"])
     trajectories = table.drop_duplicates().shape[0]
+    view = dataset.load_view(out)
     return {
         "sweep": sweep,
         "counts": {
@@ -105,7 +393,11 @@ def dataset_card(out, n_splits=5, seed=0, n_estimators=200):
             "record_seconds_total": float(runs["record_seconds"].sum()),
         },
         "accuracy": accuracy.reset_index().to_dict(orient="records"),
-        "forest_check": _forest_check(out, n_splits, seed, n_estimators),
+        "gate": training_gate(runs, exceptions=exceptions, **(gate_targets or {})),
+        "forest_check": _forest_check(out, n_splits, seed, n_estimators, view=view),
+        "curve_baseline": curve_baseline(runs, n_splits, seed, n_estimators),
+        "lrn_twins": lrn_twins(runs),
+        "noise_corners": noise_corners(view, n_splits, seed, n_estimators),
     }
 
 
@@ -149,11 +441,33 @@ def _markdown(card, command, wall_seconds):
             f"{row['train_accuracy_mean']:.2f} [{row['train_accuracy_min']:.2f}, {row['train_accuracy_max']:.2f}] | "
             f"{row['val_accuracy_mean']:.2f} [{row['val_accuracy_min']:.2f}, {row['val_accuracy_max']:.2f}] |"
         )
+    gate = card["gate"]
+    t = gate["targets"]
     lines += [
         "",
         "Chance is 0.10 on the 10-class tasks. For SimCLR tasks the accuracy is the fraction of "
         "augmented views whose most similar other view is their positive pair (chance 1/(2B-1)).",
         "",
+        "## Training-quality gate: " + ("passed" if gate["passed"] else "FAILED"),
+        "",
+        f"Median final validation accuracy per (task, architecture, rule) (diverged networks count 0), with "
+        f"its target: supervised cells >= {t['min_supervised']:.2f}, IA >= {t['ia_ratio']:.2f} x and FA >= "
+        f"{t['fa_ratio']:.2f} x SGDM's median; SimCLR cells (positive-pair accuracy among the 2n - 1 other "
+        f"views of the n validation examples) >= {t['simclr_over_chance']:g} x chance.",
+        "",
+        format_gate(gate),
+        "",
+    ]
+    excepted = [c for c in gate["cells"] if c["exception"] and not c["passed"]]
+    if excepted:
+        lines += ["Known-reason exceptions:", ""]
+        lines += [f"- {c['key']}: median {c['median']:.3f} vs target {c['target']:.3f}"
+                  + (f" (SGDM {c['sgdm_median']:.3f})" if c["sgdm_median"] is not None else "")
+                  + f": {c['exception']}" for c in excepted]
+        lines.append("")
+    if gate["failed"]:
+        lines += ["Cells missing their target: " + ", ".join(gate["failed"]), ""]
+    lines += [
         "## Is it real? A random forest recovers the rule",
         "",
         f"{check['classifier']} on {check['observables']}; {check['n_splits']} category-balanced splits "
@@ -163,7 +477,14 @@ def _markdown(card, command, wall_seconds):
         f"- test accuracy {check['test_accuracy_mean']:.3f} +- {check['test_accuracy_sem']:.3f} (s.e.m.); "
         f"chance {check['chance']:.2f}",
         "- per task (same protocol within each task): "
-        + ", ".join(f"{t} {a:.3f}" for t, a in check["per_task_test_accuracy"].items()),
+        + ", ".join(f"{t} {_num(a)}" for t, a in check["per_task_test_accuracy"].items()),
+        "- per observable set (same protocol): "
+        + ", ".join(f"{o} {_num(a)}" for o, a in check["per_observable_set_test_accuracy"].items()),
+        "- held out (train on the other values, test on the held-out one; mean over folds): "
+        + ", ".join(f"{k} {_num(a)}" for k, a in check["heldout_test_accuracy"].items()),
+        f"- learning-curve baseline (final train/validation loss and accuracy plus the task, one row per "
+        f"network, {card['curve_baseline']['n_networks']} networks, same forest and splits): "
+        f"{_num(card['curve_baseline']['test_accuracy_mean'])} (chance {card['curve_baseline']['chance']:.2f})",
         "",
         "Mean test confusion matrix (rows actual, columns predicted; " + ", ".join(check["labels"]) + "):",
         "",
@@ -171,7 +492,41 @@ def _markdown(card, command, wall_seconds):
     for label, row in zip(check["labels"], check["confusion"]):
         lines.append(f"    {label:>12}  " + "  ".join(f"{v:7.1f}" for v in row))
     lines.append("")
+    twins = card.get("lrn_twins")
+    if twins:
+        lines += [
+            "## LRN variants vs their plain twins",
+            "",
+            "Medians over networks; the last column pairs networks with the same task, rule, batch size and "
+            "seeds (v1's KNet-LRN trained within 0.0014 loss of KNet).",
+            "",
+            "| task | LRN / plain | pairs | train loss | validation accuracy | median abs train-loss difference |",
+            "|---|---|---|---|---|---|",
+        ]
+        lines += [f"| {t['task']} | {t['lrn']} / {t['plain']} | {t['n_pairs']} | {t['train_loss_lrn']:.4f} / "
+                  f"{t['train_loss_plain']:.4f} | {t['val_accuracy_lrn']:.3f} / {t['val_accuracy_plain']:.3f} | "
+                  f"{_num(t['median_abs_train_loss_difference'])} |" for t in twins]
+        lines.append("")
+    corners = card.get("noise_corners")
+    if corners:
+        lines += [
+            "## Unit subsampling and noise: FA vs IA at the grid corners (Fig. 5 style)",
+            "",
+            "Random forest separating FA from IA (chance 0.50) on the noise-grid networks' trajectories at "
+            "each corner of the grid (observation seeds pooled; noise as recorded in `noise_std`, relative "
+            "to each measure's std when the preset says so, see `sweep.json`):",
+            "",
+            "| unit fraction | noise | trajectories | FA vs IA test accuracy |",
+            "|---|---|---|---|",
+        ]
+        lines += [f"| {c['unit_fraction']:g} | {c['noise_std']:g} | {c['n_trajectories']} | "
+                  f"{_num(c['test_accuracy_mean'])} |" for c in corners]
+        lines.append("")
     return "\n".join(lines)
+
+
+def _num(value):
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def _find_versions(sweep):
@@ -185,7 +540,8 @@ def _find_versions(sweep):
     return {}
 
 
-def write_card(out, command=None, wall_seconds=None, n_splits=5, seed=0, n_estimators=200):
+def write_card(out, command=None, wall_seconds=None, n_splits=5, seed=0, n_estimators=200, exceptions=None,
+               gate_targets=None):
     """Write ``CARD.md`` and ``card.json`` into a generated dataset folder.
 
     Parameters
@@ -197,15 +553,19 @@ def write_card(out, command=None, wall_seconds=None, n_splits=5, seed=0, n_estim
     wall_seconds : float, optional
         Wall-clock time the generation took.
     n_splits, seed, n_estimators : int
-        Settings of the random-forest check.
+        Settings of the random-forest checks.
+    exceptions, gate_targets : dict, optional
+        See :func:`dataset_card`.
 
     Returns
     -------
     dict
-        The card (see :func:`dataset_card`).
+        The card (see :func:`dataset_card`); ``card["gate"]["passed"]`` says
+        whether the training-quality gate passed.
     """
     out = Path(out)
-    card = dataset_card(out, n_splits=n_splits, seed=seed, n_estimators=n_estimators)
+    card = dataset_card(out, n_splits=n_splits, seed=seed, n_estimators=n_estimators, exceptions=exceptions,
+                        gate_targets=gate_targets)
     card["command"], card["wall_seconds"] = command, wall_seconds
     write_text_atomic(out / "card.json", json.dumps(card, indent=2, default=str))
     write_text_atomic(out / "CARD.md", _markdown(card, command, wall_seconds))

@@ -21,28 +21,34 @@ constant over training (no schedule).
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 from itertools import product
+from pathlib import Path
 
 from lrid_generate.recorder import FULL_ACCESS, Condition, condition_grid
 
 __all__ = [
     "DEFAULT_MODEL_SEED",
     "INIT_SCALINGS",
+    "LEARNING_RATE_DIR",
     "NoiseGrid",
     "Preset",
     "PRESETS",
     "RunSpec",
     "SweepError",
     "get_preset",
+    "learning_rate_path",
     "reference_weight_decay",
     "resolve_model_seed",
     "run_id",
+    "tuned_learning_rates",
 ]
 
 #: Initialisation choices: the architectures' own, or rescaled to unit variance.
-INIT_SCALINGS = ("reference", "unit_variance")
+INIT_SCALINGS = ("reference", "unit_variance", "unit_variance_feedback")
 #: Initialisation seed of a run whose ``model_seed`` is None.
 DEFAULT_MODEL_SEED = 20201
 
@@ -101,8 +107,15 @@ class RunSpec:
         Size of the validation batch the observables are recorded on.
     task_options : tuple of (key, value)
         Passed to :func:`lrid_generate.tasks.make_task`.
-    init_scaling : {"reference", "unit_variance"}
+    init_scaling : {"reference", "unit_variance", "unit_variance_feedback"}
         See :func:`rescale_initial_weights`.
+    rule_options : tuple of (key, value)
+        Keywords of :func:`lrid_generate.rules.convert` for this run's rule
+        (IA's ``alpha``, ``beta``, ``gamma``, ``spatial_mean``, ...); empty
+        means the reference definition.
+    model_options : tuple of (key, value)
+        Extra keywords of :func:`lrid_generate.models.build_model`
+        (``lrn_scale``); empty means its defaults.
     """
 
     source: str
@@ -122,6 +135,8 @@ class RunSpec:
     n_val: int = 256
     task_options: tuple = ()
     init_scaling: str = "reference"
+    rule_options: tuple = ()
+    model_options: tuple = ()
 
     def __post_init__(self):
         if self.init_scaling not in INIT_SCALINGS:
@@ -134,8 +149,16 @@ class RunSpec:
 
     def to_dict(self):
         out = dataclasses.asdict(self)
-        out["conditions"] = [list(dataclasses.astuple(c)) for c in self.conditions]
+        # the relative flag and empty rule options are written only when set, so specs stored
+        # before they existed compare equal on resume
+        out["conditions"] = [[c.unit_fraction, c.noise_std, c.obs_seed] + ([True] if c.relative else [])
+                             for c in self.conditions]
         out["task_options"] = dict(self.task_options)
+        for key in ("rule_options", "model_options"):
+            if getattr(self, key):
+                out[key] = dict(getattr(self, key))
+            else:
+                del out[key]
         return out
 
     @classmethod
@@ -143,6 +166,8 @@ class RunSpec:
         data = dict(data)
         data["conditions"] = tuple(Condition(*c) for c in data["conditions"])
         data["task_options"] = tuple(sorted(data.get("task_options", {}).items()))
+        data["rule_options"] = tuple(sorted(data.get("rule_options", {}).items()))
+        data["model_options"] = tuple(sorted(data.get("model_options", {}).items()))
         return cls(**data)
 
 
@@ -152,7 +177,9 @@ class NoiseGrid:
 
     Networks whose rule, task and architecture are all listed get every
     combination of ``unit_fractions`` x ``noise_stds`` x ``obs_seeds`` (besides
-    full access); noise stds are absolute (in the units of each measure).
+    full access); noise stds are absolute (in the units of each measure), or
+    with ``relative=True`` multiples of each measure's typical scale (see
+    :mod:`lrid_generate.recorder`).
     """
 
     rules: tuple
@@ -161,12 +188,13 @@ class NoiseGrid:
     unit_fractions: tuple
     noise_stds: tuple
     obs_seeds: tuple = (0,)
+    relative: bool = False
 
     def applies(self, rule, task, architecture):
         return rule in self.rules and task in self.tasks and architecture in self.architectures
 
     def conditions(self):
-        return tuple(condition_grid(self.unit_fractions, self.noise_stds, self.obs_seeds))
+        return tuple(condition_grid(self.unit_fractions, self.noise_stds, self.obs_seeds, relative=self.relative))
 
 
 _WEIGHT_DECAY = {"resnet": 1e-4, "alexnet": 5e-4, "knet": 1e-5}
@@ -183,6 +211,51 @@ def reference_weight_decay(task, architecture):
     raise ValueError(f"no weight decay known for architecture {architecture!r}")
 
 
+#: Folder of the learning-rate files shipped with the presets.
+LEARNING_RATE_DIR = Path(__file__).resolve().parent / "learning_rates"
+
+
+def learning_rate_path(name):
+    """The path of a learning-rate file: absolute / relative paths as given, bare names in :data:`LEARNING_RATE_DIR`."""
+    path = Path(name)
+    return path if path.parent != Path(".") else LEARNING_RATE_DIR / path
+
+
+def tuned_learning_rates(name):
+    """``{"task/architecture/rule": rate}`` from a learning-rate file (empty if the file does not exist).
+
+    Raises
+    ------
+    SweepError
+        When the file exists but is not a valid learning-rate file.
+    """
+    path = learning_rate_path(name)
+    if not path.is_file():
+        return {}
+    stat = path.stat()
+    return dict(_read_rates(str(path), stat.st_mtime_ns, stat.st_size))
+
+
+@lru_cache(maxsize=16)
+def _read_rates(path, _mtime, _size):
+    try:
+        data = json.loads(Path(path).read_text())
+        rates = data["learning_rates"]
+        if not isinstance(rates, dict):
+            raise TypeError("'learning_rates' is not an object")
+        out = {}
+        for key, value in rates.items():
+            if len(str(key).split("/")) != 3:
+                raise ValueError(f"key {key!r} is not 'task/architecture/rule'")
+            value = float(value)
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"rate {value!r} of {key!r} is not a positive number")
+            out[str(key)] = value
+    except (OSError, ValueError, TypeError, KeyError) as err:
+        raise SweepError(f"{path}: not a learning-rate file ({type(err).__name__}: {err})") from err
+    return tuple(sorted(out.items()))
+
+
 @dataclass(frozen=True)
 class Preset:
     """A named sweep grid with its training and recording settings.
@@ -191,7 +264,10 @@ class Preset:
     ----------
     name : str
     description : str
-    rules, tasks, architectures : tuple of str
+    rules, tasks : tuple of str
+    architectures : tuple of str or dict
+        The architectures of every task, or a dict mapping each task to its
+        own tuple (a grid of (task, architecture) pairs).
     batch_sizes : tuple of int
     model_seeds, dataset_seeds : tuple of (int or None)
     epochs : int or dict
@@ -217,12 +293,32 @@ class Preset:
         Task name -> options for :func:`~lrid_generate.tasks.make_task`.
     weight_decay : dict
         Overrides of :func:`reference_weight_decay`, keyed like ``lr_factors``.
-    init_scaling : {"reference", "unit_variance"}
+    init_scaling : {"reference", "unit_variance", "unit_variance_feedback"} or dict
         ``reference`` keeps the architectures' reference initialisation;
-        ``unit_variance`` rescales it with :func:`rescale_initial_weights`.
+        ``unit_variance`` rescales it with :func:`rescale_initial_weights`;
+        ``unit_variance_feedback`` rescales the FA / IA feedback kernels with
+        their forward kernels too. A dict maps architectures to values.
     compact : bool
         Merge the per-network shards of each task into one file once every
         network is done (see :func:`compact`); fewer, larger files.
+    rule_options : dict
+        Rule -> keywords of :func:`lrid_generate.rules.convert` (e.g. IA's
+        ``spatial_mean``); rules not listed use the reference definition.
+    model_options : dict
+        Keywords of :func:`lrid_generate.models.build_model` for every
+        network (e.g. ``lrn_scale``); a value that is a dict is keyed by a
+        task name and holds that task's overrides (e.g.
+        ``{"digits_simclr": {"dropout": 0.0}}``).
+    learning_rate_file : str, optional
+        JSON file of tuned base learning rates (written by
+        ``python -m lrid_generate tune``, see :mod:`lrid_generate.tune`): a
+        bare file name is looked up in ``lrid_generate/learning_rates/``.
+        Its entries (``"task/architecture/rule"`` -> rate at ``base_batch``)
+        replace ``learning_rates`` x ``lr_factors`` where present.
+    lr_grid : tuple of float
+        Multipliers of the default rate that ``tune`` tries.
+    tune_epochs : int or dict
+        Training length of each tuning pilot (a dict maps tasks to epochs).
     """
 
     name: str
@@ -247,6 +343,11 @@ class Preset:
     weight_decay: dict = field(default_factory=dict)
     init_scaling: str = "reference"
     compact: bool = False
+    rule_options: dict = field(default_factory=dict)
+    model_options: dict = field(default_factory=dict)
+    learning_rate_file: str | None = None
+    lr_grid: tuple = (0.1, 0.3, 1.0, 3.0, 10.0)
+    tune_epochs: object = 3
 
     def _lookup(self, table, task, architecture, default):
         for key in ((task, architecture), architecture, task):
@@ -254,8 +355,8 @@ class Preset:
                 return table[key]
         return default
 
-    def learning_rate(self, task, architecture, rule, batch_size):
-        """``base[rule] * factor(rule, task, architecture) * scale(batch_size / base_batch)``."""
+    def default_learning_rate(self, task, architecture, rule):
+        """The untuned rate at ``base_batch``: ``learning_rates[rule] * factor(rule, task, architecture)``."""
         if rule not in self.learning_rates:
             raise SweepError(f"preset {self.name!r} has no learning rate for rule {rule!r}")
         factor = 1.0
@@ -263,12 +364,25 @@ class Preset:
             if key in self.lr_factors:
                 factor = self.lr_factors[key]
                 break
+        return float(self.learning_rates[rule]) * float(factor)
+
+    def base_learning_rate(self, task, architecture, rule):
+        """The rate at ``base_batch``: the tuned one from ``learning_rate_file`` if listed, else the default."""
+        tuned = tuned_learning_rates(self.learning_rate_file) if self.learning_rate_file else {}
+        key = f"{task}/{architecture}/{rule}"
+        if key in tuned:
+            return float(tuned[key])
+        return self.default_learning_rate(task, architecture, rule)
+
+    def learning_rate(self, task, architecture, rule, batch_size):
+        """``base_learning_rate(task, architecture, rule) * scale(batch_size / base_batch)``."""
+        base = self.base_learning_rate(task, architecture, rule)
         ratio = int(batch_size) / int(self.base_batch)
         if self.lr_scaling == "sqrt":
             ratio = math.sqrt(ratio)
         elif self.lr_scaling != "linear":
             raise SweepError(f"preset {self.name!r}: lr_scaling must be 'linear' or 'sqrt', got {self.lr_scaling!r}")
-        return float(self.learning_rates[rule]) * float(factor) * ratio
+        return base * ratio
 
     def weight_decay_for(self, task, architecture):
         """The preset's override if any, else :func:`reference_weight_decay`."""
@@ -283,8 +397,9 @@ class Preset:
         list of RunSpec
         """
         out = []
-        for task, arch, batch, ms, ds, rule in product(
-            self.tasks, self.architectures, self.batch_sizes, self.model_seeds, self.dataset_seeds, self.rules
+        pairs = self.pairs()
+        for (task, arch), batch, ms, ds, rule in product(
+            pairs, self.batch_sizes, self.model_seeds, self.dataset_seeds, self.rules
         ):
             epochs = self.epochs[task] if isinstance(self.epochs, dict) else self.epochs
             width = self.width[arch] if isinstance(self.width, dict) else self.width
@@ -299,9 +414,26 @@ class Preset:
                 width=float(width), n_checkpoints=int(self.n_checkpoints), conditions=conditions,
                 base_optimizer=self.base_optimizer, n_val=int(self.n_val),
                 task_options=tuple(sorted(self.task_options.get(task, {}).items())),
-                init_scaling=self.init_scaling,
+                init_scaling=self.init_scaling[arch] if isinstance(self.init_scaling, dict) else self.init_scaling,
+                rule_options=tuple(sorted(self.rule_options.get(rule, {}).items())),
+                model_options=self._model_options(task),
             ))
         return out
+
+    def _model_options(self, task):
+        options = {k: v for k, v in self.model_options.items() if not isinstance(v, dict)}
+        options.update(self.model_options.get(task, {}))
+        return tuple(sorted(options.items()))
+
+    def architectures_of(self, task):
+        """The architectures trained on ``task``."""
+        if isinstance(self.architectures, dict):
+            return tuple(self.architectures.get(task, ()))
+        return tuple(self.architectures)
+
+    def pairs(self):
+        """The (task, architecture) pairs of the grid, in order."""
+        return [(task, arch) for task in self.tasks for arch in self.architectures_of(task)]
 
     def to_dict(self):
         """JSON-friendly description (tuples become lists, dict keys strings)."""
@@ -318,14 +450,18 @@ class Preset:
 
     def describe(self):
         """A few lines listing the grid."""
-        n = len(self.rules) * len(self.tasks) * len(self.architectures) * len(self.batch_sizes) * \
+        n = len(self.rules) * len(self.pairs()) * len(self.batch_sizes) * \
             len(self.model_seeds) * len(self.dataset_seeds)
+        if isinstance(self.architectures, dict):
+            archs = "; ".join(f"{t}: {', '.join(a)}" for t, a in self.architectures.items())
+        else:
+            archs = ", ".join(self.architectures)
         lines = [
             f"{self.name}: {self.description}",
             f"  networks       {n}",
             f"  rules          {', '.join(self.rules)}",
             f"  tasks          {', '.join(self.tasks)}",
-            f"  architectures  {', '.join(self.architectures)}",
+            f"  architectures  {archs} ({len(self.pairs())} (task, architecture) pairs)",
             f"  batch sizes    {', '.join(map(str, self.batch_sizes))}",
             f"  model seeds    {', '.join(map(str, self.model_seeds))}",
             f"  dataset seeds  {', '.join(map(str, self.dataset_seeds))}",
@@ -336,11 +472,20 @@ class Preset:
             f"  checkpoints    {self.n_checkpoints}, validation batch {self.n_val}",
             f"  initialisation {self.init_scaling}",
         ]
+        if self.learning_rate_file:
+            tuned = tuned_learning_rates(self.learning_rate_file)
+            lines.append(f"  tuned rates    {len(tuned)} (task, architecture, rule) entries from "
+                         f"{learning_rate_path(self.learning_rate_file)}")
+        if self.rule_options:
+            lines.append(f"  rule options   {self.rule_options}")
+        if self.model_options:
+            lines.append(f"  model options  {self.model_options}")
         if self.noise is not None:
             g = self.noise
             lines.append(
                 f"  unit-noise grid for {', '.join(g.rules)} on {', '.join(g.tasks)} x {', '.join(g.architectures)}: "
-                f"unit fractions {list(g.unit_fractions)} x noise std {list(g.noise_stds)} x seeds {list(g.obs_seeds)}"
+                f"unit fractions {list(g.unit_fractions)} x noise std {list(g.noise_stds)}"
+                + (" (relative to each measure's std)" if g.relative else "") + f" x seeds {list(g.obs_seeds)}"
             )
         return "\n".join(lines)
 
@@ -355,6 +500,32 @@ _ALL_RULES = ("sgdm", "adam", "feedback", "information")
 # small errors to the hidden layers.
 _CPU_LR = {"sgdm": 0.05, "adam": 0.01, "feedback": 0.3, "information": 0.04}
 _DIGITS16 = {"image_size": 16}
+
+# v2 (the `embedded` preset). Inputs: digits at their native 8 x 8, signal1d as 16 x 16 spectrograms
+# (Hann 30, hop 4, 2000 signals; 6-epoch ResNet-18 SGDM pilots: 0.50 validation accuracy at 16 x 16,
+# 0.37 at 8 x 16, 0.32 at 8 x 8), Fashion-MNIST's first 3000 training images at 14 x 14. Every task
+# holds out 512 validation examples (accuracy); the observables are recorded on the first 64.
+_DEEP = ("resnet18", "resnet18v2", "resnet34", "resnet34v2", "alexnet", "alexnetlrn")
+_SHALLOW = ("knet", "knetlrn", "knetc4", "knetc4lrn")
+_V2_EVAL = {"n_eval": 512}
+# ResNets rescale B with W at initialisation (6-8-epoch pilots, ResNet-18: supervised FA 0.62 -> 0.90,
+# SimCLR FA 0.003 -> 0.057 positive-pair accuracy); KNet / AlexNet keep the reference-scale B (rescaled,
+# FA stayed at chance and IA diverged on KNet).
+_V2_TASK_OPTIONS = {
+    "digits": _V2_EVAL,
+    "digits_simclr": _V2_EVAL,
+    "signal1d": {**_V2_EVAL, "n_samples": 2000},
+    "fashion_mnist": {**_V2_EVAL, "n_train": 3000, "image_size": 14},
+}
+# SGDM / Adam plateau within ~8 epochs on digits (ResNet-18 train accuracy 0.999 at 8); FA / IA keep
+# improving, so twice that. Projected cost: docs/generate.md, "v2 cost".
+_V2_EPOCHS = {"digits": 16, "digits_simclr": 16, "signal1d": 16, "fashion_mnist": 12}
+_V2_TUNE_EPOCHS = {"digits": 6, "digits_simclr": 6, "signal1d": 6, "fashion_mnist": 4}
+# Untuned starting points at batch 128 (the centre of each tuning grid); `tune` writes the chosen rates
+# into lrid_generate/learning_rates/embedded.json, which the preset reads.
+# Pilots (6 epochs, batch 64, digits ResNet-18 / Fashion-MNIST KNet4) put SGDM near 0.05 and FA/IA near
+# 0.1-0.2 at batch 64 (IA with spatial_mean; the reference sums diverged above ~0.1 on KNet).
+_V2_LR = {"sgdm": 0.1, "adam": 0.004, "feedback": 0.2, "information": 0.2}
 
 PRESETS = {
     "tiny": Preset(
@@ -380,7 +551,44 @@ PRESETS = {
     "embedded": Preset(
         name="embedded",
         description=(
-            "the dataset shipped with lrid: four rules x digits / digits SimCLR / signal1d x four "
+            "v2 of the dataset shipped with lrid, the paper's design in miniature: ResNet-18/18v2/34/34v2 and "
+            "AlexNet/AlexNet-LRN on digits (ImageNet), digits SimCLR (SimCLR) and signal1d (Word-Speaker-Noise); "
+            "KNet4/KNet4-LRN/KNet5/KNet5-LRN on Fashion-MNIST (CIFAR-10); 22 (task, architecture) pairs x four "
+            "rules x 12 settings (batch 32/64/128 standing for 128/256/512, model seeds None/0, dataset seeds "
+            "None/0), 21 checkpoints, tuned learning rates; Fig. 5 unit-noise grid for FA and IA on ResNet-18 "
+            "(digits, digits SimCLR)"
+        ),
+        rules=_ALL_RULES,
+        tasks=("digits", "digits_simclr", "signal1d", "fashion_mnist"),
+        architectures={**{t: _DEEP for t in ("digits", "digits_simclr", "signal1d")}, "fashion_mnist": _SHALLOW},
+        batch_sizes=(32, 64, 128),
+        model_seeds=(None, 0),
+        dataset_seeds=(None, 0),
+        epochs=_V2_EPOCHS,
+        learning_rates=_V2_LR,
+        base_batch=128,
+        lr_scaling="linear",
+        width={**{a: 0.125 for a in _DEEP}, **{a: 0.5 for a in _SHALLOW}},
+        n_checkpoints=21,
+        n_val=64,
+        task_options=_V2_TASK_OPTIONS,
+        init_scaling={**{a: "unit_variance_feedback" for a in _DEEP if a.startswith("resnet")},
+                      **{a: "unit_variance" for a in _DEEP + _SHALLOW if not a.startswith("resnet")}},
+        noise=NoiseGrid(rules=("feedback", "information"), tasks=("digits", "digits_simclr"),
+                        architectures=("resnet18",), unit_fractions=(0.02, 0.1, 0.3, 0.6, 1.0),
+                        noise_stds=(0.0, 0.25, 1.0, 4.0, 16.0), obs_seeds=(0, 1), relative=True),
+        compact=True,
+        rule_options={"information": {"spatial_mean": True}},
+        model_options={"lrn_scale": 64.0, "digits_simclr": {"dropout": 0.0}},
+        learning_rate_file="embedded.json",
+        lr_grid=(0.1, 0.3, 1.0, 3.0, 10.0),
+        tune_epochs=_V2_TUNE_EPOCHS,
+    ),
+    "embedded_v1": Preset(
+        name="embedded_v1",
+        description=(
+            "the grid of the dataset shipped before v2 (its data keep source 'embedded'; kept until the "
+            "v2 data are regenerated): four rules x digits / digits SimCLR / signal1d x four "
             "scaled-down architectures x 12 settings (batch 32/64/128 standing for 128/256/512, "
             "model seeds None/0, dataset seeds None/0), 21 checkpoints, plus a unit-noise grid for FA and IA "
             "on KNet (digits, digits SimCLR)"

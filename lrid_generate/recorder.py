@@ -39,6 +39,13 @@ The noise is drawn with a CPU ``torch.Generator`` (float64) seeded by
 :func:`noise_seed` from ``(obs_seed, checkpoint, measure)``, then moved to the
 device: the same values on any device, fresh noise at every checkpoint (a new
 recording session) but the same units throughout (a chronic recording).
+
+Relative noise: a condition with ``relative=True`` reads ``noise_std`` as a
+multiple of each measure's typical scale, the standard deviation over all
+entries of that layer's measure (the kernel ``W``, the activations of the
+recording batch, the per-example Jacobian sums) at that checkpoint, before
+subsampling and noise. So one noise level means the same signal-to-noise
+ratio for every layer and measure, whatever their units.
 """
 
 from __future__ import annotations
@@ -70,11 +77,16 @@ _MEASURE_CODES = {"weight": 0, "act": 1, "gradavg": 2}
 
 @dataclass(frozen=True, order=True)
 class Condition:
-    """One measurement condition: fraction of units kept, noise std, seed."""
+    """One measurement condition: fraction of units kept, noise std, seed.
+
+    ``relative=True`` scales ``noise_std`` by each measure's typical scale
+    (see the module notes); the default is absolute noise.
+    """
 
     unit_fraction: float = 1.0
     noise_std: float = 0.0
     obs_seed: int = 0
+    relative: bool = False
 
     def __post_init__(self):
         if not 0.0 < float(self.unit_fraction) <= 1.0:
@@ -86,6 +98,7 @@ class Condition:
         object.__setattr__(self, "unit_fraction", float(self.unit_fraction))
         object.__setattr__(self, "noise_std", float(self.noise_std))
         object.__setattr__(self, "obs_seed", int(self.obs_seed))
+        object.__setattr__(self, "relative", bool(self.relative))
 
     @property
     def is_full_access(self):
@@ -96,11 +109,11 @@ class Condition:
 FULL_ACCESS = Condition(1.0, 0.0, 0)
 
 
-def condition_grid(unit_fractions=(1.0,), noise_stds=(0.0,), obs_seeds=(0,)):
+def condition_grid(unit_fractions=(1.0,), noise_stds=(0.0,), obs_seeds=(0,), relative=False):
     """Every combination of the given values, with :data:`FULL_ACCESS` first.
 
     Full-access combinations with another seed are dropped (they would
-    repeat the plain record).
+    repeat the plain record). ``relative`` applies to every noisy condition.
 
     Returns
     -------
@@ -108,7 +121,7 @@ def condition_grid(unit_fractions=(1.0,), noise_stds=(0.0,), obs_seeds=(0,)):
     """
     grid = [FULL_ACCESS]
     for f, s, seed in product(unit_fractions, noise_stds, obs_seeds):
-        condition = Condition(f, s, seed)
+        condition = Condition(f, s, seed, relative=bool(relative) and s > 0)
         if not condition.is_full_access and condition not in grid:
             grid.append(condition)
     return grid
@@ -284,6 +297,11 @@ def standard_normal(shape, seed, device="cpu"):
     """Float64 standard normal draws from a CPU generator seeded with ``seed``, on ``device``."""
     generator = torch.Generator().manual_seed(int(seed))
     return torch.randn(tuple(shape), generator=generator, dtype=torch.float64).to(device)
+
+
+def _typical_scale(values):
+    """Population standard deviation over all entries (float64), the unit of relative noise."""
+    return float(values.detach().to(torch.float64).std(correction=0))
 
 
 def _kept_units(n_units, unit_fraction, seed):
@@ -492,9 +510,11 @@ class Recorder:
                 jacobians[key] = _jacobian_sums(y, x, output_units, retain_graph=True)
             n_out = n_out_all if output_units is None else len(output_units)
             seeds = {m: noise_seed(seed, checkpoint, m) if s > 0 else None for m in ("weight", "act", "gradavg")}
-            w_rows = obfuscate_units(weight, f, s, seed, batch_axis=False, noise_seed=seeds["weight"])
-            a_rows = obfuscate_units(act, f, s, seed, noise_seed=seeds["act"])
-            g_rows = obfuscate_units(jacobians[key], f, s, seed, noise_seed=seeds["gradavg"])
+            stds = {m: s * _typical_scale(v) if condition.relative and s > 0 else s
+                    for m, v in (("weight", weight), ("act", act), ("gradavg", jacobians[key]))}
+            w_rows = obfuscate_units(weight, f, stds["weight"], seed, batch_axis=False, noise_seed=seeds["weight"])
+            a_rows = obfuscate_units(act, f, stds["act"], seed, noise_seed=seeds["act"])
+            g_rows = obfuscate_units(jacobians[key], f, stds["gradavg"], seed, noise_seed=seeds["gradavg"])
             g = g_rows.sum(dim=1) / n_out
             out.append(torch.cat([function_statistics(w_rows), function_statistics(a_rows), _gradavg_functions(g)]))
         return torch.stack(out)

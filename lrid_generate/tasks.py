@@ -57,7 +57,10 @@ __all__ = [
     "load_signal1d",
     "load_fashion_mnist",
     "load_cifar10",
+    "read_idx",
+    "IDX_MAX_BYTES",
     "TaskDataError",
+    "VALIDATIONS",
 ]
 
 _BASE_TASKS = ("digits", "signal1d", "fashion_mnist", "cifar10")
@@ -228,6 +231,10 @@ class Task:
         The fixed validation batch on which observables are recorded.
     y_val : Tensor of int64, shape (n_val,)
     n_classes : int
+    x_eval, y_eval : Tensor, shape (n_eval, ...), optional
+        The validation set :meth:`evaluate` scores by default (its first
+        ``n_val`` examples are the recording batch); ``None`` means the
+        recording batch itself.
     paper_task : str
         The paper's task this one stands in for (see :data:`PAPER_TASKS`).
     projection_dim : int
@@ -250,6 +257,8 @@ class Task:
     temperature: float = 0.5
     augmentation: Augmentation | None = None
     description: str = field(default="", repr=False)
+    x_eval: torch.Tensor | None = field(default=None, repr=False)
+    y_eval: torch.Tensor | None = field(default=None, repr=False)
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -296,6 +305,8 @@ class Task:
             y_train=self.y_train.to(device),
             x_val=self.x_val.to(device),
             y_val=self.y_val.to(device),
+            x_eval=None if self.x_eval is None else self.x_eval.to(device),
+            y_eval=None if self.y_eval is None else self.y_eval.to(device),
         )
 
     def steps_per_epoch(self, batch_size):
@@ -364,14 +375,17 @@ class Task:
 
     @torch.no_grad()
     def evaluate(self, model, x=None, y=None, seed=0):
-        """Loss and accuracy in evaluation mode (the validation batch by default).
+        """Loss and accuracy in evaluation mode (the validation set by default).
+
+        The default set is ``x_eval`` / ``y_eval`` when the task has one,
+        else the recording batch ``x_val`` / ``y_val``.
 
         Returns
         -------
         dict with float ``loss`` and ``accuracy``
         """
-        x = self.x_val if x is None else x
-        y = self.y_val if y is None else y
+        if x is None:
+            x, y = (self.x_val, self.y_val) if self.x_eval is None else (self.x_eval, self.y_eval)
         generator = torch.Generator(device=self.device).manual_seed(int(seed))
         was_training = model.training
         model.eval()
@@ -483,39 +497,106 @@ def signal_spectrogram(signals, n_fft=30, hop_length=4, n_frames=16):
     return spec[..., :n_frames].unsqueeze(1).numpy()
 
 
-def load_signal1d(n_val=256, n_samples=4000, seq_len=64, n_fft=30, hop_length=4, seed=0):
+def load_signal1d(n_val=256, n_samples=4000, seq_len=64, n_fft=30, hop_length=4, seed=0, n_frames=None):
     """Procedural 1-D signals (mnist1d's templates, shifts, scales, noise) as spectrograms.
 
     The mnist1d generator draws ``n_samples`` signals of ``seq_len`` samples
-    (10 classes) with ``seed``; each becomes a (1, n_fft // 2 + 1, 16)
-    magnitude spectrogram (16 x 16 with the defaults), a stand-in for the
-    audio task's spectrogram-like inputs.
+    (10 classes) with ``seed``; each becomes a (1, n_fft // 2 + 1, n_frames)
+    magnitude spectrogram (``n_frames`` defaults to ``n_fft // 2 + 1``: 16 x 16
+    with the defaults), a stand-in for the audio task's spectrogram-like inputs.
 
     Returns
     -------
     x_train, y_train, x_val, y_val : ndarrays (see :func:`load_digits`)
     """
     signals, labels = _mnist1d_signals(n_samples, seq_len, seed)
-    images = signal_spectrogram(signals, n_fft=n_fft, hop_length=hop_length, n_frames=n_fft // 2 + 1)
+    images = signal_spectrogram(signals, n_fft=n_fft, hop_length=hop_length,
+                                n_frames=n_fft // 2 + 1 if n_frames is None else int(n_frames))
     train, val = _split(len(images), n_val)
     x_train, x_val = _standardize(images[train], images[val])
     return x_train, labels[train], x_val, labels[val]
 
 
-def _read_idx(path):
+#: Largest IDX payload :func:`read_idx` reads unless told otherwise (the 60k
+#: Fashion-MNIST training images are 47 MB).
+IDX_MAX_BYTES = 64 * 2**20
+
+
+def read_idx(path, ndim, item_shape=None, max_items=None, max_bytes=IDX_MAX_BYTES):
+    """Read an unsigned-byte IDX file (MNIST format), validating it as it goes.
+
+    The header is checked before any data are read: two zero bytes, type code
+    ``0x08`` (unsigned byte), the expected number of dimensions and, if given,
+    the item shape. Only the first ``max_items`` items are read (a bounded
+    read: the file is never loaded whole), and the read stops with an error
+    if the file ends early.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file; a name ending in ``.gz`` is read through gzip.
+    ndim : int
+        Dimensions expected (1 for labels, 3 for images).
+    item_shape : tuple of int, optional
+        Expected shape of one item (e.g. ``(28, 28)``).
+    max_items : int, optional
+        Read at most this many items (default all).
+    max_bytes : int
+        Refuse to read more than this many data bytes.
+
+    Returns
+    -------
+    ndarray of uint8, shape (n, *item_shape)
+        ``n = min(count in header, max_items)``.
+
+    Raises
+    ------
+    TaskDataError
+        Naming the file and what is wrong with it.
+
+    Examples
+    --------
+    >>> import struct, tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "labels-idx1-ubyte"
+    >>> _ = path.write_bytes(struct.pack(">HBBI", 0, 8, 1, 3) + bytes([7, 1, 4]))
+    >>> read_idx(path, ndim=1).tolist()
+    [7, 1, 4]
+    """
+    path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as handle:
-        raw = handle.read()
-    if len(raw) < 8:
-        raise TaskDataError(f"{path}: too short to be an IDX file")
-    zero, dtype_code, ndim = struct.unpack(">HBB", raw[:4])
-    if zero != 0 or dtype_code != 0x08:
-        raise TaskDataError(f"{path}: not an unsigned-byte IDX file (magic {raw[:4].hex()})")
-    shape = struct.unpack(f">{ndim}I", raw[4:4 + 4 * ndim])
-    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
-    if data.size != int(np.prod(shape)):
-        raise TaskDataError(f"{path}: header says shape {shape} but holds {data.size} values")
-    return data.reshape(shape)
+    try:
+        with opener(path, "rb") as handle:
+            magic = handle.read(4)
+            if len(magic) < 4:
+                raise TaskDataError(f"{path}: too short to be an IDX file ({len(magic)} bytes)")
+            zero, dtype_code, file_ndim = struct.unpack(">HBB", magic)
+            if zero != 0 or dtype_code != 0x08:
+                raise TaskDataError(f"{path}: not an unsigned-byte IDX file (magic {magic.hex()}, expected 000008..)")
+            if file_ndim != ndim:
+                raise TaskDataError(f"{path}: IDX file has {file_ndim} dimensions, expected {ndim}")
+            dims = handle.read(4 * ndim)
+            if len(dims) < 4 * ndim:
+                raise TaskDataError(f"{path}: IDX header truncated")
+            shape = struct.unpack(f">{ndim}I", dims)
+            if item_shape is not None and tuple(shape[1:]) != tuple(item_shape):
+                raise TaskDataError(f"{path}: items of shape {tuple(shape[1:])}, expected {tuple(item_shape)}")
+            n = shape[0] if max_items is None else min(shape[0], int(max_items))
+            item_bytes = int(np.prod(shape[1:], dtype=np.int64))
+            size = n * item_bytes
+            if size > max_bytes:
+                raise TaskDataError(
+                    f"{path}: {n} items of {item_bytes} bytes exceed the read limit of {max_bytes} bytes "
+                    "(read fewer items or raise max_bytes)"
+                )
+            raw = handle.read(size)
+    except TaskDataError:
+        raise
+    except (OSError, EOFError) as err:  # gzip.BadGzipFile is an OSError
+        raise TaskDataError(f"{path}: cannot read IDX file ({err})") from err
+    if len(raw) < size:
+        raise TaskDataError(f"{path}: header says {shape[0]} items of shape {tuple(shape[1:])} but the file "
+                            f"ends after {len(raw) // max(item_bytes, 1)} of the {n} requested")
+    return np.frombuffer(raw, dtype=np.uint8).reshape((n,) + tuple(shape[1:]))
 
 
 def _find_file(folder, stem):
@@ -525,19 +606,35 @@ def _find_file(folder, stem):
     return None
 
 
-def load_fashion_mnist(data_dir=None, n_val=256):
+def load_fashion_mnist(data_dir=None, n_val=256, n_train=None, image_size=None):
     """Fashion-MNIST (28x28, 10 classes) from a local IDX copy.
 
     Looks in ``data_dir`` (and its ``fashion-mnist`` subfolder), then in
     :data:`FASHION_MNIST_DIRS`, for ``train-images-idx3-ubyte``,
     ``train-labels-idx1-ubyte``, ``t10k-images-idx3-ubyte`` and
-    ``t10k-labels-idx1-ubyte`` (each optionally ``.gz``). The validation
-    batch is the first ``n_val`` test images.
+    ``t10k-labels-idx1-ubyte`` (each optionally ``.gz``). Files are read with
+    :func:`read_idx` (validated headers, bounded reads).
+
+    Parameters
+    ----------
+    data_dir : str or Path, optional
+    n_val : int
+        The validation examples are the first ``n_val`` test images.
+    n_train : int, optional
+        Use only the first ``n_train`` training images (the files are in a
+        shuffled order; default all 60,000).
+    image_size : int, optional
+        Resize the images to ``image_size`` x ``image_size`` (bilinear).
+
+    Returns
+    -------
+    x_train, y_train, x_val, y_val : ndarrays (see :func:`load_digits`)
 
     Raises
     ------
     TaskDataError
-        Naming the folders searched and the files expected.
+        Naming the folders searched and the files expected, or the file
+        that is malformed.
     """
     candidates = []
     if data_dir is not None:
@@ -552,11 +649,23 @@ def load_fashion_mnist(data_dir=None, n_val=256):
             f"Fashion-MNIST not found: expected {', '.join(_FASHION_FILES)} (optionally .gz) in one of "
             f"{[str(c) for c in candidates]}; install the Debian package dataset-fashion-mnist or pass --data-dir"
         )
-    x_tr, y_tr, x_te, y_te = (_read_idx(f) for f in files)
-    if x_tr.shape[0] != y_tr.shape[0] or x_te.shape[0] < n_val:
-        raise TaskDataError(f"Fashion-MNIST in {folder}: images and labels disagree in count")
+    if n_train is not None and int(n_train) < 1:
+        raise ValueError(f"n_train must be >= 1, got {n_train}")
+    x_tr = read_idx(files[0], 3, (28, 28), max_items=n_train)
+    y_tr = read_idx(files[1], 1, max_items=n_train)
+    x_te = read_idx(files[2], 3, (28, 28), max_items=n_val)
+    y_te = read_idx(files[3], 1, max_items=n_val)
+    if x_tr.shape[0] != y_tr.shape[0]:
+        raise TaskDataError(f"{files[0]} and {files[1]}: {x_tr.shape[0]} images but {y_tr.shape[0]} labels")
+    if x_te.shape[0] < n_val or y_te.shape[0] < n_val:
+        raise TaskDataError(f"{files[2]}: holds {min(x_te.shape[0], y_te.shape[0])} labelled test images, "
+                            f"fewer than n_val={n_val}")
+    for f, labels in ((files[1], y_tr), (files[3], y_te)):
+        if labels.size and labels.max() > 9:
+            raise TaskDataError(f"{f}: label {int(labels.max())} outside the 10 classes 0..9")
     x_train, x_val = _standardize(
-        x_tr[:, None].astype(np.float32) / 255.0, x_te[:n_val, None].astype(np.float32) / 255.0
+        _resize(x_tr[:, None].astype(np.float32) / 255.0, image_size),
+        _resize(x_te[:n_val, None].astype(np.float32) / 255.0, image_size),
     )
     return x_train, y_tr.astype(np.int64), x_val, y_te[:n_val].astype(np.int64)
 
@@ -656,8 +765,12 @@ def _load_arrays(base, data_dir, n_val, options):
     raise AssertionError(base)  # pragma: no cover
 
 
+#: Where :func:`make_task` takes the validation set from.
+VALIDATIONS = ("heldout", "train_split")
+
+
 def make_task(name, device="cpu", data_dir=None, n_val=256, projection_dim=64, temperature=0.5,
-              augmentation=None, **options):
+              augmentation=None, n_eval=None, validation="heldout", **options):
     """Build a task with its data on ``device``.
 
     Parameters
@@ -673,6 +786,17 @@ def make_task(name, device="cpu", data_dir=None, n_val=256, projection_dim=64, t
     augmentation : Augmentation, optional
         SimCLR views; defaults to :class:`Augmentation` with ``max_shift``
         one eighth of the image side.
+    n_eval : int, optional
+        Size of the validation set :meth:`Task.evaluate` scores (default
+        ``n_val``); the recording batch is its first ``n_val`` examples, so
+        accuracy can be measured on more examples than the observables.
+    validation : {"heldout", "train_split"}
+        ``heldout``: the validation set is the task's held-out data.
+        ``train_split``: it is a seeded part of the *training* data (the
+        same training data as with ``heldout``), which is then left out of
+        training, and the held-out data are not used: for choosing
+        hyper-parameters (``python -m lrid_generate tune``).
+        Standardisation keeps the statistics of the full training data.
     **options
         Passed to the loader (e.g. ``image_size`` for digits, ``n_samples``
         for signal1d).
@@ -686,7 +810,21 @@ def make_task(name, device="cpu", data_dir=None, n_val=256, projection_dim=64, t
     simclr = name.endswith("_simclr")
     base = name[: -len("_simclr")] if simclr else name
     key_dir = None if data_dir is None else str(data_dir)
-    x_train, y_train, x_val, y_val = _load_arrays(base, key_dir, int(n_val), tuple(sorted(options.items())))
+    n_val = int(n_val)
+    n_eval = n_val if n_eval is None else int(n_eval)
+    if n_eval < n_val:
+        raise ValueError(f"n_eval ({n_eval}) must be at least n_val ({n_val}): the recording batch is part of it")
+    if validation not in VALIDATIONS:
+        raise ValueError(f"validation must be one of {VALIDATIONS}, got {validation!r}")
+    x_train, y_train, x_eval, y_eval = _load_arrays(base, key_dir, n_eval, tuple(sorted(options.items())))
+    if validation == "train_split":
+        if not 0 < n_eval < len(x_train):
+            raise ValueError(f"n_eval={n_eval} must be smaller than the {len(x_train)} training examples")
+        order = np.random.RandomState(_SPLIT_SEED + 1).permutation(len(x_train))
+        held, kept = np.sort(order[:n_eval]), np.sort(order[n_eval:])
+        x_train, y_train, x_eval, y_eval = x_train[kept], y_train[kept], x_train[held], y_train[held]
+    x_val, y_val = x_eval[:n_val], y_eval[:n_val]
+    extended = n_eval > n_val
     if simclr and augmentation is None:
         augmentation = Augmentation(max_shift=max(1, x_train.shape[-1] // 8))
     task = Task(
@@ -696,10 +834,12 @@ def make_task(name, device="cpu", data_dir=None, n_val=256, projection_dim=64, t
         y_train=torch.from_numpy(np.asarray(y_train, dtype=np.int64)),
         x_val=torch.from_numpy(np.ascontiguousarray(x_val)),
         y_val=torch.from_numpy(np.asarray(y_val, dtype=np.int64)),
-        n_classes=int(max(y_train.max(), y_val.max()) + 1),
+        n_classes=int(max(y_train.max(), y_eval.max()) + 1),
         paper_task=PAPER_TASKS[name],
         projection_dim=int(projection_dim),
         temperature=float(temperature),
         augmentation=augmentation if simclr else None,
+        x_eval=torch.from_numpy(np.ascontiguousarray(x_eval)) if extended else None,
+        y_eval=torch.from_numpy(np.asarray(y_eval, dtype=np.int64)) if extended else None,
     )
     return task.to(device)

@@ -27,7 +27,7 @@ from lrid_generate.tasks import make_task, resolve_dataset_seed
 __all__ = ["checkpoint_steps", "keep_freed_memory", "rescale_initial_weights", "train_network"]
 
 
-def rescale_initial_weights(model, inputs, kernel_of=None):
+def rescale_initial_weights(model, inputs, kernel_of=None, feedback=False):
     """Rescale each recorded layer's initial kernel so its output has unit std on ``inputs``.
 
     Layer by layer in depth order (a layer-sequential unit-variance
@@ -43,7 +43,11 @@ def rescale_initial_weights(model, inputs, kernel_of=None):
     (:func:`lrid_generate.rules.convert`). Rescaling ``B`` with ``W`` was
     tried: on the networks without batch norm (KNet, AlexNet) FA then blew
     up for most seeds (loss growing from the first epoch), while with the
-    reference-scale ``B`` it trains stably. Batch-norm statistics are left
+    reference-scale ``B`` it trains stably. With ``feedback=True`` (init
+    scaling ``unit_variance_feedback``) each ``B`` is multiplied by its
+    ``W``'s factor: on ResNets (batch norm after every conv) the
+    reference-scale ``B`` of the SimCLR head shrank the error reaching the
+    trunk and FA/IA stayed at chance. Batch-norm statistics are left
     untouched and dropout is off during the measurement.
 
     Parameters
@@ -53,6 +57,8 @@ def rescale_initial_weights(model, inputs, kernel_of=None):
     kernel_of : callable, optional
         Observed module -> its ``nn.Linear`` / ``nn.Conv2d``
         (default :func:`lrid_generate.models.kernel_module`).
+    feedback : bool
+        Also scale each FA / IA feedback kernel ``B`` by its layer's factor.
 
     Returns
     -------
@@ -86,6 +92,8 @@ def rescale_initial_weights(model, inputs, kernel_of=None):
             factor = 1.0 / std if np.isfinite(std) and std > 0 else 1.0
             with torch.no_grad():
                 kernel.weight.mul_(factor)
+                if feedback and getattr(kernel, "feedback_weight", None) is not None:
+                    kernel.feedback_weight.mul_(factor)
             factors.append(factor)
     finally:
         model.train(was_training)
@@ -157,11 +165,11 @@ def train_network(spec, device="cpu", data_dir=None):
     torch.manual_seed(model_seed)  # dropout and anything else drawing from the global state
     model = build_model(
         spec.architecture, task.n_outputs, task.input_shape, width=spec.width, head=task.head, seed=model_seed,
-        projection_dim=task.projection_dim if task.kind == "simclr" else None,
+        projection_dim=task.projection_dim if task.kind == "simclr" else None, **dict(spec.model_options),
     )
-    model = convert(model, spec.learning_rule, seed=model_seed).to(device)
-    if spec.init_scaling == "unit_variance":
-        rescale_initial_weights(model, task.x_train[:256])
+    model = convert(model, spec.learning_rule, seed=model_seed, **dict(spec.rule_options)).to(device)
+    if spec.init_scaling.startswith("unit_variance"):
+        rescale_initial_weights(model, task.x_train[:256], feedback=spec.init_scaling == "unit_variance_feedback")
     model.train()
     optimizer = make_optimizer(
         model, spec.learning_rule, spec.lr, spec.weight_decay, base_optimizer=spec.base_optimizer

@@ -51,3 +51,115 @@ def test_card_files_are_written(tiny_out):
 def test_card_of_an_empty_folder_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="no generated networks"):
         write_card(tmp_path)
+
+
+# --------------------------------------------------------------------------- gate, baseline, corners
+
+import pandas as pd  # noqa: E402
+
+from lrid_generate.__main__ import main  # noqa: E402
+from lrid_generate.card import curve_baseline, format_gate, training_gate  # noqa: E402
+
+
+def _runs(values):
+    rows = []
+    for (task, arch, rule), accs in values.items():
+        for i, acc in enumerate(accs):
+            rows.append({"task": task, "architecture": arch, "learning_rule": rule,
+                         "status": "diverged" if acc is None else "complete", "val_accuracy": acc,
+                         "paper_task": "simclr" if task.endswith("_simclr") else "imagenet",
+                         "task_options": json.dumps({"n_eval": 50}), "n_val": 10, "run_id": f"{task}{arch}{rule}{i}"})
+    return pd.DataFrame(rows)
+
+
+def test_training_gate_targets_and_exceptions():
+    runs = _runs({
+        ("digits", "resnet18", "sgdm"): [0.9, 0.96, 0.8],             # median 0.9
+        ("digits", "resnet18", "adam"): [0.95, 0.94, 0.93],
+        ("digits", "resnet18", "information"): [0.77, 0.76, 0.5],     # median 0.76 < 0.85 * 0.9 = 0.765
+        ("digits", "resnet18", "feedback"): [0.46, None, 0.9],        # diverged counts 0: median 0.46 >= 0.45
+        ("digits_simclr", "alexnet", "sgdm"): [0.3, 0.2],
+        ("digits_simclr", "alexnet", "feedback"): [0.05, 0.08],       # median 0.065 < 10 / 99
+    })
+    gate = training_gate(runs)
+    cells = {c["key"]: c for c in gate["cells"]}
+    assert cells["digits/resnet18/information"]["median"] == pytest.approx(0.76)
+    assert cells["digits/resnet18/information"]["target"] == pytest.approx(0.85 * 0.9)
+    assert cells["digits/resnet18/feedback"]["median"] == pytest.approx(0.46)
+    assert cells["digits/resnet18/feedback"]["diverged"] == 1 and cells["digits/resnet18/feedback"]["passed"]
+    assert cells["digits_simclr/alexnet/feedback"]["kind"] == "simclr"
+    assert cells["digits_simclr/alexnet/feedback"]["chance"] == pytest.approx(1 / 99)
+    assert sorted(gate["failed"]) == ["digits/resnet18/information", "digits_simclr/alexnet/feedback"]
+    assert not gate["passed"]
+    table = format_gate(gate)
+    assert table.count("**MISS**") == 2 and "0.760 (>= 0.765)" in table
+    excused = training_gate(runs, exceptions={"digits/resnet18/information": "known",
+                                              "digits_simclr/alexnet/feedback": "known"})
+    assert excused["passed"] and "(exception)" in format_gate(excused)
+    assert cells["digits_simclr/alexnet/feedback"]["target"] == pytest.approx(10 / 99)
+    assert training_gate(runs, ia_ratio=0.8, simclr_over_chance=5)["passed"]
+
+
+def test_curve_baseline_reads_a_rule_off_the_learning_curve():
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(80):
+        rule = ("sgdm", "adam", "feedback", "information")[i % 4]
+        acc = {"sgdm": 0.9, "adam": 0.95, "feedback": 0.6, "information": 0.4}[rule] + rng.normal(0, 0.005)
+        rows.append({"task": "digits", "learning_rule": rule, "status": "complete", "train_loss": rng.random(),
+                     "train_accuracy": rng.random(), "val_loss": rng.random(), "val_accuracy": acc})
+    planted = curve_baseline(pd.DataFrame(rows), n_splits=3, n_estimators=30)
+    assert planted["test_accuracy_mean"] > 0.95 and planted["chance"] == 0.25 and planted["n_networks"] == 80
+    for row in rows:
+        row["val_accuracy"] = rng.random()
+    noise = curve_baseline(pd.DataFrame(rows), n_splits=3, n_estimators=30)
+    assert noise["test_accuracy_mean"] < 0.6
+
+
+def test_card_sections_on_the_tiny_preset(tiny_out):
+    card = write_card(tiny_out, n_splits=2, n_estimators=20)
+    runs = collect_runs(tiny_out)
+    for cell in card["gate"]["cells"]:
+        expected = runs.loc[runs["learning_rule"] == cell["rule"], "val_accuracy"].median()
+        assert cell["median"] == pytest.approx(expected)
+    check = card["forest_check"]
+    assert set(check["per_observable_set_test_accuracy"]) == {"weight", "act", "grad", "all"}
+    assert check["heldout_test_accuracy"] == {"architecture": None, "curriculum": None, "task": None}  # one value each
+    table = dataset.read_table(tiny_out, columns=["run_id", "layer_name", "unit_fraction", "noise_std", "obs_seed",
+                                                  "learning_rule"])
+    corners = card["noise_corners"]
+    assert [(c["unit_fraction"], c["noise_std"]) for c in corners] == [(0.5, 0.0), (0.5, 0.5), (1.0, 0.0), (1.0, 0.5)]
+    for c in corners:
+        sel = table[(table["unit_fraction"] == c["unit_fraction"]) & (table["noise_std"] == c["noise_std"])
+                    & table["learning_rule"].isin(["feedback", "information"])]
+        assert c["n_trajectories"] == len(sel[["run_id", "layer_name", "obs_seed"]].drop_duplicates())
+    text = (tiny_out / "CARD.md").read_text()
+    assert "Training-quality gate" in text and "learning-curve baseline" in text and "grid corners" in text
+
+
+def test_card_command_exits_non_zero_when_the_gate_fails(tiny_out, capsys):
+    code = main(["card", "--out", str(tiny_out), "--splits", "2"])
+    gate = json.loads((tiny_out / "card.json").read_text())["gate"]
+    assert code == (0 if gate["passed"] else 3)
+    if not gate["passed"]:
+        assert "| task | architecture |" in capsys.readouterr().out
+        allowed = [f"--exception={key}=tiny preset: two epochs" for key in gate["failed"]]
+        assert main(["card", "--out", str(tiny_out), "--splits", "2", *allowed]) == 0
+    assert main(["card", "--out", str(tiny_out), "--exception", "no-reason"]) == 2
+
+
+def test_lrn_twins_pair_networks_by_setting():
+    from lrid_generate.card import lrn_twins
+
+    rows = []
+    for arch, offset in (("knet", 0.0), ("knetlrn", 0.3)):
+        for rule, base in (("sgdm", 1.0), ("feedback", 2.0)):
+            for seed in (None, 0):
+                rows.append({"task": "fashion_mnist", "architecture": arch, "learning_rule": rule, "batch_size": 64,
+                             "model_seed": seed, "dataset_seed": None, "status": "complete",
+                             "train_loss": base + offset + (0.1 if seed == 0 else 0.0), "val_accuracy": 0.5})
+    rows.append({**rows[0], "architecture": "alexnetlrn"})  # no plain twin on this task: skipped
+    twins = lrn_twins(pd.DataFrame(rows))
+    assert len(twins) == 1 and twins[0]["lrn"] == "knetlrn" and twins[0]["n_pairs"] == 4
+    assert twins[0]["median_abs_train_loss_difference"] == pytest.approx(0.3)
+    assert twins[0]["train_loss_plain"] == pytest.approx(1.55)

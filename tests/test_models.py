@@ -314,3 +314,56 @@ def test_build_model_errors_are_clear():
     with pytest.raises(ValueError, match="exactly one"):
         kernel_module(nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2)))
     assert np.isclose(weight_of(nn.Linear(2, 3)).shape[0], 3)
+
+
+def test_lrn_scale_matches_hand_computed_normalisation():
+    from lrid_generate.models import _lrn
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 9, 3, 4))
+    radius, tf_alpha, scale = 3, 5e-5, 64.0
+    expected = np.empty_like(x)
+    for c in range(x.shape[1]):
+        window = x[:, max(0, c - radius):c + radius + 1] ** 2
+        expected[:, c] = x[:, c] / (1.0 + tf_alpha * scale ** 2 * window.sum(axis=1)) ** 0.75
+    got = _lrn(radius, tf_alpha, scale)(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-10)
+    # LRN(s a) / s with the published constants is the same map
+    plain = _lrn(radius, tf_alpha)(torch.from_numpy(x * scale)).numpy() / scale
+    np.testing.assert_allclose(got, plain, rtol=1e-10)
+    with pytest.raises(ValueError, match="lrn_scale"):
+        build_model("knetlrn", 10, (1, 14, 14), lrn_scale=0)
+
+
+@pytest.mark.parametrize("arch", ["knetlrn", "alexnetlrn"])
+def test_lrn_variants_differ_from_plain_twins_with_lrn_scale(arch):
+    # on standardised inputs with unit-variance layers the published constants leave the
+    # activations unchanged (the LRN net computes its plain twin); lrn_scale=64 makes them bite
+    from lrid_generate.train import rescale_initial_weights
+
+    x = torch.randn(64, 1, 14, 14, generator=torch.Generator().manual_seed(0))
+    outputs = {}
+    for name, scale in ((arch[:-3], 1.0), (arch, 1.0), (arch, 64.0)):
+        model = build_model(name, 10, (1, 14, 14), width=0.25, seed=3, lrn_scale=scale)
+        rescale_initial_weights(model, x)
+        model.eval()
+        with torch.no_grad():
+            outputs[name, scale] = model(x)
+    plain = outputs[arch[:-3], 1.0]
+
+    def relative(a):
+        return float((a - plain).norm() / plain.norm())
+
+    assert relative(outputs[arch, 1.0]) < 1e-2
+    assert relative(outputs[arch, 64.0]) > 0.1
+
+
+def test_alexnet_dropout_option():
+    x = torch.randn(8, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    model = build_model("alexnet", 10, (1, 8, 8), width=0.125, seed=0, dropout=0.0).train()
+    assert model.drop6.p == 0.0 and model.drop7.p == 0.0
+    assert torch.equal(model(x), model(x))  # no dropout: training forwards are deterministic
+    default = build_model("alexnet", 10, (1, 8, 8), width=0.125, seed=0).train()
+    assert default.drop6.p == 0.5 and not torch.equal(default(x), default(x))
+    with pytest.raises(ValueError, match="dropout"):
+        build_model("alexnet", 10, (1, 8, 8), dropout=1.0)

@@ -268,6 +268,25 @@ def test_noisy_condition_matches_numpy_pipeline():
         assert values[1, 1, names.index(name)] == pytest.approx(value, rel=1e-5)
 
 
+def test_relative_noise_scales_by_each_measures_std():
+    # a relative condition is the absolute condition with noise_std times the measure's std
+    f, s, seed, ckpt = 0.5, 0.7, 3, 1
+    recorder, model, x = _recorder(conditions=[FULL_ACCESS, Condition(f, s, seed, relative=True)])
+    relative = recorder.observe(checkpoint=ckpt)
+    w = model.fc.weight.detach().double()
+    with torch.no_grad():
+        act = model.fc(model.block(x).flatten(1)).double()
+    names = list(npobs.OBSERVABLE_NAMES)
+    for measure, scale in (("weight", w.std(correction=0).item()), ("act", act.std(correction=0).item())):
+        absolute, _, _ = _recorder(conditions=[FULL_ACCESS, Condition(f, s * scale, seed)])
+        values = absolute.observe(checkpoint=ckpt)
+        columns = [i for i, n in enumerate(names) if n.startswith(measure)]
+        np.testing.assert_allclose(relative[1, 1, columns], values[1, 1, columns], rtol=1e-6)
+    assert Condition(f, s, seed, relative=True) != Condition(f, s, seed)
+    grid = condition_grid((1.0, 0.5), (0.0, 2.0), relative=True)
+    assert grid[0] == FULL_ACCESS and all(c.relative == (c.noise_std > 0) for c in grid)
+
+
 def test_record_rows_follow_contract_and_restore_mode():
     grid = [FULL_ACCESS, Condition(0.5, 0.1, 1)]
     recorder, model, _ = _recorder(conditions=grid)

@@ -382,7 +382,46 @@ def test_ia_batch_fraction_validation():
     with pytest.raises(ValueError, match="IA keywords"):
         convert(nn.Sequential(nn.Linear(3, 2)), "fa", batch_fraction=0.5)
     layer = convert(nn.Sequential(nn.Linear(3, 2)), "ia", batch_fraction=0.5)[0]
-    assert layer.batch_fraction == 0.5 and IA_OPTIONS == {"batch_fraction": 1.0}
+    assert layer.batch_fraction == 0.5 and IA_OPTIONS == {"batch_fraction": 1.0, "spatial_mean": False}
+
+
+@pytest.mark.parametrize("kind", ["conv", "pointwise", "linear"])
+def test_ia_spatial_mean_averages_amp_and_null_over_output_positions(kind):
+    # option (not the reference): Amp and Null divided by N * H_out * W_out, Decay unchanged;
+    # oracle: the explicit R written with that normalisation, differentiated by autograd
+    torch.manual_seed(0)
+    alpha, beta, gamma = 0.3, 0.2, 0.1
+    base = {"conv": lambda: nn.Conv2d(3, 4, 3, stride=2, padding=1),
+            "pointwise": lambda: nn.Conv2d(3, 4, 1, stride=2),
+            "linear": lambda: nn.Linear(5, 4)}[kind]().double()
+    x = torch.randn(*((6, 5) if kind == "linear" else (6, 3, 9, 8)), dtype=torch.float64)
+    model = convert(_single(copy.deepcopy(base)), "ia", seed=1, alpha=alpha, beta=beta, gamma=gamma,
+                    spatial_mean=True)
+    layer = model[0]
+    model.train()
+    model(x)
+    local_loss(model).backward()
+    W = layer.weight.detach()
+    B = layer.feedback_weight.detach().clone().requires_grad_(True)
+    if kind == "linear":
+        forward = lambda inp, k: inp @ k.T  # noqa: E731
+    else:
+        forward = lambda inp, k: F.conv2d(inp, k, None, stride=layer.stride, padding=layer.padding)  # noqa: E731
+    y = forward(x, W)
+    positions = 1 if kind == "linear" else y.shape[2] * y.shape[3]
+    probe = torch.zeros_like(x, requires_grad=True)
+    (bt_y,) = torch.autograd.grad((forward(probe, B) * y).sum(), probe, create_graph=True)
+    denominator = x.shape[0] * positions
+    R = (-alpha * (y * forward(x, B)).sum() / denominator + beta * bt_y.pow(2).sum() / denominator
+         + gamma * (W.pow(2).sum() + B.pow(2).sum()))
+    R.backward()
+    assert torch.allclose(layer.feedback_weight.grad, B.grad, rtol=1e-9, atol=1e-12)
+    assert math.isclose(layer.last_local_loss.item(), R.item(), rel_tol=1e-9)
+    reference = convert(_single(copy.deepcopy(base)), "ia", seed=1, alpha=alpha, beta=beta, gamma=gamma)
+    reference(x)
+    assert math.isclose(reference[0].last_local_loss.item(), R.item(), rel_tol=1e-9) == (kind == "linear")
+    with pytest.raises(ValueError, match="spatial_mean"):
+        InformationLinear(3, 2, spatial_mean=1)
 
 
 def test_task_loss_never_reaches_feedback_weights():

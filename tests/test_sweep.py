@@ -93,7 +93,7 @@ def test_checkpoint_steps_spread_evenly():
 
 
 def test_preset_grid_learning_rates_and_conditions():
-    preset = PRESETS["embedded"]
+    preset = PRESETS["embedded_v1"]
     specs = preset.specs()
     n = 1
     for values in (preset.rules, preset.tasks, preset.architectures, preset.batch_sizes, preset.model_seeds,
@@ -143,6 +143,23 @@ def test_rescale_initial_weights_gives_unit_std():
         handle.remove()
         y = out["y"] - kernel.bias.view((1, -1) + (1,) * (out["y"].ndim - 2))
         assert y.std().item() == pytest.approx(1.0, rel=1e-3), layer.name
+
+
+def test_rescale_initial_weights_can_scale_feedback_with_forward_kernels():
+    from lrid_generate.models import build_model, kernel_module
+    from lrid_generate.rules import convert
+
+    x = torch.randn(32, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    for rule in ("feedback", "information"):
+        models = [convert(build_model("resnet18", 10, (1, 8, 8), width=0.125, seed=0), rule, seed=0) for _ in range(2)]
+        before = [kernel_module(layer.module).feedback_weight.detach().clone() for layer in models[0].observed_layers]
+        plain = rescale_initial_weights(models[0], x)
+        scaled = rescale_initial_weights(models[1], x, feedback=True)
+        assert plain == pytest.approx(scaled, rel=1e-12)  # B does not change the forward pass
+        for layer_plain, layer_scaled, b0, factor in zip(models[0].observed_layers, models[1].observed_layers,
+                                                          before, scaled):
+            assert torch.equal(kernel_module(layer_plain.module).feedback_weight, b0)
+            assert torch.allclose(kernel_module(layer_scaled.module).feedback_weight, b0 * factor, rtol=1e-6)
 
 
 # --------------------------------------------------------------------------- end to end

@@ -269,3 +269,115 @@ def test_make_task_names_and_mapping():
     task = make_task("digits_simclr", n_val=100, image_size=16)
     assert task.kind == "simclr" and task.input_shape == (1, 16, 16) and task.x_val.shape[0] == 100
     assert task.augmentation.max_shift == 2
+
+
+# --------------------------------------------------------------------------- IDX reader
+
+
+def _idx_bytes(array, dtype_code=0x08):
+    return struct.pack(">HBB", 0, dtype_code, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape) + \
+        array.astype(np.uint8).tobytes()
+
+
+def test_read_idx_plain_gz_and_bounded(tmp_path):
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, size=(7, 4, 5)).astype(np.uint8)
+    (tmp_path / "a-idx3-ubyte").write_bytes(_idx_bytes(images))
+    with gzip.open(tmp_path / "b-idx3-ubyte.gz", "wb") as handle:
+        handle.write(_idx_bytes(images))
+    for name in ("a-idx3-ubyte", "b-idx3-ubyte.gz"):
+        np.testing.assert_array_equal(tasks.read_idx(tmp_path / name, 3, (4, 5)), images)
+        np.testing.assert_array_equal(tasks.read_idx(tmp_path / name, 3, max_items=3), images[:3])
+    # the byte limit applies to what is read, so a subset of a big file stays allowed
+    assert tasks.read_idx(tmp_path / "a-idx3-ubyte", 3, max_items=2, max_bytes=40).shape == (2, 4, 5)
+    with pytest.raises(TaskDataError, match="a-idx3-ubyte.*read limit"):
+        tasks.read_idx(tmp_path / "a-idx3-ubyte", 3, max_bytes=100)
+
+
+@pytest.mark.parametrize("content, kwargs, message", [
+    (b"\x00\x00", {}, "too short"),
+    (_idx_bytes(np.zeros(3), dtype_code=0x0D), {}, "not an unsigned-byte IDX"),
+    (b"\x01" + _idx_bytes(np.zeros(3))[1:], {}, "not an unsigned-byte IDX"),
+    (_idx_bytes(np.zeros((2, 3))), {}, "2 dimensions, expected 1"),
+    (_idx_bytes(np.zeros(3))[:6], {}, "header truncated"),
+    (_idx_bytes(np.zeros(5))[:-2], {}, "ends after 3 of the 5"),
+])
+def test_read_idx_rejects_malformed_files(tmp_path, content, kwargs, message):
+    path = tmp_path / "bad-idx1-ubyte"
+    path.write_bytes(content)
+    with pytest.raises(TaskDataError, match=f"bad-idx1-ubyte.*{message}") as info:
+        tasks.read_idx(path, 1, **kwargs)
+    assert str(info.value).count("bad-idx1-ubyte") == 1  # one clear message, not re-wrapped
+
+
+def test_read_idx_checks_item_shape_and_gzip(tmp_path):
+    path = tmp_path / "img-idx3-ubyte"
+    path.write_bytes(_idx_bytes(np.zeros((2, 3, 3))))
+    with pytest.raises(TaskDataError, match=r"img-idx3-ubyte: items of shape \(3, 3\), expected \(28, 28\)"):
+        tasks.read_idx(path, 3, (28, 28))
+    broken = tmp_path / "img-idx3-ubyte.gz"
+    broken.write_bytes(b"not gzip at all")
+    with pytest.raises(TaskDataError, match="img-idx3-ubyte.gz: cannot read"):
+        tasks.read_idx(broken, 3)
+
+
+def _fashion_folder(folder, n_train=30, n_test=12, labels_test=None):
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(n_train, 28, 28))
+    _write_idx(folder / "train-images-idx3-ubyte.gz", images)
+    _write_idx(folder / "train-labels-idx1-ubyte.gz", np.arange(n_train) % 10)
+    _write_idx(folder / "t10k-images-idx3-ubyte.gz", images[:n_test])
+    _write_idx(folder / "t10k-labels-idx1-ubyte.gz", np.arange(n_test) % 10 if labels_test is None else labels_test)
+    return images
+
+
+def test_fashion_mnist_subset_and_label_checks(tmp_path, monkeypatch):
+    monkeypatch.setattr(tasks, "FASHION_MNIST_DIRS", ())
+    images = _fashion_folder(tmp_path)
+    x_tr, y_tr, x_val, _ = load_fashion_mnist(tmp_path, n_val=5, n_train=11)
+    assert x_tr.shape == (11, 1, 28, 28) and y_tr.tolist() == (np.arange(11) % 10).tolist()
+    sub = images[:11] / 255
+    np.testing.assert_allclose(x_tr[0, 0], (sub[0] - sub.mean()) / sub.std(), rtol=1e-4, atol=1e-4)
+    with pytest.raises(TaskDataError, match="fewer than n_val=20"):
+        load_fashion_mnist(tmp_path, n_val=20)
+    _write_idx(tmp_path / "train-labels-idx1-ubyte.gz", np.arange(20) % 10)
+    with pytest.raises(TaskDataError, match="30 images but 20 labels"):
+        load_fashion_mnist(tmp_path, n_val=5)
+    _fashion_folder(tmp_path, labels_test=np.full(12, 11))
+    with pytest.raises(TaskDataError, match="t10k-labels-idx1-ubyte.gz: label 11"):
+        load_fashion_mnist(tmp_path, n_val=5)
+
+
+def test_validation_set_larger_than_recording_batch():
+    tasks._load_arrays.cache_clear()
+    task = make_task("digits", n_val=40, n_eval=300)
+    assert task.x_val.shape[0] == 40 and task.x_eval.shape[0] == 300
+    assert torch.equal(task.x_eval[:40], task.x_val)  # the recording batch is part of the validation set
+    assert task.n_train == 1797 - 300
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))
+    model.eval()
+    expected = (model(task.x_eval).argmax(1) == task.y_eval).float().mean().item()
+    assert task.evaluate(model)["accuracy"] == pytest.approx(expected)
+    with pytest.raises(ValueError, match="at least n_val"):
+        make_task("digits", n_val=40, n_eval=20)
+
+
+def test_train_split_validation_leaves_heldout_data_out():
+    heldout = make_task("digits", n_val=30, n_eval=200)
+    tuning = make_task("digits", n_val=30, n_eval=200, validation="train_split")
+    assert tuning.n_train == heldout.n_train - 200 and tuning.x_eval.shape[0] == 200
+    rows = {tuple(r.tolist()) for r in heldout.x_train.reshape(heldout.n_train, -1)}
+    # the tuning validation set comes from the training data, the held-out data are not used
+    assert all(tuple(r.tolist()) in rows for r in tuning.x_eval.reshape(200, -1))
+    assert all(tuple(r.tolist()) in rows for r in tuning.x_train.reshape(tuning.n_train, -1))
+    train_rows = {tuple(r.tolist()) for r in tuning.x_train.reshape(tuning.n_train, -1)}
+    assert not any(tuple(r.tolist()) in train_rows for r in tuning.x_eval.reshape(200, -1))
+    with pytest.raises(ValueError, match="validation must be"):
+        make_task("digits", validation="test")
+
+
+def test_signal1d_frames_option():
+    pytest.importorskip("mnist1d")
+    x_tr, _, x_val, _ = tasks.load_signal1d(n_val=10, n_samples=60, n_fft=14, hop_length=4, n_frames=16)
+    assert x_tr.shape == (50, 1, 8, 16) and x_val.shape == (10, 1, 8, 16)
+    assert tasks.load_signal1d(n_val=10, n_samples=60)[0].shape == (50, 1, 16, 16)

@@ -73,7 +73,7 @@ class _InformationMixin:
     feedback_trainable = True
 
     def _init_information(self, alpha: float, beta: float, gamma: float,
-                          batch_fraction: float = 1.0) -> None:
+                          batch_fraction: float = 1.0, spatial_mean: bool = False) -> None:
         for name, value in (("alpha", alpha), ("beta", beta), ("gamma", gamma)):
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise ValueError(f"IA {name} must be a finite number >= 0, got {value!r}")
@@ -84,6 +84,9 @@ class _InformationMixin:
         self.beta = float(beta)
         self.gamma = float(gamma)
         self.batch_fraction = float(batch_fraction)
+        if not isinstance(spatial_mean, bool):
+            raise ValueError(f"IA spatial_mean must be True or False, got {spatial_mean!r}")
+        self.spatial_mean = spatial_mean
         self._local_loss = None
 
     def _wants_local_loss(self) -> bool:
@@ -131,6 +134,12 @@ class _InformationMixin:
         first argument) are all the work, and ``<B, C(.)>`` gives the value.
         When ``beta = 0`` the adjoint product is skipped.
 
+        With ``spatial_mean`` (an option, not the reference definition) ``N``
+        is the number of samples times the number of output positions of a
+        conv layer, so Amp and Null average over pixels instead of summing
+        (the reference sums, which gives early conv layers' ``B`` steps
+        hundreds of times larger than the dense layers'); Decay is unchanged.
+
         Parameters
         ----------
         x : torch.Tensor
@@ -141,7 +150,7 @@ class _InformationMixin:
         B = self.feedback_weight
         Bd = B.detach()
         x, y = self._batch_subset(x, y)
-        n = x.shape[0]
+        n = x.shape[0] * (math.prod(y.shape[2:]) if self.spatial_mean else 1)
         alpha, beta, gamma = self.alpha, self.beta, self.gamma
         r = feedback_adjoint(y) if beta > 0 else None
         if beta > 0:
@@ -168,7 +177,8 @@ class _InformationMixin:
 
     def extra_repr(self) -> str:  # pragma: no cover - cosmetic
         return (super().extra_repr() + f", alpha={self.alpha}, beta={self.beta}, gamma={self.gamma}"
-                + (f", batch_fraction={self.batch_fraction}" if self.batch_fraction < 1 else ""))
+                + (f", batch_fraction={self.batch_fraction}" if self.batch_fraction < 1 else "")
+                + (", spatial_mean=True" if self.spatial_mean else ""))
 
 
 class FeedbackLinear(AlignmentLayer, nn.Linear):
@@ -248,14 +258,19 @@ class InformationLinear(_InformationMixin, FeedbackLinear):
         averages are estimated. Default ``1.0``: the exact loss. Smaller
         values make the local loss cheaper at the price of a noisier
         gradient for ``B``.
+    spatial_mean : bool
+        Average Amp and Null over a conv layer's output positions instead of
+        summing (default False, the reference definition; no effect on a
+        linear layer). See :meth:`_information_loss`.
     """
 
     def __init__(self, in_features, out_features, bias=True, device=None, dtype=None,
                  *, kernel_init=None, generator=None, alpha=IA_DEFAULTS["alpha"],
-                 beta=IA_DEFAULTS["beta"], gamma=IA_DEFAULTS["gamma"], batch_fraction=1.0):
+                 beta=IA_DEFAULTS["beta"], gamma=IA_DEFAULTS["gamma"], batch_fraction=1.0,
+                 spatial_mean=False):
         FeedbackLinear.__init__(self, in_features, out_features, bias, device, dtype,
                                 kernel_init=kernel_init, generator=generator)
-        self._init_information(alpha, beta, gamma, batch_fraction)
+        self._init_information(alpha, beta, gamma, batch_fraction, spatial_mean)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = FeedbackLinear.forward(self, x)
@@ -289,11 +304,12 @@ class InformationConv2d(_InformationMixin, FeedbackConv2d):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
                  dilation=1, groups=1, bias=True, padding_mode="zeros", device=None,
                  dtype=None, *, kernel_init=None, generator=None, alpha=IA_DEFAULTS["alpha"],
-                 beta=IA_DEFAULTS["beta"], gamma=IA_DEFAULTS["gamma"], batch_fraction=1.0):
+                 beta=IA_DEFAULTS["beta"], gamma=IA_DEFAULTS["gamma"], batch_fraction=1.0,
+                 spatial_mean=False):
         FeedbackConv2d.__init__(self, in_channels, out_channels, kernel_size, stride, padding,
                                 dilation, groups, bias, padding_mode, device, dtype,
                                 kernel_init=kernel_init, generator=generator)
-        self._init_information(alpha, beta, gamma, batch_fraction)
+        self._init_information(alpha, beta, gamma, batch_fraction, spatial_mean)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = FeedbackConv2d.forward(self, x)

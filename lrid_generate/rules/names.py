@@ -19,7 +19,7 @@ BASE_OPTIMIZERS = ("sgdm", "adam")
 #: Default weights of the IA local loss (Kunin et al. 2020 reference code).
 IA_DEFAULTS = {"alpha": 2e-3, "beta": 1e-3, "gamma": 1e-3}
 #: Other IA keywords accepted by :func:`convert` and the IA layers, with defaults.
-IA_OPTIONS = {"batch_fraction": 1.0}
+IA_OPTIONS = {"batch_fraction": 1.0, "spatial_mean": False}
 
 #: Name of the optional attribute holding a layer's kernel initializer.
 KERNEL_INIT_ATTR = "kernel_init"

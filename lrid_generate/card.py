@@ -64,7 +64,7 @@ def _mean_accuracy(view, splitter, n_estimators, seed, observables="all"):
 def _forest_check(out, n_splits, seed, n_estimators, view=None):
     from lrid_analysis import dataset, evaluate, features, splits
 
-    view = dataset.load_view(out) if view is None else view
+    view = dataset.load_view(out, full_access=False) if view is None else view
     full = (view.meta["unit_fraction"].to_numpy() == 1.0) & (view.meta["noise_std"].to_numpy() == 0.0)
     view = view.subset(full)
     selected = features.select(view, "all")
@@ -379,7 +379,7 @@ def dataset_card(out, n_splits=5, seed=0, n_estimators=200, exceptions=None, gat
     accuracy.columns = [f"{a}_{b}" for a, b in accuracy.columns]
     table = dataset.read_table(out, columns=["run_id", "layer_name", "unit_fraction", "noise_std", "obs_seed"])
     trajectories = table.drop_duplicates().shape[0]
-    view = dataset.load_view(out)
+    view = dataset.load_view(out, full_access=False)  # every condition: the noise corners need them
     return {
         "sweep": sweep,
         "counts": {

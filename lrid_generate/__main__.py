@@ -45,6 +45,9 @@ def _parser():
     sweep.add_argument("--threads", type=int, default=None,
                        help="torch threads per process (default: 1 with several workers, torch's choice otherwise)")
     sweep.add_argument("--limit", type=int, default=None, help="run at most N of the missing networks")
+    sweep.add_argument("--pack", type=int, default=None,
+                       help="networks trained together as one packed model (default: by model size, up to 16; "
+                            "1 = one at a time)")
     sweep.add_argument("--data-dir", default=None,
                        help="folder with local datasets (CIFAR-10 python batches, Fashion-MNIST IDX files)")
     sweep.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -98,7 +101,7 @@ def main(argv=None):
     try:
         counts = run_sweep(args.preset, out, device=args.device, workers=args.workers, limit=args.limit,
                            data_dir=args.data_dir, threads=args.threads, progress=not args.quiet,
-                           compact_when_done=args.compact)
+                           compact_when_done=args.compact, pack=args.pack)
     except SweepError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

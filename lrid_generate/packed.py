@@ -42,6 +42,7 @@ Which networks share a pack: :func:`pack_key`; how many: :func:`default_pack_siz
 from __future__ import annotations
 
 import copy
+import functools
 import time
 
 import torch
@@ -106,16 +107,30 @@ def default_pack_size(spec):
     >>> default_pack_size(get_preset("tiny").specs()[0])
     16
     """
-    from lrid_generate.models import build_model
-
-    shapes = {"digits": (1, 8, 8)}
     options = dict(spec.task_options)
     size = options.get("image_size")
-    shape = (1, size, size) if size else shapes.get(spec.task.replace("_simclr", ""), (3, 32, 32))
-    with torch.device("meta"):
-        model = build_model(spec.architecture, 10, shape, width=spec.width, seed=0)
-    n = sum(p.numel() for p in model.parameters())
+    base = spec.task.removesuffix("_simclr")
+    shape = (1, size, size) if size else _INPUT_SHAPES.get(base, (3, 32, 32))
+    n = _n_parameters(spec.architecture, float(spec.width), shape)
     return int(max(1, min(MAX_PACK, PACK_PARAMETERS // max(n, 1))))
+
+
+#: Input shapes of the tasks (without an ``image_size`` option), for :func:`default_pack_size`.
+_INPUT_SHAPES = {"digits": (1, 8, 8), "signal1d": (1, 16, 16), "fashion_mnist": (1, 28, 28), "cifar10": (3, 32, 32)}
+
+
+@functools.lru_cache(maxsize=256)
+def _n_parameters(architecture, width, shape):
+    from lrid_generate.models import build_model
+
+    return sum(p.numel() for p in build_model(architecture, 10, shape, width=width, seed=0).parameters())
+
+
+def _safe_default_pack_size(spec):
+    try:
+        return default_pack_size(spec)
+    except Exception:  # noqa: BLE001 - a spec that cannot be built fails on its own, alone
+        return 1
 
 
 def make_packs(specs, pack=None):
@@ -141,7 +156,7 @@ def make_packs(specs, pack=None):
         groups.setdefault(pack_key(spec), []).append(spec)
     packs = []
     for members in groups.values():
-        size = int(pack) if pack is not None else default_pack_size(members[0])
+        size = int(pack) if pack is not None else _safe_default_pack_size(members[0])
         packs.extend(members[i:i + size] for i in range(0, len(members), size))
     first = {id(s): i for i, s in enumerate(specs)}
     return sorted(packs, key=lambda p: first[id(p[0])])
@@ -297,8 +312,8 @@ def train_pack(specs, device="cpu", data_dir=None):
     list of (rows, summary)
         One per spec, in order; see :func:`~lrid_generate.train.train_network`.
         Each summary also has ``pack_size`` and ``pack_seconds`` (the
-        pack's wall time); ``seconds`` is the network's share of it
-        (``pack_seconds / pack_size``).
+        pack's wall time); ``seconds`` and ``cpu_seconds`` are the network's
+        share (the pack's over ``pack_size``); ``record_seconds`` is its own.
 
     Examples
     --------
@@ -322,7 +337,7 @@ def train_pack(specs, device="cpu", data_dir=None):
     device = torch.device(device)
     first = specs[0]
     task = _task_for(first, device, data_dir)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     built, mask_generators = [], []
     for spec in specs:
         # as train_network: the global generator seeded with the model seed, then the model built (module
@@ -443,7 +458,7 @@ def train_pack(specs, device="cpu", data_dir=None):
                            seeds=built[i][1:], device=device, train_sums=(loss_sum[i], correct_sum[i]),
                            recorder=recorders[i])
         results.append((_tidy_rows(spec, frames[i]), summary))
-    seconds = time.perf_counter() - start
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     for _, summary in results:
-        summary.update(pack_size=k, pack_seconds=seconds, seconds=seconds / k)
+        summary.update(pack_size=k, pack_seconds=seconds, seconds=seconds / k, cpu_seconds=cpu_seconds / k)
     return results

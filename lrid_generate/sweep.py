@@ -2,8 +2,10 @@
 
 :func:`run_sweep` expands a :class:`~lrid_generate.presets.Preset` into run
 specs, skips the networks already stored (:mod:`lrid_generate.store`), trains
-the others (:func:`~lrid_generate.train.train_network`) one per worker
-process, writes one shard per network, and keeps ``runs.json`` /
+the others in packs of networks trained together
+(:func:`~lrid_generate.packed.train_pack`; ``pack=1``: one at a time with
+:func:`~lrid_generate.train.train_network`), one pack per worker process,
+writes one shard per network, and keeps ``runs.json`` /
 ``sweep.json`` up to date. A failed network is reported and the sweep carries
 on.
 """
@@ -28,6 +30,7 @@ from lrid_generate.store import (
     compact,
     write_shard,
 )
+from lrid_generate.packed import make_packs, train_pack
 from lrid_generate.train import keep_freed_memory, train_network
 
 __all__ = ["run_sweep"]
@@ -44,17 +47,41 @@ def _run_and_write(spec, out, device, data_dir):
                 "error": f"{type(err).__name__}: {err}", "traceback": traceback.format_exc()}
 
 
+def _run_pack_and_write(specs, out, device, data_dir):
+    """Worker: train a pack, write each network's shard, return their summaries (never raises).
+
+    If the pack as a whole fails, its networks are trained one at a time instead.
+    """
+    if len(specs) == 1:
+        return [_run_and_write(specs[0], out, device, data_dir)]
+    try:
+        results = train_pack(specs, device=device, data_dir=data_dir)
+    except Exception as err:  # noqa: BLE001 - e.g. a layer packing does not support: train them alone
+        print(f"\npack of {len(specs)} ({specs[0].run_id}, ...) failed ({type(err).__name__}: {err}); "
+              "training its networks one at a time", file=sys.stderr)
+        return [_run_and_write(spec, out, device, data_dir) for spec in specs]
+    summaries = []
+    for spec, (rows, summary) in zip(specs, results):
+        try:
+            write_shard(out, spec, rows, summary)
+            summaries.append(summary)
+        except Exception as err:  # noqa: BLE001
+            summaries.append({"run_id": spec.run_id, "source": spec.source, "status": "failed",
+                              "error": f"{type(err).__name__}: {err}", "traceback": traceback.format_exc()})
+    return summaries
+
+
 def _worker_init(threads):
     keep_freed_memory()
     torch.set_num_threads(threads)
 
 
 def _star_run(args):
-    return _run_and_write(*args)
+    return _run_pack_and_write(*args)
 
 
 def run_sweep(preset, out, device="cpu", workers=1, limit=None, data_dir=None, threads=None, progress=True,
-              compact_when_done=None):
+              compact_when_done=None, pack=None):
     """Run every network of a preset that is not stored under ``out`` yet.
 
     Parameters
@@ -78,6 +105,12 @@ def run_sweep(preset, out, device="cpu", workers=1, limit=None, data_dir=None, t
     compact_when_done : bool, optional
         Run :func:`compact` once every network of the preset is stored
         (default: the preset's ``compact``).
+    pack : int, optional
+        Networks trained together as one packed model
+        (:func:`~lrid_generate.packed.train_pack`; same results as one at a
+        time); default :func:`~lrid_generate.packed.default_pack_size` of
+        the model (16 for the ``embedded`` networks). ``1`` trains one
+        network at a time. Each network still gets its own shard.
 
     Returns
     -------
@@ -111,6 +144,7 @@ def run_sweep(preset, out, device="cpu", workers=1, limit=None, data_dir=None, t
 
     counts = {"total": len(specs), "skipped": skipped, "complete": 0, "diverged": 0, "failed": 0}
     failures = {}
+    packs = make_packs(todo, pack)
     bar = tqdm(total=len(todo), desc=f"{preset.name}", unit="net", disable=not progress, dynamic_ncols=True)
 
     def note(summary):
@@ -122,14 +156,15 @@ def run_sweep(preset, out, device="cpu", workers=1, limit=None, data_dir=None, t
         bar.update(1)
 
     try:
-        if workers == 1 or len(todo) <= 1:
+        if workers == 1 or len(packs) <= 1:
             keep_freed_memory()
             previous = torch.get_num_threads()
             if threads:
                 torch.set_num_threads(int(threads))
             try:
-                for spec in todo:
-                    note(_run_and_write(spec, out, device, data_dir))
+                for members in packs:
+                    for summary in _run_pack_and_write(members, out, device, data_dir):
+                        note(summary)
             finally:
                 torch.set_num_threads(previous)
         else:
@@ -143,9 +178,10 @@ def run_sweep(preset, out, device="cpu", workers=1, limit=None, data_dir=None, t
             else:
                 ctx = mp.get_context("spawn")
             with ctx.Pool(int(workers), initializer=_worker_init, initargs=(int(threads or 1),)) as pool:
-                jobs = [(spec, out, device, data_dir) for spec in todo]
-                for summary in pool.imap_unordered(_star_run, jobs):
-                    note(summary)
+                jobs = [(members, out, device, data_dir) for members in packs]
+                for summaries in pool.imap_unordered(_star_run, jobs):
+                    for summary in summaries:
+                        note(summary)
     finally:
         bar.close()
         stored = _stored_runs(out)

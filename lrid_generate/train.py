@@ -204,7 +204,8 @@ def train_network(spec, device="cpu", data_dir=None):
         ``status`` (``complete`` or ``diverged``), ``checkpoints_recorded``,
         final ``train_loss`` / ``train_accuracy`` (mean over the last epoch),
         ``val_loss`` / ``val_accuracy`` (validation batch, evaluation mode),
-        ``seconds``, ``record_seconds``, ``steps``, resolved seeds.
+        ``seconds`` (wall), ``cpu_seconds`` (this process's CPU time, all its
+        threads), ``record_seconds``, ``steps``, resolved seeds.
 
     See Also
     --------
@@ -214,7 +215,7 @@ def train_network(spec, device="cpu", data_dir=None):
 
     device = torch.device(device)
     task = _task_for(spec, device, data_dir)
-    start = time.perf_counter()  # after loading the data (cached across runs of a process)
+    start, cpu_start = time.perf_counter(), time.process_time()  # after loading the data (cached per process)
     torch.manual_seed(resolve_model_seed(spec.model_seed))  # dropout and anything else drawing from the global state
     model, model_seed, order_seed = _build_network(spec, task, device)
     optimizer = make_optimizer(
@@ -262,6 +263,7 @@ def train_network(spec, device="cpu", data_dir=None):
                        seeds=(model_seed, order_seed), device=device, train_sums=(loss_sum, correct_sum),
                        recorder=recorder)
     summary["seconds"] = time.perf_counter() - start
+    summary["cpu_seconds"] = time.process_time() - cpu_start
     return _tidy_rows(spec, frames), summary
 
 

@@ -43,6 +43,7 @@ recording session) but the same units throughout (a chronic recording).
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 from itertools import product
@@ -286,8 +287,14 @@ def standard_normal(shape, seed, device="cpu"):
     return torch.randn(tuple(shape), generator=generator, dtype=torch.float64).to(device)
 
 
+@functools.lru_cache(maxsize=4096)
 def _kept_units(n_units, unit_fraction, seed):
-    """Indices of the kept units, or None when every unit is kept."""
+    """Indices of the kept units (shared between calls: never modify them), or None when every unit is kept.
+
+    Cached: the same units are drawn at every checkpoint, and seeding a
+    ``RandomState`` per layer, condition and checkpoint cost ~13 % of a
+    recording with the embedded noise grid.
+    """
     n_keep = n_kept_units(n_units, unit_fraction)
     if n_keep == n_units:
         return None

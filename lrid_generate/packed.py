@@ -260,7 +260,7 @@ def _template(model):
     Returns
     -------
     template : nn.Module
-    dropouts : list of (buffer name, p), in forward order
+    dropouts : list of (mask buffer name, p)
     """
     template = copy.deepcopy(model)
     dropouts = []
@@ -277,10 +277,15 @@ def _template(model):
     return template, dropouts
 
 
-def _dropout_order(model, x):
-    """Dropout inputs' shapes in call order (evaluation-mode dry run: no state changes)."""
-    shapes = []
-    handles = [m.register_forward_pre_hook(lambda mod, args: shapes.append((mod, tuple(args[0].shape))))
+def _dropout_calls(model, x, dropouts):
+    """``(buffer name, p, input shape)`` of each dropout call, in call order.
+
+    An evaluation-mode dry run on ``x`` (no state changes) finds the order
+    and shapes; a single run draws its masks in this order.
+    """
+    names = {module: name for name, module in model.named_modules()}
+    calls = []
+    handles = [m.register_forward_pre_hook(lambda mod, args: calls.append((names[mod], tuple(args[0].shape))))
                for m in model.modules() if isinstance(m, nn.modules.dropout._DropoutNd)]
     was_training = model.training
     model.eval()
@@ -291,7 +296,10 @@ def _dropout_order(model, x):
         model.train(was_training)
         for h in handles:
             h.remove()
-    return shapes
+    p_of = dict(dropouts)
+    if sorted(f"{name}.mask" for name, _ in calls) != sorted(p_of):
+        raise RuntimeError("every dropout layer must run exactly once per forward pass to be packed")
+    return [(f"{name}.mask", p_of[f"{name}.mask"], shape) for name, shape in calls]
 
 
 # --------------------------------------------------------------------------- training
@@ -365,9 +373,7 @@ def train_pack(specs, device="cpu", data_dir=None):
     k = len(specs)
     simclr = task.kind == "simclr"
     n_inputs = first.batch_size * (2 if simclr else 1)
-    mask_shapes = _dropout_order(models[0], task.x_train[:n_inputs]) if dropouts else []
-    if len(mask_shapes) != len(dropouts):
-        raise RuntimeError("every dropout layer must run once per forward pass to be packed")
+    dropout_calls = _dropout_calls(models[0], task.x_train[:1].expand(n_inputs, *task.input_shape), dropouts) if dropouts else []
     order_generators = [torch.Generator().manual_seed(b[2]) for b in built]
     view_generators = [torch.Generator(device=device).manual_seed(b[2] + 1) for b in built]
 
@@ -389,7 +395,7 @@ def train_pack(specs, device="cpu", data_dir=None):
 
     def masks():
         stacked = {}
-        for (name, p), (_, shape) in zip(dropouts, mask_shapes):
+        for name, p, shape in dropout_calls:
             stacked[name] = torch.stack([
                 torch.empty(shape, device=device).bernoulli_(1 - p, generator=g).div_(1 - p)
                 for g in mask_generators])

@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from lrid_generate.packed import make_packs, train_pack
 from lrid_generate.presets import SweepError, get_preset
 from lrid_generate.store import (
     _check_same_spec,
@@ -30,10 +31,15 @@ from lrid_generate.store import (
     compact,
     write_shard,
 )
-from lrid_generate.packed import make_packs, train_pack
 from lrid_generate.train import keep_freed_memory, train_network
 
 __all__ = ["run_sweep"]
+
+
+def _failed(spec, err):
+    """The summary of a network that failed with ``err`` (called in its ``except`` block)."""
+    return {"run_id": spec.run_id, "source": spec.source, "status": "failed",
+            "error": f"{type(err).__name__}: {err}", "traceback": traceback.format_exc()}
 
 
 def _run_and_write(spec, out, device, data_dir):
@@ -43,8 +49,7 @@ def _run_and_write(spec, out, device, data_dir):
         write_shard(out, spec, rows, summary)
         return summary
     except Exception as err:  # noqa: BLE001 - report and continue with the other networks
-        return {"run_id": spec.run_id, "source": spec.source, "status": "failed",
-                "error": f"{type(err).__name__}: {err}", "traceback": traceback.format_exc()}
+        return _failed(spec, err)
 
 
 def _run_pack_and_write(specs, out, device, data_dir):
@@ -66,8 +71,7 @@ def _run_pack_and_write(specs, out, device, data_dir):
             write_shard(out, spec, rows, summary)
             summaries.append(summary)
         except Exception as err:  # noqa: BLE001
-            summaries.append({"run_id": spec.run_id, "source": spec.source, "status": "failed",
-                              "error": f"{type(err).__name__}: {err}", "traceback": traceback.format_exc()})
+            summaries.append(_failed(spec, err))
     return summaries
 
 

@@ -88,6 +88,13 @@ def pack_key(spec):
         validation size, task options, initialisation scaling and the rule
         family (``backprop`` for SGDM and Adam, which share plain layers;
         ``feedback``; ``information``).
+
+    Examples
+    --------
+    >>> from lrid_generate.presets import get_preset
+    >>> sgdm, adam, fa, ia = get_preset("tiny").specs()
+    >>> pack_key(sgdm) == pack_key(adam), pack_key(sgdm) == pack_key(fa)
+    (True, False)
     """
     return (spec.source, spec.task, spec.architecture, float(spec.width), int(spec.batch_size), int(spec.epochs),
             int(spec.n_checkpoints), int(spec.n_val), tuple(spec.task_options), spec.init_scaling,
@@ -148,6 +155,12 @@ def make_packs(specs, pack=None):
     list of list of RunSpec
         Each inner list shares a :func:`pack_key`; packs are listed in the
         order of their first network.
+
+    Examples
+    --------
+    >>> from lrid_generate.presets import get_preset
+    >>> [[s.learning_rule for s in p] for p in make_packs(get_preset("tiny").specs())]
+    [['sgdm', 'adam'], ['feedback'], ['information']]
     """
     if pack is not None and int(pack) < 1:
         raise ValueError(f"pack must be >= 1, got {pack}")
@@ -183,6 +196,20 @@ class PackedOptimizer:
         Whether each parameter gets weight decay.
     optimizers : sequence of {"sgdm", "adam"}, length K
     lrs, weight_decays : sequence of float, length K
+
+    Notes
+    -----
+    Adam's step count is the pack's (every parameter of these models gets a
+    gradient at every step, so it equals torch's per-parameter count).
+
+    Examples
+    --------
+    >>> import torch
+    >>> w = torch.zeros(2, 3)                      # two networks' (3,) parameter
+    >>> opt = PackedOptimizer([w], [False], ["sgdm", "adam"], [0.1, 0.01], [0.0, 0.0])
+    >>> opt.step([torch.ones(2, 3)])
+    >>> [round(v, 6) for v in w[:, 0].tolist()]     # SGD: -lr (1 + 0.9); Adam: -lr
+    [-0.19, -0.01]
     """
 
     def __init__(self, params, is_kernel, optimizers, lrs, weight_decays):

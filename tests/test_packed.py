@@ -86,6 +86,11 @@ def test_knet_pack_equals_networks_alone(rules):
     _check_pack(_specs("knet", rules, 0.25, n=3 if len(rules) == 1 else 2))
 
 
+def test_knet_with_lrn_pack_equals_networks_alone():
+    # local response normalisation across channels: per network under vmap
+    _check_pack(_specs("knetlrn", ("information",), 0.25))
+
+
 # AlexNet and ResNet: three steps of batch 512, recorded after each. Over longer runs these small networks
 # amplify rounding: after ~27 steps even one network trained with 1 vs 2 threads (another order of sums)
 # differs by 2e-4 (AlexNet, Adam) to several percent (ResNet), and packing's grouped kernels reorder sums too.

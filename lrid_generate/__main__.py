@@ -54,6 +54,9 @@ def _parser():
     sweep.add_argument("--threads", type=int, default=None,
                        help="torch threads per process (default: 1 with several workers, torch's choice otherwise)")
     sweep.add_argument("--limit", type=int, default=None, help="run at most N of the missing networks")
+    sweep.add_argument("--pack", type=int, default=None,
+                       help="networks trained together as one packed model (default: by model size, up to 16; "
+                            "1 = one at a time)")
     sweep.add_argument("--data-dir", default=None,
                        help="folder with local datasets (CIFAR-10 python batches, Fashion-MNIST IDX files)")
     sweep.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -221,7 +224,8 @@ def main(argv=None):
                   f"diverged), {len(counts['compacted'])} folder(s) compacted -> {args.out}")
         return 0
     out = args.out or f"lrid-{args.preset}"
-    run_kwargs = {"device": args.device, "workers": args.workers, "threads": args.threads, "data_dir": args.data_dir}
+    run_kwargs = {"device": args.device, "workers": args.workers, "threads": args.threads, "data_dir": args.data_dir,
+                  "pack": args.pack}
     try:
         options = _cluster_options(args)
         if options.executor != "local":

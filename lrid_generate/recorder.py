@@ -50,6 +50,7 @@ ratio for every layer and measure, whatever their units.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 from itertools import product
@@ -304,8 +305,14 @@ def _typical_scale(values):
     return float(values.detach().to(torch.float64).std(correction=0))
 
 
+@functools.lru_cache(maxsize=4096)
 def _kept_units(n_units, unit_fraction, seed):
-    """Indices of the kept units, or None when every unit is kept."""
+    """Indices of the kept units (shared between calls: never modify them), or None when every unit is kept.
+
+    Cached: the same units are drawn at every checkpoint, and seeding a
+    ``RandomState`` per layer, condition and checkpoint cost ~13 % of a
+    recording with the embedded noise grid.
+    """
     n_keep = n_kept_units(n_units, unit_fraction)
     if n_keep == n_units:
         return None

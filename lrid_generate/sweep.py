@@ -3,8 +3,10 @@
 :func:`run_sweep` expands a :class:`~lrid_generate.presets.Preset` into run
 specs, keeps this process's slice of them (``shard``, e.g. one Slurm array
 task's), skips the networks already stored (:mod:`lrid_generate.store`),
-trains the others (:func:`~lrid_generate.train.train_network`) one per worker
-process, writes one shard per network, and keeps ``runs.json`` /
+trains the others in packs of networks trained together
+(:func:`~lrid_generate.packed.train_pack`; ``pack=1``: one at a time with
+:func:`~lrid_generate.train.train_network`), one pack per worker process,
+writes one shard per network, and keeps ``runs.json`` /
 ``sweep.json`` up to date. A failed network is reported and the sweep carries
 on.
 
@@ -32,6 +34,7 @@ from pathlib import Path
 import torch
 
 from lrid_generate.claims import Heartbeat, live_claims, pid_alive, release, try_claim
+from lrid_generate.packed import make_packs, train_pack
 from lrid_generate.presets import SweepError, get_preset
 from lrid_generate.store import (
     _check_same_spec,
@@ -139,30 +142,101 @@ def _is_stored(out, spec):
     return shard_path(out, spec).is_file() or shard_path(out, spec, diverged=True).is_file()
 
 
+def _failed(spec, err):
+    """The summary of a network that failed with ``err`` (called in its ``except`` block)."""
+    return {"run_id": spec.run_id, "source": spec.source, "status": "failed",
+            "error": f"{type(err).__name__}: {err}", "traceback": traceback.format_exc()}
+
+
+def _claim(out, spec):
+    """``(claim, None)`` when this process may train ``spec``, else ``(None, summary)`` saying why not."""
+    claim = try_claim(out, spec.source, spec.run_id)
+    if claim is None:
+        return None, {"run_id": spec.run_id, "source": spec.source, "status": "claimed"}
+    if _is_stored(out, spec):  # finished by another process between our scan and the claim
+        release(claim)
+        return None, {"run_id": spec.run_id, "source": spec.source, "status": "skipped"}
+    _HEARTBEAT.hold(claim)
+    return claim, None
+
+
+def _unclaim(claims):
+    for claim in claims:
+        _HEARTBEAT.drop(claim)
+        release(claim)
+
+
+def _write(out, spec, rows, summary):
+    """Write a trained network's shard unless the sweep was killed meanwhile; returns its summary."""
+    summary["torch_threads"] = torch.get_num_threads()
+    if "main_pid" in _WORKER and not pid_alive(_WORKER["main_pid"]):
+        os._exit(1)  # the sweep was killed: write nothing more
+    write_shard(out, spec, rows, summary)
+    return summary
+
+
 def _run_and_write(spec, out, device, data_dir):
     """Train one network if no one else has or does, write its shard, return its summary (never raises)."""
     device = _WORKER.get("device", device)
-    claim = None
+    claims = []
     try:
-        claim = try_claim(out, spec.source, spec.run_id)
+        claim, summary = _claim(out, spec)
         if claim is None:
-            return {"run_id": spec.run_id, "source": spec.source, "status": "claimed"}
-        if _is_stored(out, spec):  # finished by another process between our scan and the claim
-            return {"run_id": spec.run_id, "source": spec.source, "status": "skipped"}
-        _HEARTBEAT.hold(claim)
+            return summary
+        claims.append(claim)
         rows, summary = train_network(spec, device=device, data_dir=data_dir)
-        summary["torch_threads"] = torch.get_num_threads()
-        if "main_pid" in _WORKER and not pid_alive(_WORKER["main_pid"]):
-            os._exit(1)  # the sweep was killed: write nothing more
-        write_shard(out, spec, rows, summary)
-        return summary
+        return _write(out, spec, rows, summary)
     except Exception as err:  # noqa: BLE001 - report and continue with the other networks
-        return {"run_id": spec.run_id, "source": spec.source, "status": "failed",
-                "error": f"{type(err).__name__}: {err}", "traceback": traceback.format_exc()}
+        return _failed(spec, err)
     finally:
-        if claim is not None:
-            _HEARTBEAT.drop(claim)
-            release(claim)
+        _unclaim(claims)
+
+
+def _run_pack_and_write(specs, out, device, data_dir):
+    """Train the networks of a pack that no one else has or does, write each shard (never raises).
+
+    If the pack as a whole fails, its networks are trained one at a time
+    instead. Returns the summaries of every network of ``specs``.
+    """
+    if len(specs) == 1:
+        return [_run_and_write(specs[0], out, device, data_dir)]
+    device = _WORKER.get("device", device)
+    summaries, members, claims = {}, [], []
+    try:
+        for spec in specs:
+            claim, summary = _claim(out, spec)
+            if claim is None:
+                summaries[spec.run_id] = summary
+            else:
+                members.append(spec)
+                claims.append(claim)
+        if len(members) == 1:
+            rows, summary = train_network(members[0], device=device, data_dir=data_dir)
+            results = [(rows, summary)]
+        elif members:
+            try:
+                results = train_pack(members, device=device, data_dir=data_dir)
+            except Exception as err:  # noqa: BLE001 - e.g. a layer packing does not support: train them alone
+                print(f"\npack of {len(members)} ({members[0].run_id}, ...) failed ({type(err).__name__}: {err}); "
+                      "training its networks one at a time", file=sys.stderr)
+                _unclaim(claims)
+                claims = []
+                results = None
+                for spec in members:
+                    summaries[spec.run_id] = _run_and_write(spec, out, device, data_dir)
+        else:
+            results = []
+        for spec, (rows, summary) in zip(members, results or ()):
+            try:
+                summaries[spec.run_id] = _write(out, spec, rows, summary)
+            except Exception as err:  # noqa: BLE001
+                summaries[spec.run_id] = _failed(spec, err)
+    except Exception as err:  # noqa: BLE001 - the networks not written yet failed together
+        for spec in specs:
+            summaries.setdefault(spec.run_id, _failed(spec, err))
+    finally:
+        _unclaim(claims)
+    return [summaries[spec.run_id] for spec in specs]
 
 
 def _follow_main(main_pid, interval=0.5):
@@ -184,7 +258,7 @@ def _worker_init(threads, main_pid, device, n_gpus, counter):
 
 
 def _star_run(args):
-    return _run_and_write(*args)
+    return _run_pack_and_write(*args)
 
 
 # --------------------------------------------------------------------------- the sweep
@@ -220,7 +294,7 @@ def _select_todo(specs, out):
 
 
 def run_sweep(preset, out, device="cpu", workers=1, limit=None, data_dir=None, threads=None, progress=True,
-              compact_when_done=None, shard=None, run_ids=None):
+              compact_when_done=None, shard=None, run_ids=None, pack=None):
     """Run every network of a preset (or of a slice of it) that is not stored under ``out`` yet.
 
     Parameters
@@ -251,6 +325,12 @@ def run_sweep(preset, out, device="cpu", workers=1, limit=None, data_dir=None, t
         ``(K, N)``: train only slice K of N of the grid (:func:`select_shard`).
     run_ids : collection of str, optional
         Train only these networks of the grid (an array task's pack).
+    pack : int, optional
+        Networks trained together as one packed model
+        (:func:`~lrid_generate.packed.train_pack`; same results as one at a
+        time); default :func:`~lrid_generate.packed.default_pack_size` of
+        the model (16 for the ``embedded`` networks). ``1`` trains one
+        network at a time. Each network still gets its own shard.
 
     Returns
     -------
@@ -286,6 +366,7 @@ def run_sweep(preset, out, device="cpu", workers=1, limit=None, data_dir=None, t
     skipped = len(selected) - len(todo)
     if limit is not None:
         todo = todo[: int(limit)]
+    packs = make_packs(todo, pack)
     task = f"{shard[0]}/{shard[1]}" if shard is not None else None
     if run_ids is not None:
         task = f"{socket.gethostname()}:{os.getpid()}"
@@ -306,13 +387,14 @@ def run_sweep(preset, out, device="cpu", workers=1, limit=None, data_dir=None, t
         bar.update(1)
 
     try:
-        if workers == 1 or len(todo) <= 1:
+        if workers == 1 or len(packs) <= 1:
             keep_freed_memory()
             previous = torch.get_num_threads()
             torch.set_num_threads(threads)
             try:
-                for spec in todo:
-                    note(_run_and_write(spec, out, device_for_rank(device, 0, n_gpus), data_dir))
+                for members in packs:
+                    for summary in _run_pack_and_write(members, out, device_for_rank(device, 0, n_gpus), data_dir):
+                        note(summary)
             finally:
                 torch.set_num_threads(previous)
         else:
@@ -327,9 +409,10 @@ def run_sweep(preset, out, device="cpu", workers=1, limit=None, data_dir=None, t
                 ctx = mp.get_context("spawn")
             initargs = (threads, os.getpid(), device, n_gpus, ctx.Value("i", 0))
             with ctx.Pool(int(workers), initializer=_worker_init, initargs=initargs) as pool:
-                jobs = [(spec, out, device, data_dir) for spec in todo]
-                for summary in pool.imap_unordered(_star_run, jobs):
-                    note(summary)
+                jobs = [(members, out, device, data_dir) for members in packs]
+                for summaries in pool.imap_unordered(_star_run, jobs):
+                    for summary in summaries:
+                        note(summary)
     finally:
         bar.close()
         stored = _stored_runs(out)

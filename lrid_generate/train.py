@@ -134,6 +134,66 @@ def _task_for(spec, device, data_dir):
     return _TASK_CACHE[key]
 
 
+def _build_network(spec, task, device):
+    """The run's model (built, converted, rescaled, in train mode) and its resolved seeds."""
+    from lrid_generate.models import build_model
+    from lrid_generate.rules import convert
+
+    model_seed = resolve_model_seed(spec.model_seed)
+    order_seed = resolve_dataset_seed(spec.dataset_seed)
+    model = build_model(
+        spec.architecture, task.n_outputs, task.input_shape, width=spec.width, head=task.head, seed=model_seed,
+        projection_dim=task.projection_dim if task.kind == "simclr" else None, **dict(spec.model_options),
+    )
+    model = convert(model, spec.learning_rule, seed=model_seed, **dict(spec.rule_options)).to(device)
+    if spec.init_scaling.startswith("unit_variance"):
+        rescale_initial_weights(model, task.x_train[:256], feedback=spec.init_scaling == "unit_variance_feedback")
+    model.train()
+    return model, model_seed, order_seed
+
+
+def _make_recorder(spec, task, model):
+    from lrid_generate.models import weight_of
+
+    return Recorder(model, task.x_val, conditions=spec.conditions, weight_of=weight_of)
+
+
+def _summary(spec, task, model, *, status, frames, step, total, seeds, device, train_sums, recorder):
+    """The run summary of :func:`train_network` without ``seconds`` (``train_sums``: last epoch's sums)."""
+    steps_per_epoch = task.steps_per_epoch(spec.batch_size)
+    summary = {
+        "run_id": spec.run_id,
+        "source": spec.source,
+        "paper_task": task.paper_task,
+        "status": status,
+        "checkpoints_recorded": len(frames),
+        "steps": int(step),
+        "steps_total": int(total),
+        "model_seed_used": seeds[0],
+        "dataset_seed_used": seeds[1],
+        "device": str(device),
+    }
+    if status == "complete":
+        loss_sum, correct_sum = train_sums
+        summary["train_loss"] = float(loss_sum) / steps_per_epoch
+        summary["train_accuracy"] = float(correct_sum) / (steps_per_epoch * task.n_scored(spec.batch_size))
+        summary.update({f"val_{k}": v for k, v in task.evaluate(model).items()})
+    summary["record_seconds"] = recorder.seconds
+    return summary
+
+
+def _tidy_rows(spec, frames):
+    """The recorded frames with the run's columns (DESIGN section 4)."""
+    rows = pd.concat(frames, ignore_index=True)
+    run_columns = {
+        "source": spec.source, "run_id": spec.run_id, "task": spec.task, "architecture": spec.architecture,
+        "learning_rule": spec.learning_rule, "batch_size": spec.batch_size,
+        "model_seed": pd.array([spec.model_seed] * len(rows), dtype="Int64"),
+        "dataset_seed": pd.array([spec.dataset_seed] * len(rows), dtype="Int64"),
+    }
+    return rows.assign(**run_columns)
+
+
 def train_network(spec, device="cpu", data_dir=None):
     """Train one network and record its observables at every checkpoint.
 
@@ -152,29 +212,24 @@ def train_network(spec, device="cpu", data_dir=None):
         ``status`` (``complete`` or ``diverged``), ``checkpoints_recorded``,
         final ``train_loss`` / ``train_accuracy`` (mean over the last epoch),
         ``val_loss`` / ``val_accuracy`` (validation batch, evaluation mode),
-        ``seconds``, ``record_seconds``, ``steps``, resolved seeds.
+        ``seconds`` (wall), ``cpu_seconds`` (this process's CPU time, all its
+        threads), ``record_seconds``, ``steps``, resolved seeds.
+
+    See Also
+    --------
+    lrid_generate.packed.train_pack : several networks in one packed model, same results.
     """
-    from lrid_generate.models import build_model, weight_of
-    from lrid_generate.rules import convert, local_loss, make_optimizer
+    from lrid_generate.rules import local_loss, make_optimizer
 
     device = torch.device(device)
     task = _task_for(spec, device, data_dir)
-    start = time.perf_counter()  # after loading the data (cached across runs of a process)
-    model_seed = resolve_model_seed(spec.model_seed)
-    order_seed = resolve_dataset_seed(spec.dataset_seed)
-    torch.manual_seed(model_seed)  # dropout and anything else drawing from the global state
-    model = build_model(
-        spec.architecture, task.n_outputs, task.input_shape, width=spec.width, head=task.head, seed=model_seed,
-        projection_dim=task.projection_dim if task.kind == "simclr" else None, **dict(spec.model_options),
-    )
-    model = convert(model, spec.learning_rule, seed=model_seed, **dict(spec.rule_options)).to(device)
-    if spec.init_scaling.startswith("unit_variance"):
-        rescale_initial_weights(model, task.x_train[:256], feedback=spec.init_scaling == "unit_variance_feedback")
-    model.train()
+    start, cpu_start = time.perf_counter(), time.process_time()  # after loading the data (cached per process)
+    torch.manual_seed(resolve_model_seed(spec.model_seed))  # dropout and anything else drawing from the global state
+    model, model_seed, order_seed = _build_network(spec, task, device)
     optimizer = make_optimizer(
         model, spec.learning_rule, spec.lr, spec.weight_decay, base_optimizer=spec.base_optimizer
     )
-    recorder = Recorder(model, task.x_val, conditions=spec.conditions, weight_of=weight_of)
+    recorder = _make_recorder(spec, task, model)
 
     steps_per_epoch = task.steps_per_epoch(spec.batch_size)
     total = spec.epochs * steps_per_epoch
@@ -212,33 +267,12 @@ def train_network(spec, device="cpu", data_dir=None):
         if status == "diverged":
             break
 
-    summary = {
-        "run_id": spec.run_id,
-        "source": spec.source,
-        "paper_task": task.paper_task,
-        "status": status,
-        "checkpoints_recorded": len(frames),
-        "steps": step,
-        "steps_total": int(total),
-        "model_seed_used": model_seed,
-        "dataset_seed_used": order_seed,
-        "device": str(device),
-    }
-    if status == "complete":
-        summary["train_loss"] = float(loss_sum) / steps_per_epoch
-        summary["train_accuracy"] = float(correct_sum) / (steps_per_epoch * task.n_scored(spec.batch_size))
-        summary.update({f"val_{k}": v for k, v in task.evaluate(model).items()})
-    summary["record_seconds"] = recorder.seconds
+    summary = _summary(spec, task, model, status=status, frames=frames, step=step, total=total,
+                       seeds=(model_seed, order_seed), device=device, train_sums=(loss_sum, correct_sum),
+                       recorder=recorder)
     summary["seconds"] = time.perf_counter() - start
-    rows = pd.concat(frames, ignore_index=True)
-    run_columns = {
-        "source": spec.source, "run_id": spec.run_id, "task": spec.task, "architecture": spec.architecture,
-        "learning_rule": spec.learning_rule, "batch_size": spec.batch_size,
-        "model_seed": pd.array([spec.model_seed] * len(rows), dtype="Int64"),
-        "dataset_seed": pd.array([spec.dataset_seed] * len(rows), dtype="Int64"),
-    }
-    rows = rows.assign(**run_columns)
-    return rows, summary
+    summary["cpu_seconds"] = time.process_time() - cpu_start
+    return _tidy_rows(spec, frames), summary
 
 
 def keep_freed_memory():

@@ -1,4 +1,9 @@
-"""Autograd functions of the FA / IA layers: feedback backward passes and the IA local loss node."""
+"""Autograd functions of the FA / IA layers: feedback backward passes and the IA local loss node.
+
+Each sets ``generate_vmap_rule``: its forward and backward use only torch
+operations, so :func:`torch.func.vmap` (packed training,
+:mod:`lrid_generate.packed`) batches them like any other operation.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,8 @@ import torch.nn.functional as F
 
 class _FeedbackLinearFunction(torch.autograd.Function):
     """``y = x W^T + b``; backward sends ``dy B`` to ``x``, ordinary grads to W, b."""
+
+    generate_vmap_rule = True
 
     @staticmethod
     def forward(x, weight, bias, feedback):
@@ -39,6 +46,8 @@ class _FeedbackLinearFunction(torch.autograd.Function):
 
 class _FeedbackConv2dFunction(torch.autograd.Function):
     """2-D convolution whose input gradient uses the feedback kernel (groups=1)."""
+
+    generate_vmap_rule = True
 
     @staticmethod
     def forward(x, weight, bias, feedback, stride, padding, dilation):
@@ -85,6 +94,8 @@ class _LocalLossFunction(torch.autograd.Function):
     for the backward pass is ``grad`` (the shape of ``B``): no graph through
     the local loss's convolutions is built or stored.
     """
+
+    generate_vmap_rule = True
 
     @staticmethod
     def forward(feedback, value, grad):

@@ -398,7 +398,9 @@ def _folded_adjoint(y, B, size, stride, padding, dilation):
 
 
 def _local_memory_format(x: torch.Tensor) -> torch.memory_format:
-    """Layout for the local loss's convolutions: ``x``'s own (NCHW unless channels_last)."""
+    """Layout for the local loss's convolutions: ``x``'s own (NCHW unless channels_last; NCHW under vmap)."""
+    if torch._C._functorch.is_batchedtensor(x):  # packed training: vmap cannot query other layouts
+        return torch.contiguous_format
     if not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
         return torch.channels_last
     return torch.contiguous_format
@@ -408,8 +410,9 @@ def _without_bias(out, bias, dtype, memory_format) -> torch.Tensor:
     """``out - bias`` (the linear projection ``W x``) in ``dtype`` and ``memory_format``."""
     if bias is None:
         return out.to(dtype).contiguous(memory_format=memory_format)
-    y = torch.empty_like(out, dtype=dtype, memory_format=memory_format)
-    return torch.sub(out, bias.detach().to(out.dtype).view(1, -1, 1, 1), out=y)
+    # no out= (torch.func.vmap, used by packed training, has no batching rule for it)
+    y = torch.sub(out, bias.detach().to(out.dtype).view(1, -1, 1, 1))
+    return y.to(dtype).contiguous(memory_format=memory_format)
 
 
 def _setup_alignment(layer, kernel_init, generator) -> None:

@@ -19,13 +19,12 @@ submitit is optional: ``pip install "lrid[cluster]"``.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from lrid_generate.presets import SweepError, get_preset
 
-__all__ = ["EXECUTORS", "ClusterOptions", "load_cluster_config", "make_executor", "plan_packs", "run_array_task",
+__all__ = ["EXECUTORS", "ClusterOptions", "load_cluster_config", "make_executor", "plan_tasks", "run_array_task",
            "submit_sweep"]
 
 #: ``local``: worker processes of this machine (:func:`run_sweep`); the others go through submitit.
@@ -141,19 +140,36 @@ def load_cluster_config(path):
         raise SweepError(f"{path}: {err}") from err
 
 
-def plan_packs(run_ids, networks_per_task):
-    """Split run ids into consecutive packs of at most ``networks_per_task`` (sizes differ by at most one).
+def plan_tasks(packs, networks_per_task):
+    """Group consecutive packs into array tasks of at most ``networks_per_task`` networks.
+
+    A pack is never split (its networks train together, see
+    :func:`lrid_generate.sweep.run_sweep`); a pack larger than
+    ``networks_per_task`` is a task of its own.
+
+    Parameters
+    ----------
+    packs : list of list of str
+        Run ids of each pack, in grid order.
+    networks_per_task : int
+
+    Returns
+    -------
+    list of list of str
+        The run ids of each task.
 
     Examples
     --------
-    >>> plan_packs(["a", "b", "c", "d", "e"], 2)
-    [['a'], ['b', 'c'], ['d', 'e']]
+    >>> plan_tasks([["a", "b"], ["c"], ["d", "e", "f"], ["g"]], 3)
+    [['a', 'b', 'c'], ['d', 'e', 'f'], ['g']]
     """
-    run_ids = list(run_ids)
-    if not run_ids:
-        return []
-    n = math.ceil(len(run_ids) / int(networks_per_task))
-    return [run_ids[k * len(run_ids) // n:(k + 1) * len(run_ids) // n] for k in range(n)]
+    tasks = []
+    for members in packs:
+        if tasks and len(tasks[-1]) + len(members) <= int(networks_per_task):
+            tasks[-1].extend(members)
+        else:
+            tasks.append(list(members))
+    return tasks
 
 
 def _submitit():
@@ -237,6 +253,7 @@ def submit_sweep(preset, out, options, **run_kwargs):
         The run ids of each task.
     """
     from lrid_generate.store import _update_sweep_json, check_writable
+    from lrid_generate.packed import make_packs
     from lrid_generate.sweep import _select_todo
 
     preset = get_preset(preset)
@@ -247,7 +264,10 @@ def submit_sweep(preset, out, options, **run_kwargs):
     todo = _select_todo(specs, out)
     _update_sweep_json(out, preset, run_kwargs.get("device", "cpu"), run_kwargs.get("workers", 1),
                        {"total": len(specs)}, run_ids=[s.run_id for s in specs])
-    packs = plan_packs([s.run_id for s in todo], options.networks_per_task)
+    missing = {s.run_id for s in todo}
+    grid_packs = [[s.run_id for s in members if s.run_id in missing]
+                  for members in make_packs(specs, run_kwargs.get("pack"))]
+    packs = plan_tasks([members for members in grid_packs if members], options.networks_per_task)
     if not packs:
         return [], packs
     folder = Path(options.log_dir) if options.log_dir else out / ".submitit"

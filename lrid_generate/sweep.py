@@ -94,20 +94,18 @@ def shard_from_env(environ=None):
 
 
 def select_shard(specs, shard=None):
-    """Slice K of N of the grid: contiguous, sizes differing by at most one.
-
-    Contiguous slices keep networks of one task and architecture together
-    (what a pack of networks trained at once needs).
+    """Slice K of N of a list (the grid's packs): contiguous, sizes differing by at most one.
 
     Parameters
     ----------
-    specs : list of RunSpec
+    specs : list
+        Run specs, or packs of them (lists of run specs).
     shard : (int, int) or None
-        ``(K, N)``; None keeps every spec.
+        ``(K, N)``; None keeps every item.
 
     Returns
     -------
-    list of RunSpec
+    list
     """
     if shard is None:
         return list(specs)
@@ -192,30 +190,31 @@ def _run_and_write(spec, out, device, data_dir):
         _unclaim(claims)
 
 
-def _run_pack_and_write(specs, out, device, data_dir):
-    """Train the networks of a pack that no one else has or does, write each shard (never raises).
+def _run_pack_and_write(pack, wanted, out, device, data_dir):
+    """Train a pack if one of its ``wanted`` networks is unclaimed, write those networks' shards (never raises).
 
+    The whole pack trains even when some of its networks are stored or
+    claimed elsewhere: a network's bits may depend on its pack-mates (packed
+    kernels sum in another order), and packs are fixed by the grid, so a
+    resumed or sliced sweep writes the same bits as one uninterrupted run.
     If the pack as a whole fails, its networks are trained one at a time
-    instead. Returns the summaries of every network of ``specs``.
+    instead. Returns the summaries of the ``wanted`` networks.
     """
-    if len(specs) == 1:
-        return [_run_and_write(specs[0], out, device, data_dir)]
+    if len(pack) == 1:
+        return [_run_and_write(pack[0], out, device, data_dir)]
     device = _WORKER.get("device", device)
     summaries, members, claims = {}, [], []
     try:
-        for spec in specs:
+        for spec in wanted:
             claim, summary = _claim(out, spec)
             if claim is None:
                 summaries[spec.run_id] = summary
             else:
                 members.append(spec)
                 claims.append(claim)
-        if len(members) == 1:
-            rows, summary = train_network(members[0], device=device, data_dir=data_dir)
-            results = [(rows, summary)]
-        elif members:
+        if members:
             try:
-                results = train_pack(members, device=device, data_dir=data_dir)
+                results = dict(zip((s.run_id for s in pack), train_pack(pack, device=device, data_dir=data_dir)))
             except Exception as err:  # noqa: BLE001 - e.g. a layer packing does not support: train them alone
                 print(f"\npack of {len(members)} ({members[0].run_id}, ...) failed ({type(err).__name__}: {err}); "
                       "training its networks one at a time", file=sys.stderr)
@@ -225,18 +224,19 @@ def _run_pack_and_write(specs, out, device, data_dir):
                 for spec in members:
                     summaries[spec.run_id] = _run_and_write(spec, out, device, data_dir)
         else:
-            results = []
-        for spec, (rows, summary) in zip(members, results or ()):
+            results = None
+        for spec in members if results is not None else ():
+            rows, summary = results[spec.run_id]
             try:
                 summaries[spec.run_id] = _write(out, spec, rows, summary)
             except Exception as err:  # noqa: BLE001
                 summaries[spec.run_id] = _failed(spec, err)
     except Exception as err:  # noqa: BLE001 - the networks not written yet failed together
-        for spec in specs:
+        for spec in wanted:
             summaries.setdefault(spec.run_id, _failed(spec, err))
     finally:
         _unclaim(claims)
-    return [summaries[spec.run_id] for spec in specs]
+    return [summaries[spec.run_id] for spec in wanted]
 
 
 def _follow_main(main_pid, interval=0.5):
@@ -308,7 +308,8 @@ def run_sweep(preset, out, device="cpu", workers=1, limit=None, data_dir=None, t
     workers : int
         Networks trained at once, each in its own process.
     limit : int, optional
-        Run at most this many of the missing networks.
+        Run the missing networks of whole packs, in grid order, until at
+        least this many are run.
     data_dir : str or Path, optional
         Local datasets (Fashion-MNIST, CIFAR-10).
     threads : int, optional
@@ -322,9 +323,10 @@ def run_sweep(preset, out, device="cpu", workers=1, limit=None, data_dir=None, t
         (default: the preset's ``compact`` for a whole-grid run, no for a
         slice, whose compaction is :func:`~lrid_generate.store.finalize`'s).
     shard : (int, int), optional
-        ``(K, N)``: train only slice K of N of the grid (:func:`select_shard`).
+        ``(K, N)``: train only slice K of N of the grid's packs
+        (:func:`select_shard`).
     run_ids : collection of str, optional
-        Train only these networks of the grid (an array task's pack).
+        Train only the packs holding these networks (an array task's).
     pack : int, optional
         Networks trained together as one packed model
         (:func:`~lrid_generate.packed.train_pack`; same results as one at a
@@ -355,18 +357,29 @@ def run_sweep(preset, out, device="cpu", workers=1, limit=None, data_dir=None, t
     clean_temporary(out, live=live_claims(out))
     drop_compacted_duplicates(out)
     specs = preset.specs()
-    selected = select_shard(specs, shard)
+    # packs are fixed by the whole grid, and slices, run ids and limits take whole packs, so a network trains
+    # with the same pack-mates (and gives the same bits) however the sweep is cut or resumed
+    packs = select_shard(make_packs(specs, pack), shard)
     if run_ids is not None:
         wanted = set(run_ids)
         unknown = sorted(wanted - {s.run_id for s in specs})
         if unknown:
             raise SweepError(f"preset {preset.name!r} has no network(s) {', '.join(unknown)}")
-        selected = [s for s in selected if s.run_id in wanted]
-    todo = _select_todo(selected, out)
-    skipped = len(selected) - len(todo)
+        packs = [members for members in packs if any(s.run_id in wanted for s in members)]
+    selected = [s for members in packs for s in members]
+    missing = {s.run_id for s in _select_todo(selected, out)}
+    work = [(members, [s for s in members if s.run_id in missing]) for members in packs]
+    work = [(members, todo) for members, todo in work if todo]
+    skipped = len(selected) - len(missing)
     if limit is not None:
-        todo = todo[: int(limit)]
-    packs = make_packs(todo, pack)
+        kept, n = [], 0
+        for members, todo in work:
+            if n >= int(limit):
+                break
+            kept.append((members, todo))
+            n += len(todo)
+        work = kept
+    todo = [s for _, wanted in work for s in wanted]
     task = f"{shard[0]}/{shard[1]}" if shard is not None else None
     if run_ids is not None:
         task = f"{socket.gethostname()}:{os.getpid()}"
@@ -387,13 +400,14 @@ def run_sweep(preset, out, device="cpu", workers=1, limit=None, data_dir=None, t
         bar.update(1)
 
     try:
-        if workers == 1 or len(packs) <= 1:
+        if workers == 1 or len(work) <= 1:
             keep_freed_memory()
             previous = torch.get_num_threads()
             torch.set_num_threads(threads)
             try:
-                for members in packs:
-                    for summary in _run_pack_and_write(members, out, device_for_rank(device, 0, n_gpus), data_dir):
+                for members, wanted in work:
+                    for summary in _run_pack_and_write(members, wanted, out, device_for_rank(device, 0, n_gpus),
+                                                       data_dir):
                         note(summary)
             finally:
                 torch.set_num_threads(previous)
@@ -409,7 +423,7 @@ def run_sweep(preset, out, device="cpu", workers=1, limit=None, data_dir=None, t
                 ctx = mp.get_context("spawn")
             initargs = (threads, os.getpid(), device, n_gpus, ctx.Value("i", 0))
             with ctx.Pool(int(workers), initializer=_worker_init, initargs=initargs) as pool:
-                jobs = [(members, out, device, data_dir) for members in packs]
+                jobs = [(members, wanted, out, device, data_dir) for members, wanted in work]
                 for summaries in pool.imap_unordered(_star_run, jobs):
                     for summary in summaries:
                         note(summary)

@@ -11,7 +11,12 @@ import pytest
 from lrid_analysis.dataset import read_table
 from lrid_analysis.observables import OBSERVABLE_NAMES
 from lrid_generate.__main__ import main
-from lrid_generate.executors import ClusterOptions, load_cluster_config, make_executor, plan_packs
+from lrid_generate.executors import (
+    ClusterOptions,
+    load_cluster_config,
+    make_executor,
+    plan_tasks,
+)
 from lrid_generate.presets import PRESETS, SweepError
 from lrid_generate.sweep import run_sweep
 
@@ -19,14 +24,23 @@ TINY = PRESETS["tiny"]
 KEY = ["run_id", "layer_name", "unit_fraction", "noise_std", "checkpoint"]
 
 
-def test_plan_packs_cover_the_run_ids_in_order():
-    ids = [f"n{i}" for i in range(23)]
-    for size in (1, 4, 8, 23, 50):
-        packs = plan_packs(ids, size)
-        assert [r for pack in packs for r in pack] == ids
-        assert len(packs) == -(-len(ids) // size) and max(map(len, packs)) <= size
-        assert max(map(len, packs)) - min(map(len, packs)) <= 1
-    assert plan_packs([], 4) == []
+def test_plan_tasks_keep_packs_whole_and_cover_the_run_ids_in_order():
+    rng = __import__("random").Random(0)
+    ids = [f"n{i}" for i in range(40)]
+    sizes = [rng.randint(1, 6) for _ in range(12)]
+    packs, start = [], 0
+    for size in sizes:
+        packs.append(ids[start:start + size])
+        start += size
+    packs = [p for p in packs if p]
+    for per_task in (1, 4, 8, 50):
+        tasks = plan_tasks(packs, per_task)
+        assert [r for task in tasks for r in task] == [r for pack in packs for r in pack]
+        for pack in packs:  # every pack inside one task
+            assert sum(set(pack) <= set(task) for task in tasks) == 1
+        for task in tasks:  # over the limit only when one pack is
+            assert len(task) <= per_task or any(task == pack for pack in packs)
+    assert plan_tasks([], 4) == []
 
 
 def test_cluster_config_from_toml_and_overrides(tmp_path):
@@ -76,14 +90,14 @@ def test_slurm_submission_is_one_array_of_the_missing_networks(tmp_path, monkeyp
     pytest.importorskip("submitit")
     script = _fake_slurm(tmp_path, monkeypatch)
     out = tmp_path / "out"
-    done = run_sweep("tiny", out, progress=False, shard=(0, 4))  # one network already stored
+    done = run_sweep("tiny", out, progress=False, shard=(0, 4), pack=1)  # one network already stored
     assert done["complete"] == 1
     config = tmp_path / "cluster.toml"
     config.write_text('[cluster]\npartition = "gpu"\ntime = 90\ngpus_per_task = 2\narray_parallelism = 8\n'
                       'setup = ["source /opt/venv/bin/activate"]\n')
     code = main(["sweep", "--preset", "tiny", "--out", str(out), "--executor", "submitit-slurm", "--config",
                  str(config), "--networks-per-task", "1", "--array-parallelism", "2", "--workers", "2",
-                 "--device", "cuda"])
+                 "--device", "cuda", "--pack", "1"])
     printed = capsys.readouterr().out
     assert code == 0 and "3 networks as 3 array task(s)" in printed and "job 4242" in printed
     text = script.read_text()
@@ -106,7 +120,7 @@ def test_slurm_submission_is_one_array_of_the_missing_networks(tmp_path, monkeyp
         settings.append(run_kwargs)
     stored = TINY.specs()[0].run_id
     assert sorted(r for pack in packs for r in pack) == sorted(s.run_id for s in TINY.specs() if s.run_id != stored)
-    assert all(s == {"device": "cuda", "workers": 2, "threads": 1, "data_dir": None} for s in settings)
+    assert all(s == {"device": "cuda", "workers": 2, "threads": 1, "data_dir": None, "pack": 1} for s in settings)
 
 
 def test_submitit_local_array_equals_plain_run(tmp_path, capsys):
@@ -130,7 +144,7 @@ def test_submitit_local_array_equals_plain_run(tmp_path, capsys):
 
 def test_finalize_cli_names_missing_networks(tmp_path, capsys):
     out = tmp_path / "out"
-    run_sweep("tiny", out, progress=False, shard=(1, 4))
+    run_sweep("tiny", out, progress=False, shard=(1, 4), pack=1)
     assert main(["finalize", "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
     missing = [s.run_id for i, s in enumerate(TINY.specs()) if i != 1]

@@ -10,7 +10,13 @@ import torch
 
 from lrid_analysis.dataset import read_table
 from lrid_analysis.observables import OBSERVABLE_NAMES
-from lrid_generate.packed import PackedOptimizer, default_pack_size, make_packs, pack_key, train_pack
+from lrid_generate.packed import (
+    PackedOptimizer,
+    default_pack_size,
+    make_packs,
+    pack_key,
+    train_pack,
+)
 from lrid_generate.presets import PRESETS, Preset
 from lrid_generate.store import shard_path
 from lrid_generate.sweep import run_sweep
@@ -203,11 +209,16 @@ def test_packed_sweep_equals_one_at_a_time_and_resumes_per_network(tmp_path):
     preset = _mini()
     specs = preset.specs()
     packed, single = tmp_path / "packed", tmp_path / "single"
-    counts = run_sweep(preset, packed, limit=3, progress=False)  # interrupted: one network left
-    assert counts["complete"] == 3 and counts["missing"] == 1
-    assert sum(shard_path(packed, s).is_file() for s in specs) == 3  # one shard per network
+    counts = run_sweep(preset, packed, progress=False)
+    assert counts["complete"] == len(specs) and counts["missing"] == 0
+    assert sum(shard_path(packed, s).is_file() for s in specs) == len(specs)  # one shard per network
+    lost = shard_path(packed, specs[1])
+    before = read_table(lost)
+    lost.unlink()  # as if the sweep had been killed before writing it
     again = run_sweep(preset, packed, progress=False)
-    assert again["skipped"] == 3 and again["complete"] == 1 and again["missing"] == 0
+    assert again["skipped"] == len(specs) - 1 and again["complete"] == 1 and again["missing"] == 0
+    # the network trains again with the same pack-mates: the same bits
+    pd.testing.assert_frame_equal(read_table(lost), before, check_exact=True)
     run_sweep(preset, single, pack=1, progress=False)
     order = ["run_id", "layer_name", "checkpoint"]
     a = read_table(packed).sort_values(order).reset_index(drop=True)
@@ -215,7 +226,7 @@ def test_packed_sweep_equals_one_at_a_time_and_resumes_per_network(tmp_path):
     for run in a["run_id"].unique():
         assert_same_observables(a[a["run_id"] == run], b[b["run_id"] == run])
     runs = {r["run_id"]: r for r in json.loads((packed / "runs.json").read_text())}
-    assert sorted(r.get("pack_size") or 1 for r in runs.values()) == [1, 3, 3, 3]  # the last one alone
+    assert sorted(r.get("pack_size") for r in runs.values()) == [len(specs)] * len(specs)
     alone = {r["run_id"]: r for r in json.loads((single / "runs.json").read_text())}
     assert all("pack_size" not in r for r in alone.values())
 

@@ -349,12 +349,13 @@ def test_sharded_runs_together_equal_one_run(tmp_path):
     preset = small_preset(rules=("sgdm", "adam", "feedback"))
     whole, parts = tmp_path / "whole", tmp_path / "parts"
     run_sweep(preset, whole, progress=False)
+    # slices take whole packs: SGDM and Adam share one, FA has its own
     first = run_sweep(preset, parts, progress=False, shard=(0, 2))
-    assert first["selected"] == 1 and first["complete"] == 1 and first["missing"] == 2
-    with pytest.raises(SweepError, match=r"2 of 3 networks have no shard yet \(digits-knet-adam"):
+    assert first["selected"] == 2 and first["complete"] == 2 and first["missing"] == 1
+    with pytest.raises(SweepError, match=r"1 of 3 networks have no shard yet \(digits-knet-feedback"):
         finalize(parts)
     second = run_sweep(preset, parts, progress=False, shard=(1, 2))
-    assert second["selected"] == 2 and second["complete"] == 2 and second["missing"] == 0
+    assert second["selected"] == 1 and second["complete"] == 1 and second["missing"] == 0
     tasks = json.loads((parts / "sweep.json").read_text())["mini"]["tasks"]
     assert set(tasks) == {"0/2", "1/2"}
     result = finalize(parts)

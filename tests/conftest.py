@@ -48,3 +48,13 @@ def _small_table_cached(small_meta):
 @pytest.fixture
 def small_table(_small_table_cached):
     return _small_table_cached.copy()
+
+
+@pytest.fixture(scope="session")
+def tiny_sweep(tmp_path_factory):
+    """The output folder of the ``tiny`` preset's sweep, run once per test session (read-only)."""
+    from lrid_generate.sweep import run_sweep
+
+    out = tmp_path_factory.mktemp("tiny_sweep")
+    run_sweep("tiny", out, progress=False)
+    return out

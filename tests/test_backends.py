@@ -112,3 +112,21 @@ def test_experiment_cli_on_dask_gives_the_loky_numbers(tmp_path, small_meta):
     a = tables["loky"].sort_values(key, kind="stable").reset_index(drop=True)
     b = tables["dask"].sort_values(key, kind="stable").reset_index(drop=True)
     pd.testing.assert_series_equal(a["test_accuracy"], b["test_accuracy"])
+
+
+def test_experiment_on_the_tiny_preset_on_dask_equals_the_plain_run(tiny_sweep, tmp_path):
+    """The analysis of a generated sweep (tiny preset) gives the same numbers on a local Dask cluster."""
+    pytest.importorskip("distributed")
+    from lrid_analysis.experiments import main
+
+    tables = {}
+    for backend in ("loky", "dask"):
+        out = tmp_path / backend
+        code = main(["separability", "--data", str(tiny_sweep), "--classifier", "random_forest", "--splits", "2",
+                     "--param", "n_estimators=10", "--selection", "off", "--n-jobs", "2", "--backend", backend,
+                     "--out", str(out), "--no-plot", "--quiet"])
+        assert code == 0
+        tables[backend] = pd.read_parquet(out / "separability.parquet")
+    assert len(tables["loky"]) >= 2
+    timings = [c for c in tables["loky"].columns if c.endswith("_seconds")]
+    pd.testing.assert_frame_equal(tables["loky"].drop(columns=timings), tables["dask"].drop(columns=timings))

@@ -8,13 +8,15 @@ import pytest
 from lrid_analysis import dataset
 from lrid_generate.card import write_card
 from lrid_generate.store import collect_runs
-from lrid_generate.sweep import run_sweep
 
 
 @pytest.fixture(scope="module")
-def tiny_out(tmp_path_factory):
-    out = tmp_path_factory.mktemp("tiny")
-    run_sweep("tiny", out, progress=False)
+def tiny_out(tiny_sweep, tmp_path_factory):
+    """A copy of the session's tiny sweep (the card writes into its folder)."""
+    import shutil
+
+    out = tmp_path_factory.mktemp("tiny") / "out"
+    shutil.copytree(tiny_sweep, out)
     return out
 
 

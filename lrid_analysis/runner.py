@@ -69,7 +69,8 @@ def resolve_splits(cv, X, y=None, groups=None, meta=None):
         A splitter (anything with ``split``) is called as
         ``cv.split(source, y, groups)`` with ``source`` the metadata
         ``meta`` when given, else ``X``; its ``fold_names`` (lrid
-        splitters) name the folds.
+        splitters) name the folds. An lrid splitter (``metadata_groups``)
+        gets ``meta`` as its ``groups``.
     X : array-like, shape (n_rows, ...)
     y : array-like, shape (n_rows,), optional
     groups : array-like, shape (n_rows,), optional
@@ -105,6 +106,8 @@ def resolve_splits(cv, X, y=None, groups=None, meta=None):
                 names = [str(n) for n in cv.fold_names(source)]
             except (TypeError, ValueError):
                 names = None
+        if meta is not None and getattr(cv, "metadata_groups", False):
+            groups = meta  # lrid splitters read the metadata; row groups (network ids) are for fit
         cv = list(cv.split(source, y, groups))
     pairs = []
     for k, pair in enumerate(cv):

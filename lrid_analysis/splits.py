@@ -107,6 +107,10 @@ def _deprecated(message):
 class _MetadataSplitter(GroupsConsumerMixin, BaseCrossValidator):
     """What the lrid splitters share: ``groups`` requested, ``random_state``, a repr from ``__init__``."""
 
+    #: The splitter reads the rows' metadata: give it the metadata DataFrame as ``groups``
+    #: (:func:`lrid_analysis.runner.resolve_splits` does).
+    metadata_groups = True
+
     def _set_random_state(self, random_state, seed):
         if seed is not None:
             _deprecated(f"{type(self).__name__}(seed=...) is deprecated; use random_state=")

@@ -337,7 +337,7 @@ def test_resolve_observables():
     assert resolve_observables("grad") == list(MEASURE_GROUPS["grad"])
     assert resolve_observables("actraw_mean, weightabs_var") == ["actraw_mean", "weightabs_var"]
     assert resolve_observables(["weightsq_skew"]) == ["weightsq_skew"]
-    with pytest.raises(DatasetError, match=r"unknown observable\(s\) \['spikes'\]") as err:
+    with pytest.raises(DatasetError, match=r"unknown observable set or statistic 'spikes'") as err:
         resolve_observables(["spikes"])
     assert "all45" in str(err.value) and "gradavgsq_id" in str(err.value)
 

@@ -173,7 +173,7 @@ def test_entry_point_discovery(tmp_path, monkeypatch):
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     saved = dict(C._REGISTRY)
-    monkeypatch.setattr(C, "_PLUGINS_LOADED", False)
+    monkeypatch.setattr(C.registry, "_PLUGINS_LOADED", False)
     try:
         with pytest.warns(UserWarning, match="plugin_broken"):
             listed = C.list_classifiers()

@@ -405,3 +405,82 @@ def test_conv1d_layout_error_is_clear():
         C.Conv1DClassifier(n_checkpoints=5, max_epochs=1).fit(X, y)
     with pytest.raises(ValueError, match="pooling"):
         C.Conv1DClassifier(n_checkpoints=4, pooling="median").fit(X, y)
+
+
+# ---------------------------------------------------------------------------
+# Selection grouped by network
+# ---------------------------------------------------------------------------
+
+def networked(n_networks=64, n_layers=6, n_nuisance=20, seed=0):
+    """Rows = layers of networks: a weak rule signal shared by all networks, plus a
+    per-network fingerprint (20 columns, constant within a network) that identifies the
+    network, hence its rule, but says nothing about any other network."""
+    rng = np.random.default_rng(seed)
+    groups = np.repeat(np.arange(n_networks), n_layers)
+    code = (np.arange(n_networks) % 4)[groups]
+    fingerprint = rng.normal(scale=3.0, size=(n_networks, n_nuisance))[groups]
+    fingerprint += rng.normal(scale=0.1, size=fingerprint.shape)
+    signal = 2.0 * np.array([-1.5, -0.5, 0.5, 1.5])[code][:, None] + rng.normal(size=(len(groups), 2))
+    return np.hstack([signal, fingerprint]), RULES[code], groups
+
+
+def test_grouped_oob_selection_does_not_prefer_memorizing_networks():
+    X, y, groups = networked()
+    X_new, y_new, _ = networked(seed=10)  # other networks
+    grid = {"max_features": [1, None], "n_estimators": [20, 50]}
+    with pytest.warns(C.UngroupedSelectionWarning, match="no groups"):
+        leaky = C.OOBForestSelection(param_grid=grid, random_state=0).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", C.UngroupedSelectionWarning)
+        grouped = C.OOBForestSelection(param_grid=grid, random_state=0).fit(X, y, groups=groups)
+    # a random column per split mostly splits on fingerprints: memorizes networks, and the
+    # row bootstrap's out-of-bag rows have their network in the bag, so it looks perfect
+    assert leaky.best_params_["max_features"] == 1 and leaky.best_score_ > 0.95
+    assert grouped.best_params_["max_features"] is None and grouped.best_score_ < 0.9
+    assert not leaky.grouped_ and grouped.grouped_ and leaky.bootstrap_counts_ is None
+    assert (grouped.predict(X_new) == y_new).mean() > (leaky.predict(X_new) == y_new).mean() + 0.1
+
+
+def test_grouped_oob_rows_are_whole_unseen_networks_and_the_score_is_their_vote():
+    X, y, groups = networked(n_networks=24, n_layers=4, seed=3)
+    est = C.OOBForestSelection(param_grid={"max_features": ["sqrt"], "n_estimators": [15]}, random_state=1)
+    est.fit(X, y, groups=groups)
+    forest, counts = est.best_estimator_, est.bootstrap_counts_
+    assert counts.shape == (15, 24) and (counts.sum(axis=1) == 24).all()  # 24 networks drawn per tree
+    codes = np.searchsorted(est.groups_, groups.astype(str))
+    proba, n_votes = np.zeros((len(y), 4)), np.zeros(len(y))
+    for t, tree in enumerate(forest.estimators_):
+        weight = counts[t][codes]
+        oob = weight == 0
+        assert not set(groups[oob]) & set(groups[~oob])  # no out-of-bag row shares a network with the bag
+        # the tree was grown on exactly these weights (same seed and weights -> the same tree)
+        again = clone(tree).fit(X.astype(np.float32), np.unique(y, return_inverse=True)[1], sample_weight=weight)
+        np.testing.assert_array_equal(again.tree_.threshold, tree.tree_.threshold)
+        proba[oob] += tree.predict_proba(X[oob].astype(np.float32))
+        n_votes[oob] += 1
+    expected = np.mean(np.argmax(proba / np.maximum(n_votes, 1)[:, None], axis=1) == np.unique(y, return_inverse=True)[1])
+    assert est.best_score_ == pytest.approx(expected)
+    assert set(est.predict(X)) <= set(RULES) and est.predict_proba(X).shape == (len(y), 4)
+    with pytest.raises(ValueError, match="groups has 3 entries"):
+        est.fit(X, y, groups=[1, 2, 3])
+
+
+@pytest.mark.filterwarnings("ignore::lrid_analysis.classifiers.UngroupedSelectionWarning")
+@pytest.mark.parametrize("search", ["grid", "halving"])
+def test_grouped_grid_selection_folds_hold_out_whole_networks(search):
+    X, y, groups = networked()
+    X_new, y_new, _ = networked(seed=10)
+    template = RandomForestClassifier(n_estimators=30, random_state=0)
+    grid = {"max_features": [1, None]}
+    leaky = C.GridSelection(template, grid, search=search).fit(X, y)
+    grouped = C.GridSelection(template, grid, search=search).fit(X, y, groups=groups)
+    assert leaky.best_params_ == {"max_features": 1} and leaky.best_score_ > 0.95
+    assert grouped.best_params_ == {"max_features": None} and grouped.best_score_ < 0.9
+    assert (grouped.predict(X_new) == y_new).mean() > (leaky.predict(X_new) == y_new).mean() + 0.1
+    assert grouped.grouped_ and not leaky.grouped_
+    for train, val in grouped.cv_.split(X, y, groups):
+        assert not set(groups[train]) & set(groups[val])
+    shared = [np.isin(groups[val], groups[train]).mean() for train, val in leaky.cv_.split(X, y)]
+    assert min(shared) > 0.9  # the leak the grouped folds remove
+    with pytest.raises(ValueError, match="2 groups cannot fill cv=3"):
+        C.GridSelection(template, grid).fit(X, y, groups=groups % 2)

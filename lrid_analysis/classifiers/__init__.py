@@ -77,8 +77,10 @@ __all__ = [
     "LogisticClassifier",
     "XGBoostClassifier",
     "Conv1DClassifier",
+    "UngroupedSelectionWarning",
 ]
 
+from ._layout import UngroupedSelectionWarning
 from .boosting import XGBoostClassifier
 from .conv1d import Conv1DClassifier
 from .forest_selection import OOBForestSelection, _decision_sizes  # noqa: F401  (tests)

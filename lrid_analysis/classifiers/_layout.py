@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
+import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.decomposition import PCA
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils.validation import column_or_1d
 
 
 def _layout(n_features, n_checkpoints, n_categorical, who):
@@ -57,3 +61,33 @@ def _estimator_has(attr):
         return hasattr(self.estimator, attr)
 
     return check
+
+
+class UngroupedSelectionWarning(UserWarning):
+    """Hyperparameter selection ran without ``groups``: validation rows may share a network with fitting rows."""
+
+
+def _group_codes(groups, n_samples, who):
+    """Integer codes 0..n_groups-1 of ``groups`` (one per row), or None when no groups are given.
+
+    Without groups a :class:`UngroupedSelectionWarning` is issued: rows of one
+    network (its layers) are strongly correlated, so validating on rows whose
+    network also fitted the model rewards settings that memorize networks.
+    """
+    if groups is None:
+        warnings.warn(
+            f"{who}: fit() got no groups, so hyperparameters are selected on rows whose network may "
+            "also be in the fitting part (leaky for layers of one network); pass groups=<network id "
+            "per row> to select across networks",
+            UngroupedSelectionWarning, stacklevel=3,
+        )
+        return None
+    groups = column_or_1d(groups, warn=True)
+    if len(groups) != n_samples:
+        raise ValueError(f"{who}: groups has {len(groups)} entries but X has {n_samples} rows")
+    if pd.isna(pd.Series(groups, dtype=object)).any():
+        raise ValueError(f"{who}: groups contains missing values; give every row its network id")
+    _, codes = np.unique(np.asarray(groups, dtype=object).astype(str), return_inverse=True)
+    if codes.max() < 1:
+        raise ValueError(f"{who}: groups has a single value; grouped selection needs at least 2 networks")
+    return codes.astype(np.intp)

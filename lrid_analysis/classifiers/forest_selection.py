@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.model_selection import ParameterGrid
+from sklearn.tree import DecisionTreeClassifier
+from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
+    _check_sample_weight,
     check_array,
     check_is_fitted,
     check_random_state,
     column_or_1d,
 )
 
+from ._layout import UngroupedSelectionWarning, _group_codes  # noqa: F401  (docs)
 from .grids import RANDOM_FOREST_GRID
 
 
@@ -48,54 +54,141 @@ def _decision_sizes(sizes, prune_from):
     return out
 
 
-def _growth_cost(forest):
+def _growth_cost(trees):
     """Deterministic proxy of the cost of growing more trees like these.
 
     Split search scans ``max_features`` columns for every sample of every
     node: the sum over trees of ``max_features_ * sum(n_node_samples)``.
     """
-    return sum(int(t.max_features_) * int(t.tree_.n_node_samples.sum()) for t in forest.estimators_)
+    return sum(int(t.max_features_) * int(t.tree_.n_node_samples.sum()) for t in trees)
 
 
 class _OOBVotes:
     """Out-of-bag class probabilities of a growing forest, tree by tree.
 
     For every training row, the sum of the class probabilities of the trees
-    that did not see it (``estimators_samples_``), updated with the trees
-    added since the last call. The accuracy and the
-    averaged probabilities follow scikit-learn's ``oob_score_`` and
-    ``oob_decision_function_`` exactly (rows without out-of-bag trees count
-    as predicting the first class).
+    that did not see it, updated with the trees added since the last call.
+    The accuracy and the averaged probabilities follow scikit-learn's
+    ``oob_score_`` and ``oob_decision_function_`` exactly (rows without
+    out-of-bag trees count as predicting the first class).
     """
 
-    def __init__(self, X, y, classes):
-        self.X = check_array(X, dtype=np.float32, accept_sparse="csr", ensure_all_finite=False)
-        found, self.codes = np.unique(column_or_1d(y), return_inverse=True)
-        if len(found) != len(classes):  # pragma: no cover - the forest saw the same y
-            raise ValueError("class mismatch between y and the fitted forest")
-        n, n_classes = len(self.codes), len(classes)
-        self.sums = np.zeros((n, n_classes))
-        self.counts = np.zeros(n, dtype=np.int64)
+    def __init__(self, X, codes, n_classes):
+        self.X = X
+        self.codes = codes
+        self.sums = np.zeros((len(codes), n_classes))
+        self.counts = np.zeros(len(codes), dtype=np.int64)
         self.n_trees = 0
 
-    def update(self, forest):
-        n = len(self.codes)
-        samples = forest.estimators_samples_
-        for t in range(self.n_trees, len(forest.estimators_)):
-            out_of_bag = np.ones(n, dtype=bool)
-            out_of_bag[samples[t]] = False
-            rows = np.flatnonzero(out_of_bag)
+    def update(self, grower):
+        for t in range(self.n_trees, grower.n_trees):
+            rows = grower.oob_rows(t)
             if len(rows):
-                proba = forest.estimators_[t].predict_proba(self.X[rows])
-                self.sums[rows] += proba
+                self.sums[rows] += grower.trees[t].predict_proba(self.X[rows])
                 self.counts[rows] += 1
-        self.n_trees = len(forest.estimators_)
+        self.n_trees = grower.n_trees
 
     def decision_function(self):
         return self.sums / np.maximum(self.counts, 1)[:, None]
 
     def accuracy(self):
         return float(np.mean(np.argmax(self.decision_function(), axis=1) == self.codes))
+
+
+class _WarmStartGrower:
+    """One setting grown as a scikit-learn forest with ``warm_start`` (row bootstrap)."""
+
+    def __init__(self, forest, X, y, sample_weight):
+        self.forest, self.X, self.y, self.sample_weight = forest, X, y, sample_weight
+        self.n_rows = len(y)
+
+    @property
+    def trees(self):
+        return self.forest.estimators_ if hasattr(self.forest, "estimators_") else []
+
+    @property
+    def n_trees(self):
+        return len(self.trees)
+
+    def grow(self, size):
+        self.forest.set_params(n_estimators=size).fit(self.X, self.y, sample_weight=self.sample_weight)
+
+    def oob_rows(self, t):
+        out_of_bag = np.ones(self.n_rows, dtype=bool)
+        out_of_bag[self.forest.estimators_samples_[t]] = False
+        return np.flatnonzero(out_of_bag)
+
+    def final(self, k):
+        forest = self.forest
+        forest.estimators_ = forest.estimators_[:k]
+        forest.set_params(n_estimators=k, warm_start=False, oob_score=True)
+        return forest
+
+
+class _GroupBootstrap:
+    """Bootstraps over networks shared by all settings: tree ``t`` draws ``n_groups`` networks.
+
+    ``counts[t, g]`` is how often network ``g`` was drawn for tree ``t``; a
+    row's weight is its network's count, so the out-of-bag rows of a tree
+    are whole networks. ``seeds[t]`` seeds tree ``t``'s feature draws.
+    """
+
+    def __init__(self, codes, n_trees, random_state):
+        rng = np.random.RandomState(random_state)
+        n_groups = int(codes.max()) + 1
+        self.codes = codes
+        self.seeds = rng.randint(np.iinfo(np.int32).max, size=n_trees)
+        draws = rng.randint(0, n_groups, size=(n_trees, n_groups))
+        self.counts = np.stack([np.bincount(d, minlength=n_groups) for d in draws]).astype(np.int32)
+
+
+class _GroupedGrower:
+    """One setting grown tree by tree on network bootstraps, as scikit-learn grows a forest.
+
+    Each tree is the forest's :class:`~sklearn.tree.DecisionTreeClassifier`
+    (the forest's tree parameters) fitted on all rows with weights = the
+    row's network count in the bootstrap (times ``sample_weight`` and the
+    class weights), which is how scikit-learn applies a row bootstrap.
+    """
+
+    def __init__(self, forest, X, codes, n_classes, sample_weight, bootstrap, n_jobs):
+        self.forest, self.X, self.codes, self.n_classes = forest, X, codes, n_classes
+        self.bootstrap, self.n_jobs = bootstrap, n_jobs
+        self.base_weight = np.ones(len(codes)) if sample_weight is None else np.asarray(sample_weight, float)
+        class_weight = forest.class_weight
+        if class_weight is not None and class_weight != "balanced_subsample":
+            self.base_weight = self.base_weight * compute_sample_weight(class_weight, codes)
+        self.trees = []
+        self.tree_params = {p: getattr(forest, p) for p in forest.estimator_params if p != "random_state"}
+
+    @property
+    def n_trees(self):
+        return len(self.trees)
+
+    def _fit_tree(self, t):
+        counts = self.bootstrap.counts[t][self.bootstrap.codes]
+        weight = self.base_weight * counts
+        if self.forest.class_weight == "balanced_subsample":
+            inbag = np.repeat(np.arange(len(counts)), counts)
+            weight = weight * compute_sample_weight("balanced", self.codes, indices=inbag)
+        tree = DecisionTreeClassifier(**self.tree_params, random_state=int(self.bootstrap.seeds[t]))
+        return tree.fit(self.X, self.codes, sample_weight=weight)
+
+    def grow(self, size):
+        new = range(self.n_trees, size)
+        self.trees.extend(Parallel(n_jobs=self.n_jobs, prefer="threads")(delayed(self._fit_tree)(t) for t in new))
+
+    def oob_rows(self, t):
+        return np.flatnonzero(self.bootstrap.counts[t][self.bootstrap.codes] == 0)
+
+    def final(self, k):
+        forest = self.forest.set_params(n_estimators=k, warm_start=False, oob_score=True)
+        forest._validate_estimator()
+        forest.estimators_ = self.trees[:k]
+        forest.n_outputs_ = 1
+        forest.n_classes_ = self.n_classes
+        forest.n_features_in_ = self.X.shape[1]
+        return forest
 
 
 class OOBForestSelection(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
@@ -137,6 +230,22 @@ class OOBForestSelection(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     its first ``k`` trees are exactly the forest a fresh fit with
     ``n_estimators=k`` and the same ``random_state`` would grow.
 
+    Grouped by network: rows are layers of networks, and layers of one
+    network are strongly correlated, so a row's out-of-bag trees have mostly
+    seen other layers of its network, and OOB accuracy rewards settings that
+    memorize networks. With ``fit(X, y, groups=network_ids)`` each tree is
+    grown on a bootstrap of *networks* (``n_groups`` networks drawn with
+    replacement; every row weighted by its network's count, as scikit-learn
+    weights rows by their bootstrap count), so a tree's out-of-bag rows are
+    whole networks it never saw, and OOB accuracy estimates accuracy on new
+    networks. Everything else (successive halving, ties, the final forest is
+    the winner cut to size, no refit) is the same; trees are grown in
+    threads (``n_jobs``) and the final forest is a
+    :class:`~sklearn.ensemble.RandomForestClassifier` holding these trees
+    (its ``estimators_samples_`` do not describe them: see
+    ``bootstrap_counts_``). Without ``groups`` the row bootstrap above is
+    used and an :class:`UngroupedSelectionWarning` says so.
+
     Parameters
     ----------
     estimator : RandomForestClassifier or None
@@ -173,9 +282,28 @@ class OOBForestSelection(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         the largest size, see above) and ``dropped``.
     growth_order_ : list of int
         Settings (grid order indices) in the order they were grown.
+    grouped_ : bool
+        Whether ``fit`` got ``groups`` (network bootstrap).
+    groups_ : ndarray of shape (n_groups,) or None
+        The distinct groups, in the order of the columns of ``bootstrap_counts_``.
+    bootstrap_counts_ : ndarray of shape (n_trees, n_groups) or None
+        Grouped fits: how often each network was drawn for each tree of the
+        final forest (0: the tree's out-of-bag networks).
     classes_ : ndarray of shape (n_classes,)
     n_features_in_ : int
     feature_importances_ : ndarray of shape (n_features,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> groups = np.repeat(np.arange(20), 5)                # 20 networks, 5 layers each
+    >>> y = np.where(groups % 2, "adam", "sgdm")
+    >>> X = rng.normal(size=(100, 4)) + (groups % 2)[:, None]
+    >>> est = OOBForestSelection(param_grid={"max_features": [1, None], "n_estimators": [10, 20]})
+    >>> est = est.fit(X, y, groups=groups)
+    >>> sorted(est.best_params_), est.grouped_
+    (['max_features', 'n_estimators'], True)
     """
 
     def __init__(self, estimator=None, param_grid=None, margin=0.01, prune_from=100, tol=0.0,
@@ -200,7 +328,7 @@ class OOBForestSelection(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         rest = {k: list(v) for k, v in grid.items() if k != "n_estimators"}
         return sizes, list(ParameterGrid(rest)) if rest else [{}]
 
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, groups=None):
         """Grow the forests, select on OOB accuracy, keep the winner.
 
         Parameters
@@ -208,6 +336,10 @@ class OOBForestSelection(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         X : array-like of shape (n_samples, n_features)
         y : array-like of shape (n_samples,)
         sample_weight : array-like of shape (n_samples,), optional
+        groups : array-like of shape (n_samples,), optional
+            Network id of every row: bootstrap over networks, so out-of-bag
+            rows are whole networks (see above). None: row bootstrap, with
+            an :class:`UngroupedSelectionWarning`.
 
         Returns
         -------
@@ -232,18 +364,37 @@ class OOBForestSelection(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         if self.n_jobs is not None:
             fixed["n_jobs"] = self.n_jobs
         forests = [clone(template).set_params(**setting, **fixed) for setting in settings]
-        votes = [None] * len(settings)
         steps = _decision_sizes(sizes, self.prune_from)  # grid sizes and extra decision points
+        allow_nan = template.__sklearn_tags__().input_tags.allow_nan
+        X_checked = check_array(X, dtype=np.float32, accept_sparse="csr",
+                                ensure_all_finite="allow-nan" if allow_nan else True)
+        if y is None:
+            raise ValueError("OOBForestSelection requires y to be passed, but the target y is None")
+        y = column_or_1d(y, warn=True)
+        check_classification_targets(y)
+        if len(y) != X_checked.shape[0]:
+            raise ValueError(f"OOBForestSelection: X has {X_checked.shape[0]} rows but y has {len(y)}")
+        classes, codes = np.unique(y, return_inverse=True)
+        group_codes = _group_codes(groups, len(y), "OOBForestSelection")
+        if group_codes is None:
+            growers = [_WarmStartGrower(f, X, y, sample_weight) for f in forests]
+            self.groups_, self.bootstrap_counts_ = None, None
+        else:
+            if sample_weight is not None:
+                sample_weight = _check_sample_weight(sample_weight, X_checked)
+            bootstrap = _GroupBootstrap(group_codes, steps[-1], seed)
+            growers = [_GroupedGrower(f, X_checked, codes, len(classes), sample_weight, bootstrap, f.n_jobs)
+                       for f in forests]
+            self.groups_ = np.unique(np.asarray(groups, dtype=object).astype(str))
+        votes = [_OOBVotes(X_checked, codes, len(classes)) for _ in settings]
         on_grid = np.isin(steps, sizes)
         scores = np.full((len(settings), len(steps)), np.nan)
         projected = np.full((len(settings), len(steps)), np.nan)
         decisions = {}
 
         def grow(i, j):
-            forests[i].set_params(n_estimators=steps[j]).fit(X, y, sample_weight=sample_weight)
-            if votes[i] is None:
-                votes[i] = _OOBVotes(X, y, forests[i].classes_)
-            votes[i].update(forests[i])
+            growers[i].grow(steps[j])
+            votes[i].update(growers[i])
             scores[i, j] = votes[i].accuracy()
             if on_grid[j]:
                 decisions[i, j] = votes[i].decision_function()
@@ -252,7 +403,7 @@ class OOBForestSelection(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         for i in range(len(settings)):
             grow(i, 0)
         # cheapest settings first, so that the expensive ones face the best accuracy there is
-        order = sorted(range(len(settings)), key=lambda i: _growth_cost(forests[i]))
+        order = sorted(range(len(settings)), key=lambda i: _growth_cost(growers[i].trees))
         for i in order:
             for j in range(1, len(steps)):
                 bar = np.nanmax(scores[:, on_grid]) - self.margin
@@ -264,12 +415,14 @@ class OOBForestSelection(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         best = np.nanmax(grid_scores)
         tied = np.argwhere(grid_scores >= best - self.tol)  # rows: (setting, size) pairs
         i_best, j_best = min(tied, key=lambda ij: (ij[1], ij[0]))
-        forest = forests[i_best]
         k = steps[j_best]
-        forest.estimators_ = forest.estimators_[:k]
-        forest.set_params(n_estimators=k, warm_start=False, oob_score=True)
+        forest = growers[i_best].final(k)
+        if group_codes is not None:
+            forest.classes_ = classes
+            self.bootstrap_counts_ = bootstrap.counts[:k].copy()
         forest.oob_score_ = scores[i_best, j_best]
         forest.oob_decision_function_ = decisions[i_best, j_best]
+        self.grouped_ = group_codes is not None
         self.best_estimator_ = forest
         self.best_params_ = {**settings[i_best], "n_estimators": k}
         self.best_score_ = float(scores[i_best, j_best])
@@ -284,9 +437,10 @@ class OOBForestSelection(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
             table[key] = pd.Series([row[key] for row in rows], dtype=object)
         self.oob_scores_ = table
         self.classes_ = forest.classes_
-        self.n_features_in_ = forest.n_features_in_
-        if hasattr(forest, "feature_names_in_"):
-            self.feature_names_in_ = forest.feature_names_in_
+        self.n_features_in_ = X_checked.shape[1]
+        if hasattr(X, "columns"):
+            self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+            forest.feature_names_in_ = self.feature_names_in_
         return self
 
     def predict(self, X):

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
-from sklearn.model_selection import GridSearchCV, ParameterGrid, StratifiedKFold
+from sklearn.model_selection import (
+    GridSearchCV,
+    ParameterGrid,
+    StratifiedGroupKFold,
+    StratifiedKFold,
+)
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import _num_samples, check_is_fitted
 
-from ._layout import _estimator_has
+from ._layout import _estimator_has, _group_codes
 
 
 def _adapted_grid(estimator, param_grid, X):
@@ -32,7 +37,11 @@ class GridSelection(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         candidates are judged on a fraction of the rows); ``"grid"``: plain
         :class:`~sklearn.model_selection.GridSearchCV`.
     cv : int
-        Stratified, shuffled folds (seeded by ``random_state``).
+        Stratified, shuffled folds (seeded by ``random_state``); with
+        ``groups`` in ``fit``, stratified *grouped* folds
+        (:class:`~sklearn.model_selection.StratifiedGroupKFold`): every
+        network's rows fall in one fold, so no validation row shares a
+        network with the rows the candidate was fitted on.
     factor : int
         Successive-halving factor.
     scoring : str or callable
@@ -52,8 +61,24 @@ class GridSelection(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         What ran: successive halving needs at least ``2 * cv * n_classes *
         factor`` rows, below that the full grid is searched; "none" with a
         single candidate.
+    cv_ : cross-validator or None
+        The splitter the search used (None with a single candidate).
+    grouped_ : bool
+        Whether the folds were grouped.
     classes_ : ndarray of shape (n_classes,)
     n_features_in_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.neighbors import KNeighborsClassifier
+    >>> rng = np.random.default_rng(0)
+    >>> groups = np.repeat(np.arange(12), 4)                # 12 networks, 4 layers each
+    >>> y = np.where(groups % 2, "adam", "sgdm")
+    >>> X = rng.normal(size=(48, 3)) + (groups % 2)[:, None]
+    >>> est = GridSelection(KNeighborsClassifier(), {"n_neighbors": [1, 5]}, search="grid")
+    >>> est.fit(X, y, groups=groups).best_params_["n_neighbors"] in (1, 5)
+    True
     """
 
     def __init__(self, estimator, param_grid, search="halving", cv=3, factor=3, scoring="accuracy",
@@ -67,8 +92,19 @@ class GridSelection(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         self.n_jobs = n_jobs
         self.random_state = random_state
 
-    def fit(self, X, y, **fit_params):
+    def fit(self, X, y, groups=None, **fit_params):
         """Search the grid on (X, y) and refit the best candidate on all of it.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        groups : array-like of shape (n_samples,), optional
+            Network id of every row: the folds are grouped by it. None:
+            row folds, with an :class:`UngroupedSelectionWarning` when there
+            is something to select.
+        **fit_params
+            Passed to the estimator's ``fit``.
 
         Returns
         -------
@@ -87,8 +123,16 @@ class GridSelection(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
             self.best_score_ = float("nan")
             self.cv_results_ = None
             self.search_method_ = "none"
+            self.cv_, self.grouped_ = None, groups is not None
         else:
-            cv = StratifiedKFold(n_splits=self.cv, shuffle=True, random_state=self.random_state)
+            codes = _group_codes(groups, _num_samples(X), "GridSelection")
+            if codes is None:
+                cv = StratifiedKFold(n_splits=self.cv, shuffle=True, random_state=self.random_state)
+            else:
+                if codes.max() + 1 < self.cv:
+                    raise ValueError(f"GridSelection: {codes.max() + 1} groups cannot fill cv={self.cv} grouped folds")
+                cv = StratifiedGroupKFold(n_splits=self.cv, shuffle=True, random_state=self.random_state)
+            self.cv_, self.grouped_ = cv, codes is not None
             common = dict(scoring=self.scoring, cv=cv, n_jobs=self.n_jobs, refit=True, error_score="raise")
             # successive halving needs room for at least two rounds of its smallest
             # resource (2 rows per class and fold); on fewer rows search the full grid
@@ -103,7 +147,7 @@ class GridSelection(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
                                              random_state=self.random_state, **common)
             else:
                 search = GridSearchCV(clone(self.estimator), grid, **common)
-            search.fit(X, y, **fit_params)
+            search.fit(X, y, groups=groups, **fit_params)
             self.search_method_ = "halving" if halving else "grid"
             self.best_params_ = search.best_params_
             self.best_estimator_ = search.best_estimator_

@@ -78,6 +78,11 @@ __all__ = [
     "XGBoostClassifier",
     "Conv1DClassifier",
     "UngroupedSelectionWarning",
+    "SELECTIONS",
+    "COMPACT_SETTINGS",
+    "PAPER_SETTINGS",
+    "PAPER_SVM_GRID",
+    "PAPER_CONV1D_GRID",
 ]
 
 from ._layout import UngroupedSelectionWarning
@@ -93,6 +98,13 @@ from .grids import (
     XGBOOST_GRID,
 )
 from .linear import LinearSVMClassifier, LogisticClassifier
+from .protocols import (
+    COMPACT_SETTINGS,
+    PAPER_CONV1D_GRID,
+    PAPER_SETTINGS,
+    PAPER_SVM_GRID,
+    SELECTIONS,
+)
 from .registry import (  # noqa: F401  (_REGISTRY: the registry's dict, for tests and plugins)
     _REGISTRY,
     ENTRY_POINT_GROUP,

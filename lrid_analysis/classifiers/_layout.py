@@ -9,7 +9,7 @@ import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.decomposition import PCA
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn.utils.validation import column_or_1d
 
 
@@ -31,13 +31,33 @@ def _layout(n_features, n_checkpoints, n_categorical, who):
     return n_continuous // n_checkpoints
 
 
-def _continuous_preprocessor(n_features, n_categorical, n_components, random_state):
-    """Standardize (and optionally PCA) the continuous columns; pass the one-hot through."""
-    steps = [("scale", StandardScaler())]
+def _categorical_columns(X, n_categorical, who):
+    """How many trailing columns of X are the one-hot block: ``n_categorical`` or 0.
+
+    The last ``n_categorical`` columns count as one-hot (kept out of scaling
+    and PCA) only when X has more columns than that and they hold only 0 and
+    1; otherwise every column is continuous (e.g. a table without the layer
+    one-hot).
+    """
+    n_categorical = int(n_categorical)
+    if n_categorical < 0:
+        raise ValueError(f"{who}: n_categorical must be >= 0, got {n_categorical}")
+    if n_categorical == 0 or X.shape[1] <= n_categorical:
+        return 0
+    block = X[:, X.shape[1] - n_categorical:]
+    return n_categorical if np.isin(block, (0, 1)).all() else 0
+
+
+def _continuous_preprocessor(n_features, n_categorical, n_components, random_state, scale=True):
+    """Standardize (optional) and PCA (optional) the continuous columns; pass the one-hot through."""
+    steps = [("scale", StandardScaler())] if scale else []
     if n_components is not None:
         steps.append(("pca", PCA(n_components=n_components, random_state=random_state)))
-    continuous = Pipeline(steps)
+    continuous = Pipeline(steps) if steps else "passthrough"
     if n_categorical == 0:
+        if continuous == "passthrough":
+            return FunctionTransformer()
+
         return continuous
     return ColumnTransformer(
         [

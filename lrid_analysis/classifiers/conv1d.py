@@ -12,7 +12,9 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._layout import _layout, _one_class_error
 
-_POOLINGS = ("none", "max", "avg")
+_POOLINGS = ("none", "max", "avg", "global_max", "global_avg")
+_INITS = ("pytorch", "glorot")
+_DTYPES = ("float32", "float64")
 
 
 class _torch_threads:
@@ -34,10 +36,19 @@ class _torch_threads:
         torch.set_num_threads(self.before)
 
 
+def _batches(order, batch_size, drop_last):
+    """Mini-batches of ``order``; ``drop_last`` drops a last partial one (unless it is the only one)."""
+    n_full = len(order) // batch_size
+    stop = n_full * batch_size if drop_last and n_full else len(order)
+    return [order[start:start + batch_size] for start in range(0, stop, batch_size)]
+
+
 def _conv_lengths(n_checkpoints, kernel_size, stride, pooling):
     """Effective kernel size, output length of the convolution and of the pooling."""
     kernel = min(int(kernel_size), n_checkpoints)
     conv_len = (n_checkpoints - kernel) // int(stride) + 1
+    if pooling.startswith("global_"):
+        return kernel, conv_len, 1
     pooled = conv_len // 2 if pooling != "none" and conv_len >= 2 else conv_len
     return kernel, conv_len, pooled
 
@@ -51,7 +62,8 @@ class Conv1DClassifier(ClassifierMixin, BaseEstimator):
     checkpoints (so the shape of each trajectory is kept). One convolution
     (``n_filters`` filters, ``kernel_size`` capped at ``n_checkpoints``,
     ``stride``) with a ReLU, then optional max or average pooling (window 2,
-    stride 2, skipped when a single time step is left), is flattened,
+    stride 2, skipped when a single time step is left; ``"global_max"`` /
+    ``"global_avg"`` pool over all time steps), is flattened,
     concatenated with the one-hot columns and mapped to the classes by a
     linear layer. Training minimizes cross-entropy with Adam in mini-batches
     of ``batch_size``; ``validation_fraction`` of the training rows
@@ -62,17 +74,40 @@ class Conv1DClassifier(ClassifierMixin, BaseEstimator):
     for ``max_epochs``. Weight initialization and batch order are seeded by
     ``random_state`` without touching torch's global generator.
 
+    The paper's protocol (``--selection paper``, see
+    :data:`~lrid_analysis.classifiers.PAPER_SETTINGS`) differs in five
+    switches: ``categorical_as_channels=True`` (the one-hot enters the
+    convolution as constant input channels instead of joining the linear
+    layer), ``standardize=False``, ``init="glorot"`` (Glorot-uniform
+    weights, zero biases), ``drop_last=True`` (the last partial batch of an
+    epoch is dropped; with fewer rows than ``batch_size`` one batch of all
+    rows is used) and ``dtype="float64"``; with ``validation_fraction=0``
+    and ``max_epochs=400`` (no early stopping).
+
     Parameters
     ----------
     n_checkpoints, n_categorical : int
         Feature layout (see module docstring).
     n_filters, kernel_size, stride : int
-    pooling : {"none", "max", "avg"}
+    pooling : {"none", "max", "avg", "global_max", "global_avg"}
     learning_rate, weight_decay : float
         Adam settings.
     batch_size, max_epochs, patience : int
     validation_fraction : float
         In [0, 1); 0 trains for ``max_epochs`` without early stopping.
+    categorical_as_channels : bool
+        Feed the one-hot as constant input channels of the convolution
+        (``n_observables + n_categorical`` channels) instead of appending it
+        to the linear layer's input.
+    standardize : bool
+        Standardize each observable over training rows and checkpoints.
+    init : {"pytorch", "glorot"}
+        PyTorch's default initialization, or Glorot-uniform weights and
+        zero biases.
+    drop_last : bool
+        Drop the last partial mini-batch of every epoch.
+    dtype : {"float32", "float64"}
+        Precision of the network and of training.
     device : str
         Torch device for training (``"cpu"`` default); the fitted network is
         kept on the CPU.
@@ -98,7 +133,8 @@ class Conv1DClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(self, n_checkpoints=21, n_categorical=3, n_filters=20, kernel_size=6, stride=1, pooling="max",
                  learning_rate=1e-3, weight_decay=0.0, batch_size=128, max_epochs=100, patience=10,
-                 validation_fraction=0.1, device="cpu", n_threads=1, random_state=0):
+                 validation_fraction=0.1, categorical_as_channels=False, standardize=True, init="pytorch",
+                 drop_last=False, dtype="float32", device="cpu", n_threads=1, random_state=0):
         self.n_checkpoints = n_checkpoints
         self.n_categorical = n_categorical
         self.n_filters = n_filters
@@ -111,6 +147,11 @@ class Conv1DClassifier(ClassifierMixin, BaseEstimator):
         self.max_epochs = max_epochs
         self.patience = patience
         self.validation_fraction = validation_fraction
+        self.categorical_as_channels = categorical_as_channels
+        self.standardize = standardize
+        self.init = init
+        self.drop_last = drop_last
+        self.dtype = dtype
         self.device = device
         self.n_threads = n_threads
         self.random_state = random_state
@@ -130,6 +171,10 @@ class Conv1DClassifier(ClassifierMixin, BaseEstimator):
     def _check_params(self):
         if self.pooling not in _POOLINGS:
             raise ValueError(f"Conv1DClassifier: pooling must be one of {_POOLINGS}, got {self.pooling!r}")
+        if self.init not in _INITS:
+            raise ValueError(f"Conv1DClassifier: init must be one of {_INITS}, got {self.init!r}")
+        if self.dtype not in _DTYPES:
+            raise ValueError(f"Conv1DClassifier: dtype must be one of {_DTYPES}, got {self.dtype!r}")
         for name in ("n_filters", "kernel_size", "stride", "batch_size", "max_epochs", "patience"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"Conv1DClassifier: {name} must be >= 1, got {getattr(self, name)!r}")
@@ -139,12 +184,21 @@ class Conv1DClassifier(ClassifierMixin, BaseEstimator):
             )
 
     def _split(self, X):
-        """(sequences (n, n_obs, n_ckpt) standardized, one-hot (n, n_cat)) as float32."""
+        """(sequences (n, channels, n_ckpt), one-hot (n, n_cat)) in ``dtype``.
+
+        Observables standardized (``standardize``); with
+        ``categorical_as_channels`` the one-hot is appended as constant
+        channels and the second array has no columns.
+        """
         n_ckpt = int(self.n_checkpoints)
         n_obs = self.channel_mean_.shape[0]
         seq = X[:, : n_obs * n_ckpt].reshape(len(X), n_obs, n_ckpt)
         seq = (seq - self.channel_mean_[None, :, None]) / self.channel_scale_[None, :, None]
-        return seq.astype(np.float32), X[:, n_obs * n_ckpt:].astype(np.float32)
+        cat = X[:, n_obs * n_ckpt:]
+        if self.categorical_as_channels:
+            seq = np.concatenate([seq, np.repeat(cat[:, :, None], n_ckpt, axis=2)], axis=1)
+            cat = cat[:, :0]
+        return seq.astype(self.dtype), np.ascontiguousarray(cat, dtype=self.dtype)
 
     def _build_network(self, n_obs, n_classes):
         import torch
@@ -152,14 +206,23 @@ class Conv1DClassifier(ClassifierMixin, BaseEstimator):
 
         n_ckpt, n_cat = int(self.n_checkpoints), int(self.n_categorical)
         kernel, conv_len, pooled = _conv_lengths(n_ckpt, self.kernel_size, self.stride, self.pooling)
+        channels, head_extra = (n_obs + n_cat, 0) if self.categorical_as_channels else (n_obs, n_cat)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(self.random_state))
-            layers = [nn.Conv1d(n_obs, int(self.n_filters), kernel_size=kernel, stride=int(self.stride)), nn.ReLU()]
-            if self.pooling != "none" and conv_len >= 2:
+            conv = nn.Conv1d(channels, int(self.n_filters), kernel_size=kernel, stride=int(self.stride))
+            layers = [conv, nn.ReLU()]
+            if self.pooling in ("global_max", "global_avg"):
+                layers.append(nn.AdaptiveMaxPool1d(1) if self.pooling == "global_max" else nn.AdaptiveAvgPool1d(1))
+            elif self.pooling != "none" and conv_len >= 2:
                 layers.append(nn.MaxPool1d(2) if self.pooling == "max" else nn.AvgPool1d(2))
             layers.append(nn.Flatten())
-            head = nn.Linear(int(self.n_filters) * pooled + n_cat, n_classes)
-            return nn.ModuleDict({"features": nn.Sequential(*layers), "head": head})
+            head = nn.Linear(int(self.n_filters) * pooled + head_extra, n_classes)
+            if self.init == "glorot":
+                for layer in (conv, head):
+                    nn.init.xavier_uniform_(layer.weight)
+                    nn.init.zeros_(layer.bias)
+            network = nn.ModuleDict({"features": nn.Sequential(*layers), "head": head})
+            return network.to(getattr(torch, self.dtype))
 
     @staticmethod
     def _forward(network, seq, cat):
@@ -197,9 +260,12 @@ class Conv1DClassifier(ClassifierMixin, BaseEstimator):
         codes = encoder.transform(y)
         n_ckpt = int(self.n_checkpoints)
         seq = X[:, : n_obs * n_ckpt].reshape(len(X), n_obs, n_ckpt)
-        self.channel_mean_ = seq.mean(axis=(0, 2))
-        scale = seq.std(axis=(0, 2))
-        self.channel_scale_ = np.where(scale > 0, scale, 1.0)
+        if self.standardize:
+            self.channel_mean_ = seq.mean(axis=(0, 2))
+            scale = seq.std(axis=(0, 2))
+            self.channel_scale_ = np.where(scale > 0, scale, 1.0)
+        else:
+            self.channel_mean_, self.channel_scale_ = np.zeros(n_obs), np.ones(n_obs)
         seq, cat = self._split(X)
 
         rows = np.arange(len(X))
@@ -224,22 +290,22 @@ class Conv1DClassifier(ClassifierMixin, BaseEstimator):
         for epoch in range(1, int(self.max_epochs) + 1):
             network.train()
             order = train_idx[torch.randperm(len(train_idx), generator=generator)].to(device)
-            total = 0.0
-            for start in range(0, len(order), int(self.batch_size)):
-                batch = order[start:start + int(self.batch_size)]
+            total, seen = 0.0, 0
+            for batch in _batches(order, int(self.batch_size), bool(self.drop_last)):
                 optimizer.zero_grad()
                 loss = F.cross_entropy(self._forward(network, tensors[0][batch], tensors[1][batch]),
                                        tensors[2][batch])
                 loss.backward()
                 optimizer.step()
                 total += loss.item() * len(batch)
-            record = {"epoch": epoch, "train_loss": total / len(order), "val_loss": np.nan, "val_accuracy": np.nan}
+                seen += len(batch)
+            record = {"epoch": epoch, "train_loss": total / seen, "val_loss": np.nan, "val_accuracy": np.nan}
             if early_stopping:
                 network.eval()
                 with torch.no_grad():
                     logits = self._forward(network, tensors[0][val_idx], tensors[1][val_idx])
                     record["val_loss"] = float(F.cross_entropy(logits, tensors[2][val_idx]))
-                    record["val_accuracy"] = float((logits.argmax(1) == tensors[2][val_idx]).float().mean())
+                    record["val_accuracy"] = float((logits.argmax(1) == tensors[2][val_idx]).double().mean())
                 if record["val_loss"] < best_loss:
                     best_loss, best_epoch = record["val_loss"], epoch
                     best_state = {k: v.detach().clone() for k, v in network.state_dict().items()}

@@ -42,6 +42,9 @@ class GridSelection(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         (:class:`~sklearn.model_selection.StratifiedGroupKFold`): every
         network's rows fall in one fold, so no validation row shares a
         network with the rows the candidate was fitted on.
+    shuffle : bool
+        Shuffle before cutting folds (seeded); False keeps the row order, as
+        the paper's protocol did (``--selection paper``).
     factor : int
         Successive-halving factor.
     scoring : str or callable
@@ -81,12 +84,13 @@ class GridSelection(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     True
     """
 
-    def __init__(self, estimator, param_grid, search="halving", cv=3, factor=3, scoring="accuracy",
+    def __init__(self, estimator, param_grid, search="halving", cv=3, shuffle=True, factor=3, scoring="accuracy",
                  n_jobs=1, random_state=0):
         self.estimator = estimator
         self.param_grid = param_grid
         self.search = search
         self.cv = cv
+        self.shuffle = shuffle
         self.factor = factor
         self.scoring = scoring
         self.n_jobs = n_jobs
@@ -126,12 +130,13 @@ class GridSelection(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
             self.cv_, self.grouped_ = None, groups is not None
         else:
             codes = _group_codes(groups, _num_samples(X), "GridSelection")
+            seed = self.random_state if self.shuffle else None
             if codes is None:
-                cv = StratifiedKFold(n_splits=self.cv, shuffle=True, random_state=self.random_state)
+                cv = StratifiedKFold(n_splits=self.cv, shuffle=bool(self.shuffle), random_state=seed)
             else:
                 if codes.max() + 1 < self.cv:
                     raise ValueError(f"GridSelection: {codes.max() + 1} groups cannot fill cv={self.cv} grouped folds")
-                cv = StratifiedGroupKFold(n_splits=self.cv, shuffle=True, random_state=self.random_state)
+                cv = StratifiedGroupKFold(n_splits=self.cv, shuffle=bool(self.shuffle), random_state=seed)
             self.cv_, self.grouped_ = cv, codes is not None
             common = dict(scoring=self.scoring, cv=cv, n_jobs=self.n_jobs, refit=True, error_score="raise")
             # successive halving needs room for at least two rounds of its smallest

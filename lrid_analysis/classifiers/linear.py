@@ -13,7 +13,7 @@ from sklearn.svm import LinearSVC
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._layout import _continuous_preprocessor, _one_class_error
+from ._layout import _categorical_columns, _continuous_preprocessor, _one_class_error
 
 
 class _StandardizedLinear(ClassifierMixin, BaseEstimator):
@@ -25,16 +25,27 @@ class _StandardizedLinear(ClassifierMixin, BaseEstimator):
     def _n_components(self):
         return None
 
+    def _scale(self):
+        return True
+
     def fit(self, X, y):
-        X, y = validate_data(self, X, y)
+        """Fit the preprocessing and the linear model.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Computed in float64.
+        y : array-like of shape (n_samples,)
+
+        Returns
+        -------
+        self
+        """
+        X, y = validate_data(self, X, y, dtype=np.float64)
         check_classification_targets(y)
         name = type(self).__name__
-        n_categorical = int(self.n_categorical)
-        if not 0 <= n_categorical < X.shape[1]:
-            raise ValueError(
-                f"{name}: n_categorical={n_categorical} leaves no continuous column in X with "
-                f"{X.shape[1]} columns"
-            )
+        n_categorical = _categorical_columns(X, self.n_categorical, name)
+        self.n_categorical_ = n_categorical
         self.classes_ = np.unique(y)
         _one_class_error(self.classes_, name)
         n_components = self._n_components()
@@ -44,7 +55,7 @@ class _StandardizedLinear(ClassifierMixin, BaseEstimator):
         self.pipeline_ = Pipeline(
             [
                 ("features", _continuous_preprocessor(X.shape[1], n_categorical, n_components,
-                                                      self.random_state)),
+                                                      self.random_state, scale=self._scale())),
                 ("model", self._linear_model()),
             ]
         )
@@ -60,25 +71,28 @@ class _StandardizedLinear(ClassifierMixin, BaseEstimator):
     def predict(self, X):
         """Predicted labels, shape (n_samples,)."""
         check_is_fitted(self, "pipeline_")
-        X = validate_data(self, X, reset=False)
+        X = validate_data(self, X, reset=False, dtype=np.float64)
         return self.pipeline_.predict(X)
 
     def decision_function(self, X):
         """Decision values, shape (n_samples,) for 2 classes, else (n_samples, n_classes)."""
         check_is_fitted(self, "pipeline_")
-        X = validate_data(self, X, reset=False)
+        X = validate_data(self, X, reset=False, dtype=np.float64)
         return self.pipeline_.decision_function(X)
 
 
 class LinearSVMClassifier(_StandardizedLinear):
-    """Linear SVM on standardized features, with optional PCA of the continuous ones.
+    """Linear SVM on (standardized) features, with optional PCA of the continuous ones.
 
-    The continuous columns are standardized (and projected on their first
-    ``n_components`` principal components when given); the last
-    ``n_categorical`` one-hot columns pass through unchanged. The SVM is
-    :class:`~sklearn.svm.LinearSVC` (squared hinge loss, one-vs-rest), solved
-    in the primal (``dual=False``), which converges quickly for many rows and
-    large ``C`` where a kernel SVC would not.
+    The continuous columns are standardized (``scale=True``) and projected
+    on their first ``n_components`` principal components when given; the
+    last ``n_categorical`` one-hot columns pass through unchanged (when they
+    are 0/1-valued, see ``n_categorical``). The SVM is
+    :class:`~sklearn.svm.LinearSVC` (squared hinge loss, one-vs-rest). lrid's
+    default solves it in the primal (``dual=False``), which converges
+    quickly for many rows and large ``C``; the paper's protocol
+    (``--selection paper``) used the dual solver on unscaled features
+    (``scale=False, dual=True``). Everything is computed in float64.
 
     Parameters
     ----------
@@ -87,6 +101,13 @@ class LinearSVMClassifier(_StandardizedLinear):
         PCA components; capped at the number of rows and continuous columns
         seen in ``fit``. None: no PCA.
     n_categorical : int
+        Trailing one-hot columns kept out of scaling and PCA. They are only
+        treated so when X has more columns than that and they hold only 0
+        and 1; otherwise all columns are continuous (``n_categorical_``).
+    scale : bool
+        Standardize the continuous columns (before PCA).
+    dual : bool
+        LinearSVC's dual (True) or primal (False) solver.
     max_iter, tol : solver settings
     random_state : int
 
@@ -95,26 +116,45 @@ class LinearSVMClassifier(_StandardizedLinear):
     pipeline_ : sklearn.pipeline.Pipeline
     n_components_ : int or None
         Components actually used.
+    n_categorical_ : int
+        One-hot columns actually passed through.
     converged_ : bool
         Whether the solver converged within ``max_iter`` (with very large
         ``C`` on separable data it may not; no warning is printed).
     classes_ : ndarray of shape (n_classes,)
     n_features_in_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.hstack([rng.normal(size=(40, 6)), np.eye(3)[rng.integers(0, 3, 40)]])
+    >>> X[:, 0] *= 5  # the informative column is the first principal component
+    >>> y = np.where(X[:, 0] > 0, "adam", "sgdm")
+    >>> est = LinearSVMClassifier(n_components=4, scale=False, dual=True).fit(X, y)
+    >>> est.n_components_, est.n_categorical_, est.score(X, y) > 0.9
+    (4, 3, True)
     """
 
-    def __init__(self, C=1.0, n_components=None, n_categorical=3, max_iter=1000, tol=1e-4, random_state=0):
+    def __init__(self, C=1.0, n_components=None, n_categorical=3, scale=True, dual=False, max_iter=1000, tol=1e-4,
+                 random_state=0):
         self.C = C
         self.n_components = n_components
         self.n_categorical = n_categorical
+        self.scale = scale
+        self.dual = dual
         self.max_iter = max_iter
         self.tol = tol
         self.random_state = random_state
+
+    def _scale(self):
+        return bool(self.scale)
 
     def _n_components(self):
         return self.n_components
 
     def _linear_model(self):
-        return LinearSVC(C=self.C, dual=False, max_iter=self.max_iter, tol=self.tol, random_state=self.random_state)
+        return LinearSVC(C=self.C, dual=bool(self.dual), max_iter=self.max_iter, tol=self.tol, random_state=self.random_state)
 
     def _adapt_param_grid(self, grid, shape):
         """Cap PCA sizes at what the data allows and drop the duplicates this makes."""
@@ -137,13 +177,15 @@ class LogisticClassifier(_StandardizedLinear):
     C : float
         Inverse L2 penalty.
     n_categorical : int
-        Trailing one-hot columns, passed through unscaled.
+        Trailing one-hot columns, passed through unscaled (when they hold
+        only 0 and 1 and X has more columns; see :class:`LinearSVMClassifier`).
     max_iter : int
     random_state : int
 
     Attributes
     ----------
     pipeline_ : sklearn.pipeline.Pipeline
+    n_categorical_ : int
     converged_ : bool
     classes_ : ndarray of shape (n_classes,)
     n_features_in_ : int
@@ -161,5 +203,5 @@ class LogisticClassifier(_StandardizedLinear):
     def predict_proba(self, X):
         """Class probabilities, shape (n_samples, n_classes)."""
         check_is_fitted(self, "pipeline_")
-        X = validate_data(self, X, reset=False)
+        X = validate_data(self, X, reset=False, dtype=np.float64)
         return self.pipeline_.predict_proba(X)

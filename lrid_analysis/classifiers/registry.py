@@ -24,6 +24,7 @@ from .grids import (
     XGBOOST_GRID,
 )
 from .linear import LinearSVMClassifier, LogisticClassifier
+from .protocols import COMPACT_SETTINGS, PAPER_SETTINGS, SELECTIONS
 
 #: Entry-point group through which other packages register classifiers.
 ENTRY_POINT_GROUP = "lrid.classifiers"
@@ -193,7 +194,7 @@ def _check_grid(estimator, grid, who):
 
 
 def get_classifier(name, n_checkpoints=21, n_categorical=3, random_state=0, select=True, n_jobs=1,
-                   param_grid=None, **params):
+                   param_grid=None, selection=None, **params):
     """Build a classifier by registry name or ``"package.module:Name"``.
 
     Parameters
@@ -212,7 +213,12 @@ def get_classifier(name, n_checkpoints=21, n_categorical=3, random_state=0, sele
     n_jobs : int
         Parallel jobs for the selection (and the estimator when it has ``n_jobs``).
     param_grid : dict, optional
-        Replaces the registered grid.
+        Replaces the registered grid (or the selection mode's).
+    selection : {"compact", "paper", "off"} or None
+        A selection mode of :mod:`~lrid_analysis.classifiers.protocols`
+        (``--selection``): its fixed parameters, grid and search for the
+        built-in ``name``; "off" is ``select=False``. None: the registered
+        grid and search.
     **params
         Fixed estimator parameters; grid entries of the same name are dropped.
 
@@ -220,7 +226,31 @@ def get_classifier(name, n_checkpoints=21, n_categorical=3, random_state=0, sele
     -------
     estimator
         Unfitted, sklearn-compatible.
+
+    Examples
+    --------
+    >>> est = get_classifier("svm", selection="paper")
+    >>> type(est).__name__, est.cv, est.estimator.dual, est.estimator.scale
+    ('GridSelection', 5, True, False)
+    >>> get_classifier("random_forest", selection="compact").n_estimators
+    100
     """
+    if selection is not None:
+        if selection not in SELECTIONS:
+            raise ValueError(f"unknown selection {selection!r}; use one of {', '.join(SELECTIONS)}")
+        if selection == "off":
+            select = False
+        else:
+            mode = (COMPACT_SETTINGS if selection == "compact" else PAPER_SETTINGS).get(name)
+            if mode is not None:
+                params = {**mode["params"], **params}
+                if param_grid is None:
+                    param_grid = {k: list(v) for k, v in (mode["grid"] or {}).items() if k not in params}
+                    select = select and bool(param_grid)
+                options = mode.get("search")
+                if options is not None and select:
+                    return _selected(name, n_checkpoints, n_categorical, random_state, n_jobs, param_grid,
+                                     params, options)
     if ":" in name:
         factory, grid, search, who = import_object(name), None, None, repr(name)
         if not callable(factory):
@@ -244,7 +274,19 @@ def get_classifier(name, n_checkpoints=21, n_categorical=3, random_state=0, sele
     return GridSelection(estimator, grid, n_jobs=n_jobs, random_state=random_state)
 
 
-def resolve_classifier(spec, n_checkpoints=21, n_categorical=3, random_state=0, select=True, n_jobs=1, **params):
+def _selected(name, n_checkpoints, n_categorical, random_state, n_jobs, grid, params, options):
+    """``name`` with fixed ``params`` in a :class:`GridSelection` over ``grid`` with search ``options``."""
+    estimator = get_classifier(name, n_checkpoints=n_checkpoints, n_categorical=n_categorical,
+                               random_state=random_state, select=False, n_jobs=n_jobs, **params)
+    grid = {k: list(v) for k, v in grid.items() if k not in params}
+    _check_grid(estimator, grid, repr(name))
+    if len(ParameterGrid(grid)) <= 1:
+        return estimator.set_params(**{k: v[0] for k, v in grid.items()})
+    return GridSelection(estimator, grid, n_jobs=n_jobs, random_state=random_state, **options)
+
+
+def resolve_classifier(spec, n_checkpoints=21, n_categorical=3, random_state=0, select=True, n_jobs=1,
+                       selection=None, **params):
     """Turn a classifier specification into an unfitted estimator.
 
     Parameters
@@ -254,8 +296,8 @@ def resolve_classifier(spec, n_checkpoints=21, n_categorical=3, random_state=0, 
         :func:`get_classifier`), an estimator class or factory (called with
         the layout arguments it accepts), or an estimator object (cloned,
         ``params`` set on the clone).
-    n_checkpoints, n_categorical, random_state, select, n_jobs, **params :
-        See :func:`get_classifier`.
+    n_checkpoints, n_categorical, random_state, select, n_jobs, selection, **params :
+        See :func:`get_classifier` (``selection`` applies to names only).
 
     Returns
     -------
@@ -263,7 +305,8 @@ def resolve_classifier(spec, n_checkpoints=21, n_categorical=3, random_state=0, 
     """
     if isinstance(spec, str):
         return get_classifier(spec, n_checkpoints=n_checkpoints, n_categorical=n_categorical,
-                              random_state=random_state, select=select, n_jobs=n_jobs, **params)
+                              random_state=random_state, select=select, n_jobs=n_jobs, selection=selection,
+                              **params)
     if hasattr(spec, "fit") and not isinstance(spec, type):
         return clone(spec).set_params(**params)
     if callable(spec):

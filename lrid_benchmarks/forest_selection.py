@@ -321,7 +321,10 @@ def main(argv=None):
     parser.add_argument("--n-jobs", type=int, default=2, help="jobs for both methods (default 2)")
     parser.add_argument("--probe-trees", type=int, default=None,
                         help="trees per per-tree timing probe (default 20 quick, 4 full)")
-    parser.add_argument("--measure-nested", action="store_true", help="full: run the nested search for real")
+    nested = parser.add_mutually_exclusive_group()
+    nested.add_argument("--measure-nested", action="store_true", help="full: run the nested search for real")
+    nested.add_argument("--estimate-nested", action="store_true",
+                        help="quick: estimate the nested search from per-tree probes instead of running it")
     parser.add_argument("--output", default=str(DEFAULT_OUTPUT))
     parser.add_argument("--key", default=None, help="key of this run in the results file (default: the mode)")
     parser.add_argument("--grouping", choices=("network", "none"), default="network",
@@ -331,7 +334,8 @@ def main(argv=None):
     run(mode=mode, rows_per_rule=args.rows_per_rule,
         n_splits=args.splits or (10 if mode == "full" else 2), signal=args.signal, seed=args.seed,
         n_jobs=args.n_jobs, probe_trees=args.probe_trees or (4 if mode == "full" else 20),
-        measure_nested=True if args.measure_nested else None, output=args.output, key=args.key,
+        measure_nested=True if args.measure_nested else (False if args.estimate_nested else None),
+        output=args.output, key=args.key,
         grouping=args.grouping)
 
 

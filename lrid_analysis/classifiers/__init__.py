@@ -17,7 +17,8 @@ Registry
     factory, or a ``(factory, param_grid)`` pair). :func:`resolve_classifier`
     also accepts ``"package.module:Name"`` and estimator objects.
 
-Built-in classifiers (grids of Nayebi et al. 2020, Appendix B, unless stated)
+Built-in classifiers and their registered grids (``--selection paper``, the
+original protocol point by point, is :mod:`lrid_analysis.classifiers.protocols`)
     ``random_forest``
         ``max_features`` in {sqrt, log2, None} x ``n_estimators`` in
         {20, 50, 100, 500, 1000}; selected by out-of-bag accuracy
@@ -26,12 +27,15 @@ Built-in classifiers (grids of Nayebi et al. 2020, Appendix B, unless stated)
         Linear SVM (:class:`LinearSVMClassifier`) on standardized continuous
         features, with optional PCA of the continuous features; ``C`` in
         {1, 5e1, 5e2, 5e3, 5e4, 5e5, 5e6} x ``n_components`` in
-        {None (no PCA), 10, 20, 50, 100, 200, 400, 600}.
+        {None (no PCA), 10, 20, 50, 100, 200, 400, 600} (the paper's PCA grid is
+        ``PAPER_SVM_GRID``).
     ``conv1d``
         One 1-D convolution over the checkpoints followed by a linear layer
         (:class:`Conv1DClassifier`, PyTorch); kernel size {1, 2, 6, 11, 21},
         stride {1, 2, 4}, {20, 40} filters, pooling {none, max, avg}, Adam
-        learning rate {1e-3, 1e-4}, weight decay {0, 1e-4}.
+        learning rate {1e-3, 1e-4}, weight decay {0, 1e-4} (360; the paper's
+        720-setting grid with global pooling and two batch sizes is
+        ``PAPER_CONV1D_GRID``).
     ``xgboost`` (our addition)
         Gradient-boosted trees (:class:`XGBoostClassifier`); ``max_depth`` in
         {3, 6} x ``n_estimators`` in {100, 300} x ``learning_rate`` in
@@ -40,7 +44,14 @@ Built-in classifiers (grids of Nayebi et al. 2020, Appendix B, unless stated)
         Standardized multinomial logistic regression
         (:class:`LogisticClassifier`); ``C`` in {1e-3, 1e-2, 0.1, 1, 10, 100}.
 
-Hyperparameter selection (all on the training data only, seeded)
+Package layout
+    ``forest_selection`` (:class:`OOBForestSelection`), ``grid_selection``
+    (:class:`GridSelection`), ``linear`` (SVM, logistic regression),
+    ``boosting`` (XGBoost), ``conv1d`` (Conv1D MLP), ``grids`` (registered
+    grids), ``protocols`` (selection modes), ``registry`` (names, plugins).
+
+Hyperparameter selection (all on the training data only, seeded, grouped by
+network when ``fit`` gets ``groups``)
     Random forests grow one forest per non-tree setting with ``warm_start``
     and read the out-of-bag accuracy at every tree count of the grid; cheap
     settings grow first, and after ``prune_from`` trees a setting stops

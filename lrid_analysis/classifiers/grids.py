@@ -1,14 +1,22 @@
-"""Hyperparameter grids of the built-in classifiers."""
+"""Registered hyperparameter grids of the built-in classifiers.
 
+These are searched by ``get_classifier(name)`` (``select=True``). The paper's
+own grids and settings, used by ``--selection paper``, are in
+:mod:`lrid_analysis.classifiers.protocols` (``PAPER_SVM_GRID``,
+``PAPER_CONV1D_GRID``).
+"""
 
 #: Paper grid of the random forest.
 RANDOM_FOREST_GRID = {"max_features": ["sqrt", "log2", None], "n_estimators": [20, 50, 100, 500, 1000]}
-#: Paper grid of the linear SVM; ``n_components=None`` means no PCA.
+#: lrid's grid of the linear SVM: the paper's C values with a coarser PCA grid
+#: (the paper's is ``protocols.PAPER_SVM_GRID``); ``n_components=None`` means no PCA.
 SVM_GRID = {
     "C": [1.0, 5e1, 5e2, 5e3, 5e4, 5e5, 5e6],
     "n_components": [None, 10, 20, 50, 100, 200, 400, 600],
 }
-#: Paper grid of the Conv1D MLP (kernel sizes are capped at the number of checkpoints).
+#: lrid's grid of the Conv1D MLP: the paper's architecture x Adam values with window-2 pooling
+#: (360 settings; the paper's 720 are ``protocols.PAPER_CONV1D_GRID``). Kernel sizes are capped
+#: at the number of checkpoints.
 CONV1D_GRID = {
     "kernel_size": [1, 2, 6, 11, 21],
     "stride": [1, 2, 4],

@@ -583,7 +583,7 @@ def test_conv1d_glorot_init_and_global_avg():
     est = C.Conv1DClassifier(n_checkpoints=5, n_filters=6, kernel_size=3, pooling="global_avg", init="glorot",
                              max_epochs=1, validation_fraction=0.0)
     net = est._build_network(2, 4)
-    conv, head = net["features"][0], net["head"]
+    conv, head = net["features"][0].requires_grad_(False), net["head"].requires_grad_(False)
     bound = np.sqrt(6 / (2 * 3 + 6 * 3))  # Glorot uniform: fan_in = 2 ch x 3, fan_out = 6 filters x 3
     assert float(conv.weight.abs().max()) <= bound and float(conv.bias.abs().max()) == 0
     assert float(head.bias.abs().max()) == 0 and head.in_features == 6 + 3  # one-hot joins the linear layer

@@ -24,6 +24,10 @@ table (:func:`lrid_analysis.synthetic.synthetic_table`, whole networks,
   ``400 x floor(n_rows / batch)`` steps (last partial batch dropped), so the
   search costs ``sum over settings and folds`` of that, plus the refit.
 
+All timings are CPU seconds of single-threaded fits (``time.process_time``),
+so they do not grow with the load of a shared machine; the extrapolated run
+times are CPU hours on one core per fit.
+
 Observable sets other than ``all`` are assumed to cost in proportion to
 their columns (13, 8, 3 and 24 statistics: 2x the ``all`` set in total).
 Test accuracy is measured on the fraction (split 0, observable set
@@ -77,9 +81,11 @@ def _chosen(fitted, settings):
 
 
 def _time(fn):
-    start = time.perf_counter()
+    """``(fn(), CPU seconds)``: CPU time of this process, so that timings on a loaded
+    machine stay comparable (every fit here runs on one thread)."""
+    start = time.process_time()
     out = fn()
-    return out, time.perf_counter() - start
+    return out, time.process_time() - start
 
 
 def _accuracy(estimator, X_train, y_train, groups, X_test, y_test):
@@ -144,12 +150,15 @@ def conv1d(X_train, y_train, groups, X_test, y_test, seed, n_settings, epochs, n
             codes = torch.from_numpy(np.searchsorted(est.classes_, y_train[rows]))
             net = est.network_.train()
             opt = torch.optim.Adam(net.parameters(), lr=setting["learning_rate"])
-            start = time.perf_counter()
+            threads = torch.get_num_threads()
+            torch.set_num_threads(1)  # as in fit (n_threads=1)
+            start = time.process_time()
             for _ in range(5):
                 opt.zero_grad()
                 F.cross_entropy(est._forward(net, seq, cat), codes).backward()
                 opt.step()
-            times.append((time.perf_counter() - start) / 5)
+            times.append((time.process_time() - start) / 5)
+            torch.set_num_threads(threads)
         step_seconds[batch_size] = float(np.mean(times))
     fold_full, train_full = PUBLIC_TRAIN_ROWS * (CV - 1) / CV, PUBLIC_TRAIN_ROWS
     n_arch = len(ParameterGrid(architecture))
@@ -188,7 +197,7 @@ def run(quick=False, rows_per_rule=150, n_settings=3, signal=0.3, seed=0, output
         entry["whole_run_seconds_full"] = entry["per_selection_seconds_full"] * N_SPLITS * set_factor
     total = sum(r["whole_run_seconds_full"] for r in results.values())
     doc = {"mode": "quick" if quick else "fraction", "machine": machine(), "seed": seed, "signal": signal,
-           "rows": int(len(y)), "fraction_of_public": len(y) / PUBLIC_ROWS, "train_rows": int(len(train)),
+           "clock": "process_time (CPU seconds, single-threaded fits)", "rows": int(len(y)), "fraction_of_public": len(y) / PUBLIC_ROWS, "train_rows": int(len(train)),
            "n_networks": int(len(np.unique(networks))), "settings_timed": n_settings, "conv1d_epochs": epochs,
            "extrapolated_to": {"train_rows": PUBLIC_TRAIN_ROWS, "splits": N_SPLITS, "observable_sets": SET_SIZES,
                                "set_cost_factor": set_factor},
@@ -198,9 +207,9 @@ def run(quick=False, rows_per_rule=150, n_settings=3, signal=0.3, seed=0, output
           f"{doc['n_networks']} networks), {n_settings} timed setting(s) per grid:")
     for name, r in results.items():
         print(f"  {name:14s} test accuracy {r['accuracy']:.3f}; one selection at public size "
-              f"~{r['per_selection_seconds_full'] / 3600:.2f} h; whole separability run "
-              f"~{r['whole_run_seconds_full'] / 3600:.1f} h ({r['scaling']})")
-    print(f"  whole run, all three: ~{total / 3600:.1f} h on this machine (one core per fit)")
+              f"~{r['per_selection_seconds_full'] / 3600:.2f} CPU h; whole separability run "
+              f"~{r['whole_run_seconds_full'] / 3600:.1f} CPU h ({r['scaling']})")
+    print(f"  whole run, all three: ~{total / 3600:.1f} CPU hours on this machine (one core per fit)")
     output = Path(output)
     merged = json.loads(output.read_text()) if output.exists() else {}
     merged[key or doc["mode"]] = doc

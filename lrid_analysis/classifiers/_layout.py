@@ -53,12 +53,9 @@ def _continuous_preprocessor(n_features, n_categorical, n_components, random_sta
     steps = [("scale", StandardScaler())] if scale else []
     if n_components is not None:
         steps.append(("pca", PCA(n_components=n_components, random_state=random_state)))
-    continuous = Pipeline(steps) if steps else "passthrough"
     if n_categorical == 0:
-        if continuous == "passthrough":
-            return FunctionTransformer()
-
-        return continuous
+        return Pipeline(steps) if steps else FunctionTransformer()
+    continuous = Pipeline(steps) if steps else "passthrough"
     return ColumnTransformer(
         [
             ("continuous", continuous, np.arange(n_features - n_categorical)),

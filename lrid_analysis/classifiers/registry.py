@@ -33,8 +33,6 @@ _CONTEXT = ("n_checkpoints", "n_categorical", "random_state", "n_jobs")
 
 
 @dataclass
-
-
 class _Entry:
     name: str
     factory: object

@@ -589,3 +589,16 @@ def test_conv1d_glorot_init_and_global_avg():
     assert float(head.bias.abs().max()) == 0 and head.in_features == 6 + 3  # one-hot joins the linear layer
     assert float(conv.weight.abs().max()) > 0.5 * bound
     assert isinstance(net["features"][2], __import__("torch").nn.AdaptiveAvgPool1d)
+
+
+def test_stratified_network_bootstrap_keeps_networks_per_class():
+    X, y, groups = networked(n_networks=24, n_layers=4, seed=3)
+    grid = {"max_features": ["sqrt"], "n_estimators": [15]}
+    est = C.OOBForestSelection(param_grid=grid, stratify_groups=True, random_state=1).fit(X, y, groups=groups)
+    codes = np.searchsorted(est.groups_, np.unique(groups).astype(str))
+    rule_of_network = (np.arange(24) % 4)[np.argsort(codes)]  # class of each column of bootstrap_counts_
+    per_class = np.stack([est.bootstrap_counts_[:, rule_of_network == c].sum(axis=1) for c in range(4)], axis=1)
+    assert (per_class == 6).all()  # 6 networks of each rule drawn for every tree
+    plain = C.OOBForestSelection(param_grid=grid, random_state=1).fit(X, y, groups=groups)
+    plain_per_class = np.stack([plain.bootstrap_counts_[:, rule_of_network == c].sum(axis=1) for c in range(4)], 1)
+    assert not (plain_per_class == 6).all() and (plain_per_class.sum(axis=1) == 24).all()

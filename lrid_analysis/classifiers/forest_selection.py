@@ -130,15 +130,21 @@ class _GroupBootstrap:
 
     ``counts[t, g]`` is how often network ``g`` was drawn for tree ``t``; a
     row's weight is its network's count, so the out-of-bag rows of a tree
-    are whole networks. ``seeds[t]`` seeds tree ``t``'s feature draws.
+    are whole networks. ``seeds[t]`` seeds tree ``t``'s feature draws. With
+    ``strata`` (a class code per network) each tree draws, within every
+    class, as many of its networks as it has, with replacement.
     """
 
-    def __init__(self, codes, n_trees, random_state):
+    def __init__(self, codes, n_trees, random_state, strata=None):
         rng = np.random.RandomState(random_state)
         n_groups = int(codes.max()) + 1
         self.codes = codes
         self.seeds = rng.randint(np.iinfo(np.int32).max, size=n_trees)
-        draws = rng.randint(0, n_groups, size=(n_trees, n_groups))
+        if strata is None:
+            draws = rng.randint(0, n_groups, size=(n_trees, n_groups))
+        else:
+            members = [np.flatnonzero(strata == c) for c in np.unique(strata)]
+            draws = np.hstack([m[rng.randint(0, len(m), size=(n_trees, len(m)))] for m in members])
         self.counts = np.stack([np.bincount(d, minlength=n_groups) for d in draws]).astype(np.int32)
 
 
@@ -262,6 +268,14 @@ class OOBForestSelection(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         100, i.e. before growing to 500 and 1000 trees).
     tol : float
         OOB accuracies within ``tol`` of the best count as ties.
+    stratify_groups : bool
+        Grouped fits: draw the networks with replacement within each class
+        (a network's class is its rows' most frequent label), keeping the
+        number of networks per class in every bootstrap. With few networks
+        per class an unstratified draw makes a tree's out-of-bag networks
+        over-represent the classes it drew few networks of, which biases
+        OOB accuracy down (docs/benchmarks.md). Default False (the
+        benchmarked behaviour).
     n_jobs : int or None
         Trees grown in parallel; None keeps the template's setting.
     random_state : int, RandomState or None
@@ -307,7 +321,8 @@ class OOBForestSelection(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, estimator=None, param_grid=None, margin=0.01, prune_from=100, tol=0.0,
-                 n_jobs=None, random_state=0):
+                 stratify_groups=False, n_jobs=None, random_state=0):
+        self.stratify_groups = stratify_groups
         self.estimator = estimator
         self.param_grid = param_grid
         self.margin = margin
@@ -382,7 +397,12 @@ class OOBForestSelection(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         else:
             if sample_weight is not None:
                 sample_weight = _check_sample_weight(sample_weight, X_checked)
-            bootstrap = _GroupBootstrap(group_codes, steps[-1], seed)
+            strata = None
+            if self.stratify_groups:  # each network's most frequent class
+                table = np.zeros((int(group_codes.max()) + 1, len(classes)), dtype=np.int64)
+                np.add.at(table, (group_codes, codes), 1)
+                strata = table.argmax(axis=1)
+            bootstrap = _GroupBootstrap(group_codes, steps[-1], seed, strata)
             growers = [_GroupedGrower(f, X_checked, codes, len(classes), sample_weight, bootstrap, f.n_jobs)
                        for f in forests]
             self.groups_ = np.unique(np.asarray(groups, dtype=object).astype(str))

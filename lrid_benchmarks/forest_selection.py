@@ -15,6 +15,14 @@ same rows, with the same number of jobs:
 * ``nested``: :class:`sklearn.model_selection.GridSearchCV` over the same
   grid with stratified shuffled 5-fold CV, then a refit on all training rows.
 
+``--grouping network`` (default) groups both selections by network
+(``run_id``), as lrid's experiments do: the OOB selection bootstraps
+networks (``fit(..., groups=...)``; out-of-bag rows are whole networks) and
+the nested search uses :class:`~sklearn.model_selection.StratifiedGroupKFold`
+(5 folds, shuffled); the quick subsample then draws whole networks
+(``--rows-per-rule`` rows of each rule, rounded up to whole networks).
+``--grouping none`` is the row-level protocol of the earlier entries.
+
 Both forests use ``random_state=0``; when both pick the same setting they are
 the same forest, so accuracy differences come only from different choices.
 The data are :func:`lrid_analysis.synthetic.synthetic_table` on the public
@@ -52,20 +60,30 @@ from __future__ import annotations
 import argparse
 import json
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 from sklearn.ensemble import RandomForestClassifier
-from sklearn.model_selection import GridSearchCV, StratifiedKFold, train_test_split
+from sklearn.model_selection import (
+    GridSearchCV,
+    StratifiedGroupKFold,
+    StratifiedKFold,
+    train_test_split,
+)
 from tqdm.auto import tqdm
 
-from lrid_benchmarks.machine import machine
 from lrid_analysis.atomic import write_json_atomic
-from lrid_analysis.classifiers import RANDOM_FOREST_GRID, OOBForestSelection
+from lrid_analysis.classifiers import (
+    RANDOM_FOREST_GRID,
+    OOBForestSelection,
+    UngroupedSelectionWarning,
+)
 from lrid_analysis.dataset import to_view
 from lrid_analysis.features import flatten
 from lrid_analysis.splits import CategoryBalancedSplit
 from lrid_analysis.synthetic import public_meta, synthetic_table
+from lrid_benchmarks.machine import machine
 
 TARGET_SPEEDUP = 20.0
 TARGET_POINTS = 1.0
@@ -74,26 +92,43 @@ DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "forest_selection
 
 
 
-def build_data(signal, seed, rows_per_rule=None):
-    """The flat features and labels of a synthetic public-sized view (optionally subsampled)."""
+def build_data(signal, seed, rows_per_rule=None, grouped=False):
+    """The flat features, labels and network ids of a synthetic public-sized view.
+
+    With ``rows_per_rule``, a random subsample: that many rows of each rule,
+    or (``grouped``) whole networks of each rule until at least that many rows.
+    """
     view = to_view(synthetic_table(public_meta(), signal=signal, seed=seed), observables="all")
     if rows_per_rule is not None:
         rng = np.random.RandomState(seed)
-        labels = view.y
-        keep = np.concatenate([rng.permutation(np.flatnonzero(labels == rule))[:rows_per_rule]
-                               for rule in np.unique(labels)])
-        view = view.subset(np.sort(keep))
-    return view, flatten(view), view.y
+        labels, networks = view.y, view.meta["run_id"].to_numpy()
+        keep = []
+        for rule in np.unique(labels):
+            rows = np.flatnonzero(labels == rule)
+            if not grouped:
+                keep.append(rng.permutation(rows)[:rows_per_rule])
+                continue
+            names = rng.permutation(np.unique(networks[rows]))
+            sizes = np.array([np.sum(networks[rows] == n) for n in names])
+            chosen = names[: int(np.searchsorted(np.cumsum(sizes), rows_per_rule)) + 1]
+            keep.append(rows[np.isin(networks[rows], chosen)])
+        view = view.subset(np.sort(np.concatenate(keep)))
+    return view, flatten(view), view.y, view.meta["run_id"].to_numpy()
 
 
 def per_tree_seconds(X, y, grid, probe_trees, seed):
-    """Seconds to grow one tree (one core) for each max_features, on all rows given."""
+    """CPU seconds to grow one tree (one core) for each max_features, on all rows given.
+
+    CPU time (``time.process_time``), not wall time, so that the estimate is
+    comparable with the OOB selection's CPU time on a loaded machine (runs
+    recorded before this change used wall time: ``probe_clock`` absent).
+    """
     out = {}
     for max_features in grid["max_features"]:
-        start = time.perf_counter()
+        start = time.process_time()
         RandomForestClassifier(n_estimators=probe_trees, max_features=max_features, random_state=seed,
                                n_jobs=1).fit(X, y)
-        out[str(max_features)] = (time.perf_counter() - start) / probe_trees
+        out[str(max_features)] = (time.process_time() - start) / probe_trees
     return out
 
 
@@ -116,9 +151,12 @@ def estimate_nested(X_train, y_train, grid, best, n_jobs, probe_trees, seed, cv=
             "per_tree_seconds_fold": fold, "per_tree_seconds_full": full}
 
 
-def run_oob(X_train, y_train, X_test, y_test, grid, n_jobs, seed):
+def run_oob(X_train, y_train, X_test, y_test, grid, n_jobs, seed, groups=None):
     start, cpu_start = time.perf_counter(), time.process_time()
-    est = OOBForestSelection(param_grid=grid, n_jobs=n_jobs, random_state=seed).fit(X_train, y_train)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UngroupedSelectionWarning)  # --grouping none is deliberate
+        est = OOBForestSelection(param_grid=grid, n_jobs=n_jobs, random_state=seed).fit(X_train, y_train,
+                                                                                       groups=groups)
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     table = est.oob_scores_
     grown = {str(m): int(part.n_estimators[~part.dropped].max())
@@ -132,13 +170,35 @@ def run_oob(X_train, y_train, X_test, y_test, grid, n_jobs, seed):
             "curve_sizes": [int(k) for k in table.n_estimators.unique()]}
 
 
-def run_nested(X_train, y_train, X_test, y_test, grid, n_jobs, seed, cv=5):
-    start = time.perf_counter()
+def _cpu_seconds():
+    """CPU seconds of this process and its live children (joblib's worker processes).
+
+    Uses psutil when it is installed; otherwise this process only.
+    """
+    try:
+        import psutil
+    except ImportError:  # pragma: no cover - psutil is optional
+        return time.process_time()
+    me = psutil.Process()
+    total = sum(me.cpu_times()[:2])
+    for child in me.children(recursive=True):
+        try:
+            total += sum(child.cpu_times()[:2])
+        except psutil.Error:  # pragma: no cover - a worker that just exited
+            pass
+    return total
+
+
+def run_nested(X_train, y_train, X_test, y_test, grid, n_jobs, seed, cv=5, groups=None):
+    start, cpu_start = time.perf_counter(), _cpu_seconds()
+    folds = (StratifiedKFold(cv, shuffle=True, random_state=seed) if groups is None
+             else StratifiedGroupKFold(cv, shuffle=True, random_state=seed))
     search = GridSearchCV(RandomForestClassifier(random_state=seed, n_jobs=1), grid,
-                          cv=StratifiedKFold(cv, shuffle=True, random_state=seed), n_jobs=n_jobs, refit=True)
-    search.fit(X_train, y_train)
-    seconds = time.perf_counter() - start
-    return {"seconds": seconds, "accuracy": float((search.predict(X_test) == y_test).mean()),
+                          cv=folds, n_jobs=n_jobs, refit=True)
+    search.fit(X_train, y_train, groups=groups)
+    seconds, cpu_seconds = time.perf_counter() - start, _cpu_seconds() - cpu_start
+    return {"seconds": seconds, "cpu_seconds": cpu_seconds,
+            "accuracy": float((search.predict(X_test) == y_test).mean()),
             "best_params": dict(search.best_params_), "cv_score": float(search.best_score_),
             "cv_curves": {str(m): [round(float(v), 4) for v, p in zip(search.cv_results_["mean_test_score"],
                                                                       search.cv_results_["params"])
@@ -158,22 +218,27 @@ def _merge_write(output, mode, results):
 
 
 def run(mode="quick", rows_per_rule=60, n_splits=2, signal=0.3, seed=0, n_jobs=2, probe_trees=4,
-        measure_nested=None, output=DEFAULT_OUTPUT, key=None):
+        measure_nested=None, output=DEFAULT_OUTPUT, key=None, grouping="network"):
     """Run the benchmark; return the results dict (also written to ``output``)."""
+    if grouping not in ("network", "none"):
+        raise ValueError(f"grouping must be 'network' or 'none', got {grouping!r}")
     grid = {k: list(v) for k, v in RANDOM_FOREST_GRID.items()}
     measure_nested = (mode == "quick") if measure_nested is None else measure_nested
     started = time.perf_counter()
-    view, X, y = build_data(signal, seed, rows_per_rule if mode == "quick" else None)
+    grouped = grouping == "network"
+    view, X, y, networks = build_data(signal, seed, rows_per_rule if mode == "quick" else None, grouped)
     splitter = CategoryBalancedSplit(n_splits=n_splits, random_state=seed)
     splits = list(splitter.split(view))
-    print(f"{mode}: X {X.shape}, {n_splits} split(s) of {splitter.n_train_} train / {splitter.n_test_} test "
-          f"rows per rule, n_jobs={n_jobs}, data built in {time.perf_counter() - started:.1f} s")
+    print(f"{mode}: X {X.shape} ({len(np.unique(networks))} networks), {n_splits} split(s) of "
+          f"{splitter.n_train_} train / {splitter.n_test_} test rows per rule, grouping={grouping}, "
+          f"n_jobs={n_jobs}, data built in {time.perf_counter() - started:.1f} s")
     rows = []
     for s, (train, test) in enumerate(tqdm(splits, desc="splits")):
         Xtr, ytr, Xte, yte = X[train], y[train], X[test], y[test]
-        row = {"split": s, "oob": run_oob(Xtr, ytr, Xte, yte, grid, n_jobs, seed)}
+        groups = networks[train] if grouped else None
+        row = {"split": s, "oob": run_oob(Xtr, ytr, Xte, yte, grid, n_jobs, seed, groups)}
         if measure_nested:
-            row["nested"] = run_nested(Xtr, ytr, Xte, yte, grid, n_jobs, seed)
+            row["nested"] = run_nested(Xtr, ytr, Xte, yte, grid, n_jobs, seed, groups=groups)
         if mode == "quick" or s == 0:
             best = row["nested"]["best_params"] if measure_nested else row["oob"]["best_params"]
             row["nested_estimate"] = estimate_nested(Xtr, ytr, grid, best, n_jobs, probe_trees, seed)
@@ -192,8 +257,11 @@ def run(mode="quick", rows_per_rule=60, n_splits=2, signal=0.3, seed=0, n_jobs=2
         nested_seconds = float(np.mean([r["nested"]["seconds"] for r in rows]))
         diffs = [100 * (r["oob"]["accuracy"] - r["nested"]["accuracy"]) for r in rows]
         estimated = float(np.mean([r["nested_estimate"]["estimated_seconds"] for r in rows]))
+        nested_cpu = float(np.mean([r["nested"]["cpu_seconds"] for r in rows]))
         summary.update({
             "nested_seconds_per_split": nested_seconds,
+            "nested_cpu_seconds_per_split": nested_cpu,
+            "speedup_cpu": nested_cpu / oob_cpu,
             "nested_accuracy_mean": float(np.mean([r["nested"]["accuracy"] for r in rows])),
             "speedup": nested_seconds / oob_seconds,
             "accuracy_difference_points": float(np.mean(diffs)),
@@ -214,9 +282,10 @@ def run(mode="quick", rows_per_rule=60, n_splits=2, signal=0.3, seed=0, n_jobs=2
                         "meets_speed_target": bool(estimated / oob_seconds >= TARGET_SPEEDUP)})
     results = {
         "mode": mode, "machine": machine(), "signal": signal, "seed": seed, "n_jobs": n_jobs,
+        "grouping": grouping, "n_networks": int(len(np.unique(networks))), "fraction_of_public": len(y) / 20736,
         "rows_per_rule": rows_per_rule if mode == "quick" else None, "n_splits": n_splits,
         "n_train_per_rule": splitter.n_train_, "n_test_per_rule": splitter.n_test_, "shape": list(X.shape),
-        "grid": grid, "probe_trees": probe_trees, "measured_nested": measure_nested,
+        "grid": grid, "probe_trees": probe_trees, "probe_clock": "process_time", "measured_nested": measure_nested,
         "targets": {"speedup": TARGET_SPEEDUP, "accuracy_points": TARGET_POINTS},
         "summary": summary, "splits": rows, "wall_seconds": time.perf_counter() - started,
     }
@@ -226,6 +295,7 @@ def run(mode="quick", rows_per_rule=60, n_splits=2, signal=0.3, seed=0, n_jobs=2
     if measure_nested:
         print(f"  nested 5-fold GS: {summary['nested_seconds_per_split']:9.1f} s per split, "
               f"test accuracy {summary['nested_accuracy_mean']:.4f}")
+        print(f"  CPU time: oob {oob_cpu:.0f} s vs nested {nested_cpu:.0f} s: x{summary['speedup_cpu']:.1f}")
         print(f"  speed-up x{summary['speedup']:.1f} (target >= {TARGET_SPEEDUP:.0f}), accuracy difference "
               f"{summary['accuracy_difference_points']:+.2f} points (target within {TARGET_POINTS:.0f}), "
               f"same choice in {summary['same_choice_splits']}/{n_splits} splits")
@@ -257,15 +327,22 @@ def main(argv=None):
     parser.add_argument("--n-jobs", type=int, default=2, help="jobs for both methods (default 2)")
     parser.add_argument("--probe-trees", type=int, default=None,
                         help="trees per per-tree timing probe (default 20 quick, 4 full)")
-    parser.add_argument("--measure-nested", action="store_true", help="full: run the nested search for real")
+    nested = parser.add_mutually_exclusive_group()
+    nested.add_argument("--measure-nested", action="store_true", help="full: run the nested search for real")
+    nested.add_argument("--estimate-nested", action="store_true",
+                        help="quick: estimate the nested search from per-tree probes instead of running it")
     parser.add_argument("--output", default=str(DEFAULT_OUTPUT))
     parser.add_argument("--key", default=None, help="key of this run in the results file (default: the mode)")
+    parser.add_argument("--grouping", choices=("network", "none"), default="network",
+                        help="group both selections by network (default) or select on rows")
     args = parser.parse_args(argv)
     mode = "full" if args.full else "quick"
     run(mode=mode, rows_per_rule=args.rows_per_rule,
         n_splits=args.splits or (10 if mode == "full" else 2), signal=args.signal, seed=args.seed,
         n_jobs=args.n_jobs, probe_trees=args.probe_trees or (4 if mode == "full" else 20),
-        measure_nested=True if args.measure_nested else None, output=args.output, key=args.key)
+        measure_nested=True if args.measure_nested else (False if args.estimate_nested else None),
+        output=args.output, key=args.key,
+        grouping=args.grouping)
 
 
 if __name__ == "__main__":

@@ -108,8 +108,8 @@ def test_entry_point_plugin_is_found_and_checked(tmp_path, monkeypatch, capsys):
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: lrid-fake-plugin\nVersion: 1.0\n")
     (dist / "entry_points.txt").write_text("[lrid.classifiers]\nfake_knn = lrid_fake_plugin:make_classifier\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
-    monkeypatch.setattr(registry, "_PLUGINS_LOADED", False)
+    monkeypatch.setattr(registry.registry, "_REGISTRY", dict(registry._REGISTRY))  # the registry module
+    monkeypatch.setattr(registry.registry, "_PLUGINS_LOADED", False)
     spec = plugins.parse_classifier("fake_knn")
     assert spec.kind == "registry"
     assert type(plugins.build_classifier(spec)).__name__ == "KNeighborsClassifier"

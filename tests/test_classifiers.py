@@ -52,10 +52,12 @@ CHECKED = {
         {"check_sample_weight_equivalence_on_dense_data": _FOREST_WEIGHTS,
          "check_sample_weight_equivalence_on_sparse_data": _FOREST_WEIGHTS},
     ),
-    "grid_selection": (C.GridSelection(C.LogisticClassifier(n_categorical=0), {"C": [0.1, 1.0]}), {}),
-    "svm": (C.get_classifier("svm", select=False, n_categorical=0), {}),
-    "svm_pca": (C.get_classifier("svm", select=False, n_categorical=0, n_components=2), {}),
-    "logistic": (C.get_classifier("logistic", select=False, n_categorical=0), {}),
+    "grid_selection": (C.GridSelection(C.LogisticClassifier(), {"C": [0.1, 1.0]}), {}),
+    # default settings (n_categorical=3): the trailing columns of the checks' data are not one-hot
+    "svm": (C.get_classifier("svm", select=False), {}),
+    "svm_pca": (C.get_classifier("svm", select=False, n_components=2), {}),
+    "svm_paper": (C.get_classifier("svm", selection="paper", select=False, n_components=2), {}),
+    "logistic": (C.get_classifier("logistic", select=False), {}),
     "xgboost": (C.get_classifier("xgboost", select=False, n_estimators=10, max_depth=3), {}),
     "conv1d": (
         C.get_classifier("conv1d", select=False, n_checkpoints=1, n_categorical=0, max_epochs=20,
@@ -173,7 +175,7 @@ def test_entry_point_discovery(tmp_path, monkeypatch):
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     saved = dict(C._REGISTRY)
-    monkeypatch.setattr(C, "_PLUGINS_LOADED", False)
+    monkeypatch.setattr(C.registry, "_PLUGINS_LOADED", False)
     try:
         with pytest.warns(UserWarning, match="plugin_broken"):
             listed = C.list_classifiers()
@@ -360,8 +362,17 @@ def test_svm_pca_and_grid_capping():
     assert grid["n_components"] == [None, 10, 12]
     assert svm.decision_function(X).shape == (len(y), 4)
     assert (svm.predict(X) == y).mean() > 0.8
-    with pytest.raises(ValueError, match="n_categorical"):
-        C.LinearSVMClassifier(n_categorical=X.shape[1]).fit(X, y)
+    with pytest.raises(ValueError, match="n_categorical must be >= 0"):
+        C.LinearSVMClassifier(n_categorical=-1).fit(X, y)
+
+
+def test_trailing_columns_are_one_hot_only_when_they_are_0_1_and_leave_continuous_ones():
+    X, y = planted()
+    assert C.LinearSVMClassifier().fit(X, y).n_categorical_ == 3
+    continuous = X.copy()
+    continuous[:, -3:] += 0.5  # not 0/1: scaled with the rest
+    assert C.LogisticClassifier().fit(continuous, y).n_categorical_ == 0
+    assert C.LinearSVMClassifier(n_categorical=X.shape[1]).fit(X, y).n_categorical_ == 0  # nothing left
 
 
 def test_one_hot_passes_through_unscaled():
@@ -405,3 +416,189 @@ def test_conv1d_layout_error_is_clear():
         C.Conv1DClassifier(n_checkpoints=5, max_epochs=1).fit(X, y)
     with pytest.raises(ValueError, match="pooling"):
         C.Conv1DClassifier(n_checkpoints=4, pooling="median").fit(X, y)
+
+
+# ---------------------------------------------------------------------------
+# Selection grouped by network
+# ---------------------------------------------------------------------------
+
+def networked(n_networks=64, n_layers=6, n_nuisance=20, seed=0):
+    """Rows = layers of networks: a weak rule signal shared by all networks, plus a
+    per-network fingerprint (20 columns, constant within a network) that identifies the
+    network, hence its rule, but says nothing about any other network."""
+    rng = np.random.default_rng(seed)
+    groups = np.repeat(np.arange(n_networks), n_layers)
+    code = (np.arange(n_networks) % 4)[groups]
+    fingerprint = rng.normal(scale=3.0, size=(n_networks, n_nuisance))[groups]
+    fingerprint += rng.normal(scale=0.1, size=fingerprint.shape)
+    signal = 2.0 * np.array([-1.5, -0.5, 0.5, 1.5])[code][:, None] + rng.normal(size=(len(groups), 2))
+    return np.hstack([signal, fingerprint]), RULES[code], groups
+
+
+def test_grouped_oob_selection_does_not_prefer_memorizing_networks():
+    X, y, groups = networked()
+    X_new, y_new, _ = networked(seed=10)  # other networks
+    grid = {"max_features": [1, None], "n_estimators": [20, 50]}
+    with pytest.warns(C.UngroupedSelectionWarning, match="no groups"):
+        leaky = C.OOBForestSelection(param_grid=grid, random_state=0).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", C.UngroupedSelectionWarning)
+        grouped = C.OOBForestSelection(param_grid=grid, random_state=0).fit(X, y, groups=groups)
+    # a random column per split mostly splits on fingerprints: memorizes networks, and the
+    # row bootstrap's out-of-bag rows have their network in the bag, so it looks perfect
+    assert leaky.best_params_["max_features"] == 1 and leaky.best_score_ > 0.95
+    assert grouped.best_params_["max_features"] is None and grouped.best_score_ < 0.9
+    assert not leaky.grouped_ and grouped.grouped_ and leaky.bootstrap_counts_ is None
+    assert (grouped.predict(X_new) == y_new).mean() > (leaky.predict(X_new) == y_new).mean() + 0.1
+
+
+def test_grouped_oob_rows_are_whole_unseen_networks_and_the_score_is_their_vote():
+    X, y, groups = networked(n_networks=24, n_layers=4, seed=3)
+    est = C.OOBForestSelection(param_grid={"max_features": ["sqrt"], "n_estimators": [15]}, random_state=1)
+    est.fit(X, y, groups=groups)
+    forest, counts = est.best_estimator_, est.bootstrap_counts_
+    assert counts.shape == (15, 24) and (counts.sum(axis=1) == 24).all()  # 24 networks drawn per tree
+    codes = np.searchsorted(est.groups_, groups.astype(str))
+    proba, n_votes = np.zeros((len(y), 4)), np.zeros(len(y))
+    for t, tree in enumerate(forest.estimators_):
+        weight = counts[t][codes]
+        oob = weight == 0
+        assert not set(groups[oob]) & set(groups[~oob])  # no out-of-bag row shares a network with the bag
+        # the tree was grown on exactly these weights (same seed and weights -> the same tree)
+        again = clone(tree).fit(X.astype(np.float32), np.unique(y, return_inverse=True)[1], sample_weight=weight)
+        np.testing.assert_array_equal(again.tree_.threshold, tree.tree_.threshold)
+        proba[oob] += tree.predict_proba(X[oob].astype(np.float32))
+        n_votes[oob] += 1
+    expected = np.mean(np.argmax(proba / np.maximum(n_votes, 1)[:, None], axis=1) == np.unique(y, return_inverse=True)[1])
+    assert est.best_score_ == pytest.approx(expected)
+    assert set(est.predict(X)) <= set(RULES) and est.predict_proba(X).shape == (len(y), 4)
+    with pytest.raises(ValueError, match="groups has 3 entries"):
+        est.fit(X, y, groups=[1, 2, 3])
+
+
+@pytest.mark.filterwarnings("ignore::lrid_analysis.classifiers.UngroupedSelectionWarning")
+@pytest.mark.parametrize("search", ["grid", "halving"])
+def test_grouped_grid_selection_folds_hold_out_whole_networks(search):
+    X, y, groups = networked()
+    X_new, y_new, _ = networked(seed=10)
+    template = RandomForestClassifier(n_estimators=30, random_state=0)
+    grid = {"max_features": [1, None]}
+    leaky = C.GridSelection(template, grid, search=search).fit(X, y)
+    grouped = C.GridSelection(template, grid, search=search).fit(X, y, groups=groups)
+    assert leaky.best_params_ == {"max_features": 1} and leaky.best_score_ > 0.95
+    assert grouped.best_params_ == {"max_features": None} and grouped.best_score_ < 0.9
+    assert (grouped.predict(X_new) == y_new).mean() > (leaky.predict(X_new) == y_new).mean() + 0.1
+    assert grouped.grouped_ and not leaky.grouped_
+    for train, val in grouped.cv_.split(X, y, groups):
+        assert not set(groups[train]) & set(groups[val])
+    shared = [np.isin(groups[val], groups[train]).mean() for train, val in leaky.cv_.split(X, y)]
+    assert min(shared) > 0.9  # the leak the grouped folds remove
+    with pytest.raises(ValueError, match="2 groups cannot fill cv=3"):
+        C.GridSelection(template, grid).fit(X, y, groups=groups % 2)
+
+
+# ---------------------------------------------------------------------------
+# --selection paper: the original protocol, point by point
+# ---------------------------------------------------------------------------
+
+def test_paper_grids_and_search():
+    from sklearn.model_selection import ParameterGrid
+
+    assert C.PAPER_SVM_GRID["n_components"] == [None, 10, 20, 30, 40, 50, 100, 200, 300, 400, 500, 600]
+    assert C.PAPER_SVM_GRID["C"] == [1, 5e1, 5e2, 5e3, 5e4, 5e5, 5e6]
+    assert len(ParameterGrid(C.PAPER_CONV1D_GRID)) == 720
+    assert C.PAPER_CONV1D_GRID["batch_size"] == [512, 1024]
+    assert C.PAPER_CONV1D_GRID["pooling"] == ["none", "global_max", "global_avg"]
+    assert len(ParameterGrid(C.PAPER_SETTINGS["random_forest"]["grid"])) == 15
+    svm = C.get_classifier("svm", selection="paper", random_state=3)
+    assert isinstance(svm, C.GridSelection) and (svm.search, svm.cv, svm.shuffle) == ("grid", 5, False)
+    assert svm.estimator.scale is False and svm.estimator.dual is True
+    conv = C.get_classifier("conv1d", selection="paper")
+    assert len(ParameterGrid(conv.param_grid)) == 720
+    net = conv.estimator
+    assert (net.categorical_as_channels, net.standardize, net.init, net.drop_last, net.dtype) == (
+        True, False, "glorot", True, "float64")
+    assert (net.max_epochs, net.validation_fraction) == (400, 0.0)
+    forest = C.get_classifier("random_forest", selection="paper")
+    assert isinstance(forest, C.OOBForestSelection) and forest.param_grid == C.RANDOM_FOREST_GRID
+    # compact and off
+    assert C.get_classifier("svm", selection="compact").C == 50.0
+    assert isinstance(C.get_classifier("logistic", selection="compact"), C.GridSelection)
+    assert isinstance(C.get_classifier("svm", selection="off"), C.LinearSVMClassifier)
+    assert C.get_classifier("svm", selection="paper", C=5.0).estimator.C == 5.0  # fixed params leave the grid
+    assert "C" not in C.get_classifier("svm", selection="paper", C=5.0).param_grid
+    with pytest.raises(ValueError, match="unknown selection"):
+        C.get_classifier("svm", selection="fast")
+
+
+def test_paper_svm_is_unscaled_pca_then_dual_linear_svc_in_float64():
+    from sklearn.decomposition import PCA
+    from sklearn.svm import LinearSVC
+
+    X, y = planted(n_per_class=30, n_obs=3, n_ckpt=4)
+    X32 = X.astype(np.float32)
+    est = C.LinearSVMClassifier(n_components=5, scale=False, dual=True, C=0.5).fit(X32, y)
+    # by hand: PCA of the 12 raw continuous columns, one-hot appended, LinearSVC(dual=True), float64
+    pca = PCA(n_components=5, random_state=0).fit(X[:, :12])
+    Z = np.hstack([pca.transform(X[:, :12]), X[:, 12:]])
+    svc = LinearSVC(C=0.5, dual=True, random_state=0).fit(Z, y)
+    np.testing.assert_allclose(est.decision_function(X32), svc.decision_function(Z), atol=1e-6)
+    assert est.pipeline_[-1].coef_.dtype == np.float64
+    assert est.pipeline_[-1].dual is True
+    scaled = C.LinearSVMClassifier(n_components=5, dual=True, C=0.5).fit(X, y)
+    assert not np.allclose(scaled.decision_function(X), svc.decision_function(Z), atol=1e-3)
+
+
+def test_conv1d_paper_network_by_hand():
+    import torch
+
+    X, y = planted(n_per_class=10, n_obs=2, n_ckpt=5)
+    params = dict(n_checkpoints=5, n_categorical=3, n_filters=4, kernel_size=2, stride=1, pooling="global_max",
+                  categorical_as_channels=True, standardize=False, init="glorot", drop_last=True,
+                  dtype="float64", batch_size=16, max_epochs=3, validation_fraction=0.0, random_state=0)
+    est = C.Conv1DClassifier(**params).fit(X, y)
+    conv, head = est.network_["features"][0], est.network_["head"]
+    assert conv.in_channels == 2 + 3 and head.in_features == 4  # one-hot as channels; global pooling: 1 step
+    assert conv.weight.dtype == torch.float64
+    seq, cat = est._split(X)
+    np.testing.assert_array_equal(seq[:, :2], X[:, :10].reshape(-1, 2, 5))  # not z-scored
+    np.testing.assert_array_equal(seq[:, 2:], np.repeat(X[:, 10:, None], 5, axis=2))  # constant channels
+    assert cat.shape == (len(X), 0)
+    # forward pass by hand in float64: conv, ReLU, max over time, linear
+    w, b = conv.weight.detach().numpy(), conv.bias.detach().numpy()
+    windows = np.stack([seq[:, :, t:t + 2] for t in range(4)], axis=1)  # (n, 4 steps, 5 ch, 2)
+    hidden = np.maximum(np.einsum("ntck,fck->ntf", windows, w) + b, 0).max(axis=1)
+    logits = hidden @ head.weight.detach().numpy().T + head.bias.detach().numpy()
+    expected = np.exp(logits - logits.max(1, keepdims=True))
+    np.testing.assert_allclose(est.predict_proba(X), expected / expected.sum(1, keepdims=True), rtol=1e-12)
+    # 40 rows, batch 16, last partial batch dropped: 2 steps per epoch, 3 epochs, no early stopping
+    assert est.n_epochs_ == 3 and est.history_.val_loss.isna().all()
+    assert [len(b) for b in C.conv1d._batches(np.arange(40), 16, True)] == [16, 16]
+    assert [len(b) for b in C.conv1d._batches(np.arange(40), 16, False)] == [16, 16, 8]
+    assert [len(b) for b in C.conv1d._batches(np.arange(10), 16, True)] == [10]  # one batch of all rows
+
+
+def test_conv1d_glorot_init_and_global_avg():
+    X, y = planted(n_per_class=5, n_obs=2, n_ckpt=5)
+    est = C.Conv1DClassifier(n_checkpoints=5, n_filters=6, kernel_size=3, pooling="global_avg", init="glorot",
+                             max_epochs=1, validation_fraction=0.0)
+    net = est._build_network(2, 4)
+    conv, head = net["features"][0].requires_grad_(False), net["head"].requires_grad_(False)
+    bound = np.sqrt(6 / (2 * 3 + 6 * 3))  # Glorot uniform: fan_in = 2 ch x 3, fan_out = 6 filters x 3
+    assert float(conv.weight.abs().max()) <= bound and float(conv.bias.abs().max()) == 0
+    assert float(head.bias.abs().max()) == 0 and head.in_features == 6 + 3  # one-hot joins the linear layer
+    assert float(conv.weight.abs().max()) > 0.5 * bound
+    assert isinstance(net["features"][2], __import__("torch").nn.AdaptiveAvgPool1d)
+
+
+def test_stratified_network_bootstrap_keeps_networks_per_class():
+    X, y, groups = networked(n_networks=24, n_layers=4, seed=3)
+    grid = {"max_features": ["sqrt"], "n_estimators": [15]}
+    est = C.OOBForestSelection(param_grid=grid, stratify_groups=True, random_state=1).fit(X, y, groups=groups)
+    codes = np.searchsorted(est.groups_, np.unique(groups).astype(str))
+    rule_of_network = (np.arange(24) % 4)[np.argsort(codes)]  # class of each column of bootstrap_counts_
+    per_class = np.stack([est.bootstrap_counts_[:, rule_of_network == c].sum(axis=1) for c in range(4)], axis=1)
+    assert (per_class == 6).all()  # 6 networks of each rule drawn for every tree
+    plain = C.OOBForestSelection(param_grid=grid, random_state=1).fit(X, y, groups=groups)
+    plain_per_class = np.stack([plain.bootstrap_counts_[:, rule_of_network == c].sum(axis=1) for c in range(4)], 1)
+    assert not (plain_per_class == 6).all() and (plain_per_class.sum(axis=1) == 24).all()

@@ -43,11 +43,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
 
 from .atomic import write_atomic
 from .cache import installed_version, json_default
 from .dataset import AnalysisView
+from .metrics import DPRIME_CLIP, balanced_accuracy, confusion_matrix, dprime  # noqa: F401 (re-exported)
 
 __all__ = [
     "EvaluationResult",
@@ -61,77 +61,6 @@ __all__ = [
     "save_results",
     "load_results",
 ]
-
-DPRIME_CLIP = 5.0
-
-
-def confusion_matrix(y_true, y_pred, labels):
-    """Counts of (actual, predicted) pairs.
-
-    Parameters
-    ----------
-    y_true, y_pred : array-like, shape (n_rows,)
-    labels : sequence, length n_labels
-
-    Returns
-    -------
-    ndarray of int, shape (n_labels, n_labels)
-        Rows actual, columns predicted; rows or predictions outside
-        ``labels`` are not counted.
-    """
-    labels = list(labels)
-    index = {label: i for i, label in enumerate(labels)}
-    true = np.array([index.get(v, -1) for v in np.asarray(y_true, dtype=object)], dtype=np.intp)
-    pred = np.array([index.get(v, -1) for v in np.asarray(y_pred, dtype=object)], dtype=np.intp)
-    keep = (true >= 0) & (pred >= 0)
-    cm = np.zeros((len(labels), len(labels)), dtype=np.int64)
-    np.add.at(cm, (true[keep], pred[keep]), 1)
-    return cm
-
-
-def balanced_accuracy(cm):
-    """Mean per-class recall of a confusion matrix over the classes that occur.
-
-    Parameters
-    ----------
-    cm : ndarray, shape (n_labels, n_labels)
-
-    Returns
-    -------
-    float
-    """
-    cm = np.asarray(cm, dtype=float)
-    support = cm.sum(axis=1)
-    present = support > 0
-    if not present.any():
-        return float("nan")
-    return float(np.mean(np.diag(cm)[present] / support[present]))
-
-
-def dprime(cm, clip=DPRIME_CLIP):
-    """One-vs-rest d' per class: ``clip(Z(TP/P)) - clip(Z(FP/N))``.
-
-    Parameters
-    ----------
-    cm : ndarray, shape (n_labels, n_labels)
-        Rows actual, columns predicted.
-    clip : float
-        Each normal quantile is clipped to ``[-clip, clip]``.
-
-    Returns
-    -------
-    ndarray, shape (n_labels,)
-        NaN where a class has no positives or no negatives.
-    """
-    cm = np.asarray(cm, dtype=float)
-    tp = np.diag(cm)
-    positives = cm.sum(axis=1)
-    false_alarms = cm.sum(axis=0) - tp
-    negatives = cm.sum() - positives
-    with np.errstate(divide="ignore", invalid="ignore"):
-        hit_rate = tp / positives
-        fa_rate = false_alarms / negatives
-    return np.clip(norm.ppf(hit_rate), -clip, clip) - np.clip(norm.ppf(fa_rate), -clip, clip)
 
 
 def mean_sem_table(table, exclude=("split",)):

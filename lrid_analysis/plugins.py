@@ -220,7 +220,7 @@ def parse_classifier(text, params=None, select=True):
     return ClassifierSpec(label or body, "registry", body, text, params, select)
 
 
-def build_classifier(spec, n_checkpoints=21, n_categorical=3, random_state=0, n_jobs=1, select=None):
+def build_classifier(spec, n_checkpoints=21, n_categorical=3, random_state=0, n_jobs=1, select=None, selection=None):
     """An unfitted estimator for one feature layout.
 
     Parameters
@@ -233,6 +233,9 @@ def build_classifier(spec, n_checkpoints=21, n_categorical=3, random_state=0, n_
     select : bool, optional
         Override ``spec.select`` (the compatibility check builds with
         ``select=False``: the estimator itself, without a grid search).
+    selection : {"compact", "paper", "off"}, optional
+        Selection mode of a registered built-in classifier
+        (:mod:`lrid_analysis.classifiers.protocols`).
 
     Returns
     -------
@@ -245,7 +248,7 @@ def build_classifier(spec, n_checkpoints=21, n_categorical=3, random_state=0, n_
                   n_jobs=n_jobs, select=select, **spec.params)
     try:
         if spec.kind == "registry":
-            return registry.get_classifier(spec.target, **common)
+            return registry.get_classifier(spec.target, selection=selection, **common)
         return registry.resolve_classifier(spec.target, **common)
     except (TypeError, ValueError) as err:
         text = str(err)

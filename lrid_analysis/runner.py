@@ -50,8 +50,15 @@ from joblib import Parallel, delayed
 from sklearn.base import clone
 from tqdm.auto import tqdm
 
-from .cache import FitCache, code_fingerprint, digest, estimator_digest, json_default, library_versions
-from .evaluate import balanced_accuracy, confusion_matrix, dprime
+from .cache import (
+    FitCache,
+    code_fingerprint,
+    digest,
+    estimator_digest,
+    json_default,
+    library_versions,
+)
+from .metrics import balanced_accuracy, confusion_matrix, dprime
 
 __all__ = ["Condition", "RunResult", "resolve_splits", "fit_and_score", "run", "labelled_estimators", "compare",
            "DEFAULT_N_JOBS"]

@@ -203,6 +203,30 @@ def test_confusion_matches_independent_evaluation(data_dirs, tmp_path):
     assert len(rates) == 6 * 2 and rates["confusion_rate"].between(0, 1).all()
 
 
+def test_confusion_in_the_original_label_order_reports_both_metric_conventions(data_dirs, tmp_path):
+    out = _run("confusion", data_dirs["signal"], tmp_path, "--classifier", "random_forest", "--splits", "2",
+               "--observables", "grad", "--label-order", "original")
+    view = features.select(load_view(data_dirs["signal"]), "grad")
+    direct = evaluate.cross_validate(RandomForestClassifier(n_estimators=10, max_features="log2", random_state=0),
+                                     features.flatten(view), view.y, make_splitter(CategoryBalancedSplit, 0, n_splits=2),
+                                     meta=view, verbose=False)
+    order = ["adam", "sgdm", "information", "feedback"]
+    cms = [pd.DataFrame(cm, index=direct.labels, columns=direct.labels).loc[order, order].to_numpy()
+           for cm in direct.confusion]
+    metrics_table, _ = _read(out, "confusion_class_metrics")
+    assert metrics_table["label"].tolist() == order
+    mean_cm = np.mean(cms, axis=0)
+    n = mean_cm.sum()
+    for k, label in enumerate(order):  # the original's (sensitivity + specificity) / 2 of the mean matrix
+        tp, fn, fp = mean_cm[k, k], mean_cm[k].sum() - mean_cm[k, k], mean_cm[:, k].sum() - mean_cm[k, k]
+        expected = (tp / (tp + fn) + (n - tp - fn - fp) / (n - tp - fn)) / 2
+        assert np.isclose(metrics_table["balanced_accuracy_original"].iloc[k], expected)
+    recall = np.mean([np.diag(cm) / cm.sum(axis=1) for cm in cms], axis=0)
+    assert np.allclose(metrics_table["recall_mean"], recall)
+    matrices, _ = _read(out, "confusion_matrices")
+    assert list(dict.fromkeys(matrices["actual"])) == order
+
+
 @pytest.mark.parametrize("name, column, n_values", [
     ("heldout_task", "task", 2), ("heldout_architecture", "architecture", 2), ("heldout_curriculum", "curriculum", 6),
 ])

@@ -16,7 +16,7 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
-from .. import plots, stats
+from .. import metrics, plots, stats
 from .cli import cli_kwargs
 from .context import prepare
 from .splitting import category_balanced_pairs
@@ -36,7 +36,61 @@ DEFAULTS = {"classifiers": ("random_forest", "svm", "conv1d"), "observables": ("
 
 
 def add_arguments(parser):
-    """No options beyond the common ones."""
+    """``--label-order``: the class order of the matrices and per-class metrics."""
+    parser.add_argument("--label-order", choices=("sorted", "original"), default="sorted",
+                        help="class order of the matrices and metrics: sorted (lrid) or the original project's "
+                             "(adam, sgdm, information, feedback)")
+
+
+def class_metrics(table, labels, by=("classifier", "observables")):
+    """Per-class metrics of each condition under both conventions.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Per-split rows with a ``confusion`` column (JSON, rows actual, in
+        ``labels`` order).
+    labels : list of str
+    by : sequence of str
+        Condition columns.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (condition, class): ``recall_mean`` (lrid's balanced
+        accuracy is the mean of these over classes, also given as
+        ``mean_recall`` on every row), the original's per-class
+        ``balanced_accuracy_original`` ((sensitivity + specificity) / 2 of
+        the split-mean confusion matrix), ``dprime_mean_of_splits`` (lrid:
+        the mean of per-split d') and ``dprime_of_mean_confusion`` (the
+        original's "mean d'": d' of the split-mean matrix).
+
+    Examples
+    --------
+    >>> import json, pandas as pd
+    >>> cm = json.dumps([[8, 2], [1, 9]])
+    >>> t = pd.DataFrame({"classifier": ["rf", "rf"], "observables": ["all", "all"], "confusion": [cm, cm]})
+    >>> m = class_metrics(t, ["adam", "sgdm"])
+    >>> m[["label", "recall_mean", "balanced_accuracy_original"]].round(3).values.tolist()
+    [['adam', 0.8, 0.85], ['sgdm', 0.9, 0.85]]
+    """
+    by = list(by)
+    rows = []
+    for keys, part in table.groupby(by, sort=False):
+        keys = keys if isinstance(keys, tuple) else (keys,)
+        cms = np.stack([np.asarray(json.loads(c), dtype=float) for c in part["confusion"]])
+        mean_cm = cms.mean(axis=0)
+        recalls = np.stack([np.diag(cm) / cm.sum(axis=1) for cm in cms]).mean(axis=0)
+        original = metrics.per_class_balanced_accuracy(mean_cm)
+        split_dprime = metrics.mean_split_dprime(cms)
+        mean_dprime = metrics.dprime_of_mean_confusion(cms)
+        for k, label in enumerate(labels):
+            rows.append({**dict(zip(by, keys)), "label": label, "recall_mean": float(recalls[k]),
+                         "mean_recall": float(metrics.mean_recall(mean_cm)),
+                         "balanced_accuracy_original": float(original[k]),
+                         "dprime_mean_of_splits": float(split_dprime[k]),
+                         "dprime_of_mean_confusion": float(mean_dprime[k]), "n_splits": int(len(cms))})
+    return pd.DataFrame(rows)
 
 
 def confusion_tables(table, labels, by=("classifier", "observables")):
@@ -83,7 +137,8 @@ def confusion_tables(table, labels, by=("classifier", "observables")):
     return pd.DataFrame(cells), pd.DataFrame(pair_rows)
 
 
-def run(data=None, *, classifier=None, observables=None, n_splits=10, random_state=0, n_jobs=1, out=None, **options):
+def run(data=None, *, classifier=None, observables=None, n_splits=10, random_state=0, n_jobs=1, out=None,
+        label_order="sorted", **options):
     """Mean confusion matrices of each classifier.
 
     Parameters
@@ -91,18 +146,21 @@ def run(data=None, *, classifier=None, observables=None, n_splits=10, random_sta
     data, classifier, observables, n_splits, random_state, n_jobs, out, **options :
         See :func:`lrid_analysis.experiments.separability.run`; default
         observables: all.
+    label_order : {"sorted", "original"}
+        Class order of the matrices (:func:`lrid_analysis.metrics.label_order`).
 
     Returns
     -------
     ExperimentResult
         ``tables["matrices"]``: tidy mean confusion matrices;
-        ``tables["pair_rates"]``: per-split confusion rate of every rule pair.
+        ``tables["pair_rates"]``: per-split confusion rate of every rule pair;
+        ``tables["class_metrics"]``: :func:`class_metrics`.
     """
     ctx = prepare(NAME, data, classifier=classifier, observables=observables,
                   default_classifiers=DEFAULTS["classifiers"], default_observables=DEFAULTS["observables"],
                   n_splits=n_splits, random_state=random_state, n_jobs=n_jobs, out=out, **options)
     pairs, names = category_balanced_pairs(ctx.view, ctx.n_splits, ctx.random_state)
-    labels = sorted(set(ctx.view.y))
+    labels = metrics.label_order(ctx.view.y, label_order)
     conditions = []
     for label in ctx.classifiers:
         for obs in ctx.observable_sets:
@@ -125,9 +183,10 @@ def run(data=None, *, classifier=None, observables=None, n_splits=10, random_sta
         return plots.confusion_heatmaps(panel, panel="panel", labels=labels,
                                           title="Mean test confusion (row-normalised, % of actual rule)")
     return ctx.finish(table, summary, pd.concat(comparisons, ignore_index=True) if comparisons else None, draw,
-                      tables={"matrices": matrices, "pair_rates": pair_rates})
+                      tables={"matrices": matrices, "pair_rates": pair_rates,
+                              "class_metrics": class_metrics(table, labels)})
 
 
 def main(args):
     """Command-line entry: ``python -m lrid_analysis.experiments confusion``."""
-    return run(args.data, **cli_kwargs(args, NAME))
+    return run(args.data, label_order=args.label_order, **cli_kwargs(args, NAME))

@@ -13,30 +13,18 @@ from __future__ import annotations
 import dataclasses
 import json
 
+from ..classifiers.protocols import SELECTIONS
 from ..observables import OBSERVABLE_SETS, resolve_observables
-from ..plugins import ClassifierSpec, ClassifierSpecError, build_classifier, parse_classifier
+from ..plugins import (
+    ClassifierSpec,
+    ClassifierSpecError,
+    build_classifier,
+    parse_classifier,
+)
 from ..runner import labelled_estimators
 
-__all__ = ["ExperimentError", "SELECTIONS", "COMPACT_SETTINGS", "observable_sets", "classifier_specs",
+__all__ = ["ExperimentError", "SELECTIONS", "observable_sets", "classifier_specs",
            "parse_params", "parse_filters", "build_estimator", "check_estimator_params"]
-
-#: Hyperparameter selection modes of ``--selection``.
-SELECTIONS = ("compact", "paper", "off")
-
-#: ``--selection compact`` (the default): fixed settings or small grids that keep the
-#: experiments fast; ``params`` are fixed, ``grid`` (if any) is searched inside ``fit``.
-COMPACT_SETTINGS = {
-    "random_forest": {"params": {"n_estimators": 100, "max_features": "log2"}, "grid": None},
-    # The trajectory features are heavy-tailed and nearly collinear: liblinear's primal
-    # solver needs thousands of iterations to converge at any C (25-50 s per fit on the
-    # embedded data). 200 iterations cost ~6 s and score within a point of 1,000; C
-    # changes the score by about a point between 1 and 500, so it is fixed.
-    "svm": {"params": {"C": 50.0, "max_iter": 200, "n_components": None}, "grid": None},
-    "conv1d": {"params": {}, "grid": None},
-    "xgboost": {"params": {}, "grid": None},
-    "logistic": {"params": {}, "grid": {"C": [0.01, 1.0, 100.0]}},
-}
-
 
 class ExperimentError(Exception):
     """A problem the user can fix: shown as one line, no traceback.
@@ -280,8 +268,9 @@ def build_estimator(spec, selection, params, n_checkpoints, random_state):
     ----------
     spec : ClassifierSpec
     selection : {"compact", "paper", "off"}
-        ``compact``: :data:`COMPACT_SETTINGS` for registered names; ``paper``:
-        the registry's grids, searched inside ``fit``; ``off``: fixed defaults.
+        The selection mode of :mod:`lrid_analysis.classifiers.protocols`
+        (fixed settings and grids of the built-in classifiers, searched inside
+        ``fit``); ``off``: fixed defaults.
     params : dict
         Fixed parameters (removed from any grid).
     n_checkpoints : int
@@ -300,18 +289,10 @@ def build_estimator(spec, selection, params, n_checkpoints, random_state):
     """
     if not isinstance(spec, ClassifierSpec):
         spec = parse_classifier(spec)
-    common = dict(n_checkpoints=n_checkpoints, random_state=random_state, n_jobs=1)
     try:
-        if spec.kind == "registry" and selection == "compact" and spec.target in COMPACT_SETTINGS:
-            compact = COMPACT_SETTINGS[spec.target]
-            fixed = {**compact["params"], **spec.params, **params}
-            grid = {k: v for k, v in (compact["grid"] or {}).items() if k not in fixed}
-            from ..classifiers import get_classifier
-
-            estimator = get_classifier(spec.target, select=bool(grid), param_grid=grid or None, **common, **fixed)
-        else:
-            spec = dataclasses.replace(spec, params={**spec.params, **params})
-            estimator = build_classifier(spec, select=selection != "off", **common)
+        spec = dataclasses.replace(spec, params={**spec.params, **params})
+        estimator = build_classifier(spec, n_checkpoints=n_checkpoints, random_state=random_state, n_jobs=1,
+                                     select=selection != "off", selection=selection)
     except (ClassifierSpecError, TypeError, ValueError) as err:
         text = str(err)
         raise ExperimentError(text if text.startswith("classifier ") else f"classifier {spec.label!r}: {text}") \

@@ -95,19 +95,24 @@ def try_claim(out, source, run_id, stale_after=STALE_AFTER):
     path = claim_path(out, source, run_id)
     path.parent.mkdir(parents=True, exist_ok=True)
     record = {"host": socket.gethostname(), "pid": os.getpid(), "time": time.time(), "token": uuid.uuid4().hex}
-    for _attempt in range(3):
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            held = _read(path)
-            if not is_stale(path, held, stale_after):
-                return None
-            _take_over(path, held)
-            continue
-        with os.fdopen(fd, "w") as handle:
-            json.dump(record, handle)
-        return path
-    return None
+    # the record is written to a private file first and linked into place (an atomic create that fails
+    # when the claim exists), so a claim is never seen empty or half written
+    draft = path.with_name(f".{path.name}.{record['token']}.draft")
+    draft.write_text(json.dumps(record))
+    try:
+        for _attempt in range(3):
+            try:
+                os.link(draft, path)
+            except FileExistsError:
+                held = _read(path)
+                if not is_stale(path, held, stale_after):
+                    return None
+                _take_over(path, held)
+                continue
+            return path
+        return None
+    finally:
+        draft.unlink(missing_ok=True)
 
 
 def _take_over(path, held):

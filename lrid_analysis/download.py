@@ -17,9 +17,10 @@ What a download guarantees
   else Last-Modified, of the first answer, kept in ``<dest>.part.json``), so a
   file that changed on the server restarts from zero instead of being
   spliced from two versions.
-* The whole download must finish within ``deadline`` seconds (a trickling
-  server cannot hold it forever); each network wait is bounded by
-  ``timeout``. A full disk is reported as such.
+* The whole download must finish within ``deadline`` seconds: a watchdog
+  shuts the connection down when it passes, so a server trickling its
+  status line, headers or body cannot hold it forever; each network wait
+  is also bounded by ``timeout``. A full disk is reported as such.
 * ``<dest>.json`` records the URL, validator, size and SHA-256 of the
   finished file; the conversion writes where the data came from into the
   Parquet footer.
@@ -33,8 +34,10 @@ import errno
 import json
 import os
 import re
+import socket
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -134,11 +137,25 @@ def _validator(headers):
 
 
 class _Clock:
-    """The overall deadline of one download."""
+    """The overall deadline of one download, enforced by a watchdog.
+
+    Each network wait is bounded by the per-operation timeout, but a server
+    can answer every wait with one byte (of the status line, the headers or
+    the body). When the deadline passes, a timer thread shuts down the sockets
+    of every connection opened through :meth:`opener`, so a blocked read
+    returns at once; the caller then sees :attr:`expired` and reports the
+    deadline. Call :meth:`stop` when done.
+    """
 
     def __init__(self, deadline):
         self.deadline = float(deadline)
         self.end = time.monotonic() + self.deadline
+        self.expired = False
+        self._connections = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(max(0.0, self.deadline), self._expire)
+        self._timer.daemon = True
+        self._timer.start()
 
     def left(self):
         return self.end - time.monotonic()
@@ -146,23 +163,95 @@ class _Clock:
     def timeout(self, timeout):
         return max(0.001, min(float(timeout), self.left()))
 
+    def stop(self):
+        self._timer.cancel()
 
-def _open(url, offset, validator, timeout, dest):
+    def _expire(self):
+        with self._lock:
+            self.expired = True
+            connections = list(self._connections)
+        for connection in connections:
+            self._shut(connection)
+
+    @staticmethod
+    def _shut(connection):
+        sock = getattr(connection, "sock", None)
+        if sock is not None:
+            try:  # the plain socket's shutdown (also under TLS): a blocked recv returns at once
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def watch(self, connection):
+        """Shut ``connection`` down when the deadline passes (at once if it has passed)."""
+        with self._lock:
+            if connection not in self._connections:
+                self._connections.append(connection)
+            expired = self.expired
+        if expired:
+            self._shut(connection)
+
+    def error(self, url, detail, part=None, resumable=False):
+        kept = f" The partial file is kept at {part}: {_retry(resumable)}, or" if part is not None else ""
+        return DownloadError(f"{url}: the download did not finish within its {self.deadline:g} s deadline "
+                             f"({detail}; the server sends too slowly).{kept} allow more time with "
+                             "--deadline SECONDS")
+
+    def opener(self):
+        """A urllib opener whose HTTP(S) connections this clock watches."""
+        return urllib.request.build_opener(*(handler(self) for handler in _WATCHED_HANDLERS))
+
+
+class _Watched:
+    """A urllib HTTP(S) handler whose connections are watched by a :class:`_Clock` from before they connect."""
+
+    def __init__(self, clock):
+        super().__init__()
+        self.clock = clock
+
+    def do_open(self, http_class, req, **kwargs):
+        clock = self.clock
+
+        def connection(*args, **kw):
+            conn = http_class(*args, **kw)
+            connect = conn.connect
+
+            def watched_connect():
+                clock.watch(conn)  # sock is read when the deadline passes: the TLS handshake is covered too
+                connect()
+                clock.watch(conn)
+
+            conn.connect = watched_connect
+            return conn
+
+        return super().do_open(connection, req, **kwargs)
+
+
+_WATCHED_HANDLERS = [type("_WatchedHTTPHandler", (_Watched, urllib.request.HTTPHandler), {})]
+if hasattr(urllib.request, "HTTPSHandler"):
+    _WATCHED_HANDLERS.append(type("_WatchedHTTPSHandler", (_Watched, urllib.request.HTTPSHandler), {}))
+
+
+def _open(url, offset, validator, timeout, dest, clock):
     headers = {"User-Agent": f"lrid/{__version__}"}
     if offset:
         headers["Range"] = f"bytes={offset}-"
         headers["If-Range"] = validator
     request = urllib.request.Request(url, headers=headers)
     try:
-        response = urllib.request.urlopen(request, timeout=timeout)
+        response = clock.opener().open(request, timeout=clock.timeout(timeout))
     except urllib.error.HTTPError as err:
         if err.code == 416 and offset:
             return err, 416  # range not satisfiable: the caller checks whether .part is complete
         raise DownloadError(f"{url}: the server answered HTTP {err.code} {err.reason}") from err
-    except urllib.error.URLError as err:
-        raise DownloadError(_offline_message(url, dest, err.reason)) from err
-    except (TimeoutError, ConnectionError, HTTPException) as err:
-        raise DownloadError(_offline_message(url, dest, err)) from err
+    except (urllib.error.URLError, TimeoutError, ConnectionError, HTTPException) as err:
+        if clock.expired:
+            raise clock.error(url, "no complete answer to the request") from err
+        reason = err.reason if isinstance(err, urllib.error.URLError) else err
+        raise DownloadError(_offline_message(url, dest, reason)) from err
+    if clock.expired:  # the watchdog cut the headers short: what arrived is not the server's answer
+        response.close()
+        raise clock.error(url, "no complete answer to the request")
     return response, response.status
 
 
@@ -218,20 +307,20 @@ def _stream(response, part, offset, total, clock, url, resumable, chunk_size, pr
         with tqdm(total=total, initial=offset, unit="B", unit_scale=True, unit_divisor=1024, desc=desc,
                   disable=not progress, leave=False) as bar:
             while True:
-                if clock.left() <= 0:
-                    raise DownloadError(
-                        f"{url}: the download did not finish within its {clock.deadline:g} s deadline "
-                        f"({received:,} of {total or 'unknown'} bytes; the server sends too slowly). The partial "
-                        f"file is kept at {part}: {_retry(resumable)}, or allow more time with --deadline SECONDS"
-                    )
+                if clock.expired or clock.left() <= 0:
+                    raise clock.error(url, f"{received:,} of {total or 'unknown'} bytes", part, resumable)
                 try:
                     chunk = response.read1(chunk_size)
                 except (HTTPException, OSError) as err:
+                    if clock.expired:
+                        raise clock.error(url, f"{received:,} of {total or 'unknown'} bytes", part, resumable) from err
                     raise DownloadError(
                         f"{url}: the connection dropped after {received:,} of {total or 'unknown'} bytes ({err!r}); "
                         f"the partial file is kept at {part}: {_retry(resumable)}"
                     ) from err
                 if not chunk:
+                    if clock.expired:  # the watchdog shut the socket: not the end of the file
+                        raise clock.error(url, f"{received:,} of {total or 'unknown'} bytes", part, resumable)
                     break
                 try:
                     _write_all(fd, chunk)
@@ -325,44 +414,47 @@ def download_public(url=PUBLIC_URL, dest=None, cache=None, force=False, expected
         raise DownloadError(f"cannot create the folder {dest.parent} ({err.strerror or err}); choose a writable "
                             f"one with --cache-dir or {CACHE_ENV}") from err
     clock = _Clock(deadline)
-    state = _read_json(state_file) or {}
-    offset = part.lstat().st_size if part.exists() else 0
-    if offset and not (state.get("url") == url and state.get("validator")):
-        offset = 0  # nothing proves the partial file is a part of this file: start over
-    response, status = _open(url, offset, state.get("validator"), clock.timeout(timeout), dest)
-    if status == 416:  # nothing left to send: .part is complete, or longer than the remote file
-        _, total = _content_range(response)
-        response.close()
-        if total is not None and total == offset == state.get("total"):
-            return _finish(part, dest, total, expected_size, expected_sha, sha256 is not None, url, state)
-        offset = 0
-        response, status = _open(url, 0, None, clock.timeout(timeout), dest)
-    if status == 206:
-        start, total = _content_range(response)
-        if start != offset or _validator(response.headers) != state.get("validator") \
-                or state.get("total") not in (None, total):
-            response.close()  # another version of the file (or an answer lrid cannot match): start over
-            offset = 0
-            response, status = _open(url, 0, None, clock.timeout(timeout), dest)
-    if status != 206 or not offset:
-        if status == 206:
+    try:
+        state = _read_json(state_file) or {}
+        offset = part.lstat().st_size if part.exists() else 0
+        if offset and not (state.get("url") == url and state.get("validator")):
+            offset = 0  # nothing proves the partial file is a part of this file: start over
+        response, status = _open(url, offset, state.get("validator"), timeout, dest, clock)
+        if status == 416:  # nothing left to send: .part is complete, or longer than the remote file
+            _, total = _content_range(response)
             response.close()
-            raise DownloadError(f"{url}: the server sent part of the file to a request for all of it; "
-                                "try again later or use another --url")
-        offset = 0
-        length = response.headers.get("Content-Length")
-        total = int(length) if length is not None else None
-        state = {"url": url, "validator": _validator(response.headers), "total": total}
-        write_json_atomic(state_file, state)
-    resumable = bool(state.get("validator")) and total is not None
-    with response:
-        received = _stream(response, part, offset, total, clock, url, resumable, chunk_size, progress, dest.name)
-    if total is not None and received != total:
-        raise DownloadError(
-            f"{url}: the connection dropped after {received:,} of {total:,} bytes; the partial file is kept "
-            f"at {part}: {_retry(resumable)}"
-        )
-    return _finish(part, dest, total, expected_size, expected_sha, sha256 is not None, url, state)
+            if total is not None and total == offset == state.get("total"):
+                return _finish(part, dest, total, expected_size, expected_sha, sha256 is not None, url, state)
+            offset = 0
+            response, status = _open(url, 0, None, timeout, dest, clock)
+        if status == 206:
+            start, total = _content_range(response)
+            if start != offset or _validator(response.headers) != state.get("validator") \
+                    or state.get("total") not in (None, total):
+                response.close()  # another version of the file (or an answer lrid cannot match): start over
+                offset = 0
+                response, status = _open(url, 0, None, timeout, dest, clock)
+        if status != 206 or not offset:
+            if status == 206:
+                response.close()
+                raise DownloadError(f"{url}: the server sent part of the file to a request for all of it; "
+                                    "try again later or use another --url")
+            offset = 0
+            length = response.headers.get("Content-Length")
+            total = int(length) if length is not None else None
+            state = {"url": url, "validator": _validator(response.headers), "total": total}
+            write_json_atomic(state_file, state)
+        resumable = bool(state.get("validator")) and total is not None
+        with response:
+            received = _stream(response, part, offset, total, clock, url, resumable, chunk_size, progress, dest.name)
+        if total is not None and received != total:
+            raise DownloadError(
+                f"{url}: the connection dropped after {received:,} of {total:,} bytes; the partial file is kept "
+                f"at {part}: {_retry(resumable)}"
+            )
+        return _finish(part, dest, total, expected_size, expected_sha, sha256 is not None, url, state)
+    finally:
+        clock.stop()
 
 
 def _reference(given):

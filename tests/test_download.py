@@ -392,6 +392,65 @@ def test_trickling_server_hits_the_overall_deadline(tmp_path, payload):
     assert not dest.exists() and 0 < (tmp_path / "dataset.pkl.part").stat().st_size < len(payload)
 
 
+class HeaderTrickler:
+    """A raw 127.0.0.1 server that sends the status line and headers one byte every ``pause`` seconds.
+
+    Each byte arrives well within any per-operation timeout, so only an overall deadline stops a client.
+    It stops by itself after ``limit`` seconds (then hangs up), or when the client goes away.
+    """
+
+    def __init__(self, pause=0.05, limit=6.0):
+        self.pause, self.limit = pause, limit
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(1)
+        self.sock.settimeout(limit)
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.sock.getsockname()[1]}/dataset.pkl"
+
+    def _serve(self):
+        try:
+            conn, _ = self.sock.accept()
+        except OSError:
+            return
+        with conn:
+            conn.recv(65536)  # the request
+            end = time.monotonic() + self.limit
+            answer = b"HTTP/1.1 200 OK\r\nX-Pad: " + b"a" * 100_000
+            for i in range(len(answer)):
+                if time.monotonic() > end:
+                    return
+                try:
+                    conn.sendall(answer[i:i + 1])
+                except OSError:
+                    return  # the client hung up
+                time.sleep(self.pause)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.thread.join(self.limit + 5)
+        self.sock.close()
+
+
+def test_server_trickling_its_headers_hits_the_overall_deadline(tmp_path):
+    dest = tmp_path / "dataset.pkl"
+    with HeaderTrickler() as server:
+        start = time.monotonic()
+        with pytest.raises(download.DownloadError) as info:
+            download.download_public(server.url, dest=dest, timeout=5, deadline=1.5, progress=False)
+        elapsed = time.monotonic() - start
+    # the watchdog shuts the socket at the deadline; without it the client waits until the server gives up (6 s)
+    assert elapsed < 3, (elapsed, str(info.value))
+    assert re.search(r"did not finish within its 1.5 s deadline \(no complete answer.*--deadline", str(info.value))
+    assert not dest.exists() and not (tmp_path / "dataset.pkl.part").exists()
+
+
 def test_http_error_is_reported(tmp_path, payload):
     with LocalServer(payload) as server:
         with pytest.raises(download.DownloadError, match="HTTP 404"):

@@ -29,8 +29,17 @@ that read memory they do not own or allocate far more than the file holds.
   data byte, every byte made by ``_codecs.encode`` or ``bytearray`` and every
   set element is charged to a budget of the file's size (plus
   :data:`BUDGET_SLACK`): a file of N bytes cannot hold more, so a small file
-  cannot declare a huge array. ``max_array_elements`` caps each array further
-  (the public schema's shapes in strict conversion). Only ``dict``, ``list``
+  cannot declare a huge array. So are the plain Python objects the opcodes
+  make (lists, dicts, tuples, marks, memo entries, stack references):
+  every opcode is charged :data:`OBJECT_COST` bytes (an empty set 256)
+  before it runs, against a third pool of the same size, so a pickle of
+  millions of one-byte ``EMPTY_LIST`` / ``MARK`` / ``EMPTY_SET`` opcodes is
+  refused once its objects would outweigh the file, instead of growing to
+  60-220 times its size. Text, bytes and numbers are bounded by the file
+  bytes they are read from. A public-layout file (numpy arrays and a
+  record array of per-row Python values) uses under half of that pool
+  (8-40 % for synthetic public-size files). ``max_array_elements`` caps
+  each array further (the public schema's shapes in strict conversion). Only ``dict``, ``list``
   and ``set`` accept items, so no opcode grows a ``bytearray`` or an array.
 
 Examples
@@ -61,6 +70,7 @@ import numpy as np
 
 __all__ = [
     "BUDGET_SLACK",
+    "OBJECT_COST",
     "UnsafePickleError",
     "UnreadablePickleError",
     "RestrictedUnpickler",
@@ -70,6 +80,14 @@ __all__ = [
 #: Units (array elements or bytes) a file may use beyond its own size: room for
 #: numpy's placeholder arrays and small scalars in tiny files.
 BUDGET_SLACK = 1 << 16
+#: Bytes charged for each opcode run: an empty list or dict (56-64 bytes) and
+#: the reference that holds it, a tuple item, or a memo entry.
+OBJECT_COST = 64
+#: Opcodes that make bigger objects from nothing (an empty set or frozenset is 216 bytes).
+_OPCODE_COSTS = {pickle.EMPTY_SET[0]: 256, pickle.FROZENSET[0]: 256}
+#: What each memory pool counts (all three have the same budget).
+_POOLS = {"arrays": "array elements / data bytes", "values": "bytes / items from calls",
+          "objects": f"bytes of Python objects ({OBJECT_COST} per object or reference an opcode makes)"}
 #: The largest array numpy's pickles create before filling it (``_reconstruct``).
 _PLACEHOLDER_BYTES = 1 << 12
 #: numpy's NPY_ALIGNED_STRUCT dtype flag.
@@ -191,6 +209,16 @@ def _file_size(file):
         return end
 
 
+def _charged(method, cost):
+    """``method`` (an opcode's handler), charging ``cost`` bytes of Python objects first."""
+
+    def run(self):
+        self._charge(cost, "Python objects", "objects")
+        method(self)
+
+    return run
+
+
 class RestrictedUnpickler(pickle._Unpickler):
     """An unpickler that only rebuilds numpy arrays, record arrays and builtins, in bounded memory.
 
@@ -228,7 +256,7 @@ class RestrictedUnpickler(pickle._Unpickler):
         self.where, self.size = where, size
         self.budget = size + BUDGET_SLACK if budget is None else int(budget)
         self.max_array_elements = max_array_elements
-        self.used = {"arrays": 0, "values": 0}
+        self.used = {"arrays": 0, "values": 0, "objects": 0}
         self._fresh = {}  # id -> dtype / array that may still be BUILT once
         self._globals, self._calls = self._admitted()
 
@@ -281,11 +309,12 @@ class RestrictedUnpickler(pickle._Unpickler):
         raise UnsafePickleError(module, name, self.where, detail=detail)
 
     def _charge(self, units, what, pool="arrays"):
-        # two pools: array elements / data bytes, and bytes / items made by calls (the data a
-        # protocol-2 array is filled from is made by _codecs.encode first, then charged to the array)
+        # three pools of the same size: array elements / data bytes, bytes / items made by calls (the
+        # data a protocol-2 array is filled from is made by _codecs.encode first, then charged to the
+        # array), and the Python objects opcodes make
         self.used[pool] += units
         if self.used[pool] > self.budget:
-            kind = "array elements / data bytes" if pool == "arrays" else "bytes / items from calls"
+            kind = _POOLS[pool]
             self._refuse(what, f"refused {what}: the pickle would create more than {self.budget:,} {kind}, "
                                "more than a file of its size can hold (a memory bomb)")
 
@@ -583,6 +612,8 @@ class RestrictedUnpickler(pickle._Unpickler):
     ):
         dispatch[_opcode[0]] = _method
     del _opcode, _method
+    # every opcode pays for the objects it makes before it runs
+    dispatch.update({code: _charged(method, _OPCODE_COSTS.get(code, OBJECT_COST)) for code, method in dispatch.items()})
 
 
 def safe_load_pickle(path, max_array_elements=None):

@@ -303,6 +303,11 @@ def bomb_pickles():
             call(glob("__builtin__", "bytearray"), raw(b"x" * 1024)) + P.BINPUT + b"\x01"
             + call(glob("__builtin__", "slice"), integer(10**12), P.NONE, P.NONE) + P.BINPUT + b"\x02" + P.POP
             + doubling), False),
+        # plain Python objects from one-byte opcodes: 56-216 bytes of memory per byte of file
+        "4e6 empty lists": (program(P.EMPTY_LIST + P.MARK + P.EMPTY_LIST * 4_000_000 + P.APPENDS), False),
+        "4e6 MARKs": (program(P.MARK * 4_000_000 + P.NONE), False),
+        "1e6 empty sets": (P.PROTO + b"\x04" + P.EMPTY_LIST + P.MARK + P.EMPTY_SET * 1_000_000 + P.APPENDS + P.STOP,
+                           False),
         "BINBYTES8 of 8 GiB": (P.PROTO + b"\x04" + P.BINBYTES8 + (8 << 30).to_bytes(8, "little") + b"x" + P.STOP,
                                False),
         "BYTEARRAY8 of 8 GiB": (P.PROTO + b"\x05" + P.BYTEARRAY8 + (8 << 30).to_bytes(8, "little") + b"x" + P.STOP,

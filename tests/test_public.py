@@ -424,6 +424,25 @@ def test_memory_bombs_are_refused_fast_in_bounded_memory(tmp_path):
     assert "refused bytearray(int)" in results["bytearray(N)"]["outcome"]
     assert "memory bomb" in results["encode of one string 400 times"]["outcome"]
     assert "refused SETITEM into bytearray" in results["bytearray doubled in place"]["outcome"]
+    for name in ("4e6 empty lists", "4e6 MARKs", "1e6 empty sets"):
+        assert "bytes of Python objects" in results[name]["outcome"] and "memory bomb" in results[name]["outcome"]
+
+
+@pytest.mark.parametrize(("style", "protocol", "text"), [("py2", 0, "unicode"), ("py2", 2, "bytes"),
+                                                     ("py3", 0, "bytes"), ("py3", 2, "bytes"), ("py3", 5, "unicode")])
+def test_public_pickles_leave_headroom_in_the_object_budget(tmp_path, style, protocol, text):
+    """Every opcode is charged; a public-layout file (arrays plus a record array of row objects) uses under half."""
+    data = synthetic_public_dict(meta_slice(60, seed=8), seed=8, text=text)
+    pkl = write_pickle(data, tmp_path / "dataset.pkl", style=style, protocol=protocol)
+    with open(pkl, "rb") as file:
+        unpickler = unpickle.RestrictedUnpickler(file, encoding="latin1")
+        loaded = unpickler.load()
+    ops = sum(1 for _ in pickletools.genops(pkl.read_bytes())) if style == "py3" else None
+    if ops is not None:  # the charge is one cost per opcode (no empty sets here)
+        assert unpickler.used["objects"] == ops * unpickle.OBJECT_COST
+    assert 0 < unpickler.used["objects"] < unpickler.budget / 2
+    key = b"meta" if text == "bytes" and style == "py3" else "meta"
+    assert len(loaded[key]) == 60
 
 
 def test_strict_row_count_is_checked_before_anything_is_allocated():

@@ -34,7 +34,6 @@ from lrid_analysis.experiments.summaries import summarize
 from lrid_analysis.features import feature_groups, flatten
 from lrid_analysis.importance import summarize_importance
 from lrid_analysis.plugins import load_object_from_file
-from lrid_analysis.sources import resolve_data
 
 HERE = Path(__file__).resolve().parent
 
@@ -60,9 +59,9 @@ def main(out="tutorial_output", n_trees=50, n_splits=3):
 
     # 1. Load: trajectories of the 24 admissible statistics, measured with all
     #    units and no noise. X has shape (n_trajectories, n_checkpoints, 24).
-    path, description = resolve_data("embedded")
-    view = load_view(path, "all", filters={"unit_fraction": [1.0], "noise_std": [0.0]})
-    print(f"{description}: {len(view)} trajectories, X {view.X.shape}")
+    #    (load_view keeps the full-access rows by default: full_access=True.)
+    view = load_view("embedded", "all")
+    print(f"embedded dataset: {len(view)} trajectories, X {view.X.shape}")
 
     # 2. Raw trajectories of one statistic, by learning rule.
     figure = plots.plot_trajectories(view, "weightabs_median")

@@ -657,9 +657,7 @@ def compare(estimators, data, cv, observables=None, groups="run_id", n_jobs=1, c
     >>> from sklearn.model_selection import GroupKFold
     >>> from sklearn.tree import DecisionTreeClassifier
     >>> from lrid_analysis.dataset import load_view
-    >>> from lrid_analysis.sources import resolve_data
-    >>> view = load_view(resolve_data("embedded")[0], "grad", filters={"task": "digits", "unit_fraction": 1.0,
-    ...                  "noise_std": 0.0, "obs_seed": 0})
+    >>> view = load_view("embedded", "grad", filters={"task": "digits"})
     >>> result = compare({"tree": DecisionTreeClassifier(max_depth=3, random_state=0)}, view, GroupKFold(2))
     >>> sorted(result.table["split"]), list(result.table.columns[:3])
     ([0, 1], ['dataset', 'cv', 'classifier'])

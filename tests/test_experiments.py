@@ -21,7 +21,7 @@ from lrid_analysis import evaluate, experiments, features, runner
 from lrid_analysis.dataset import load_view, write_table
 from lrid_analysis.experiments import _heldout, options, trajectory_subsample
 from lrid_analysis.experiments.splitting import make_splitter
-from lrid_analysis.splits import CategoryBalancedSplit
+from lrid_analysis.splits import CategoryBalancedSplit, NetworkBalancedSplit
 from lrid_analysis.synthetic import synthetic_table
 
 FAST = ["--param", "n_estimators=10", "--n-jobs", "1", "--quiet"]
@@ -134,11 +134,13 @@ def test_separability_signal_and_null(data_dirs, tmp_path):
     out = _run("separability", data_dirs["signal"], tmp_path / "sig", "--classifier", "random_forest",
                "--splits", "3", "--observables", "weight,grad,all")
     table, summary = _check_outputs(out, "separability")
-    assert len(table) == 3 * 3 and set(summary["observables"]) == {"weight", "grad", "all"}
+    assert len(table) == 2 * 3 * 3 and set(summary["observables"]) == {"weight", "grad", "all"}
+    assert set(summary["grouping"]) == {"trajectory", "network"}  # both groupings by default
     assert (summary["accuracy_mean"] > 0.8).all()
     # the summary is the mean over splits of the per-split table
-    means = table.groupby("observables")["test_accuracy"].mean()
-    assert np.allclose(summary.set_index("observables")["accuracy_mean"], means[summary["observables"]])
+    means = table.groupby(["grouping", "observables"])["test_accuracy"].mean()
+    keys = list(zip(summary["grouping"], summary["observables"]))
+    assert np.allclose(summary["accuracy_mean"], means.loc[keys].to_numpy())
     out = _run("separability", data_dirs["null"], tmp_path / "null", "--classifier", "random_forest",
                "--splits", "3", "--observables", "all")
     _, summary = _check_outputs(out, "separability")
@@ -152,11 +154,17 @@ def test_results_match_cross_validate_and_do_not_depend_on_n_jobs(data_dirs):
     one = experiments.get_experiment("separability").run(view, n_jobs=1, **kwargs)
     two = experiments.get_experiment("separability").run(view, n_jobs=2, **kwargs)
     pd.testing.assert_series_equal(one.table["test_accuracy"], two.table["test_accuracy"])
+    trajectory = one.table[one.table["grouping"] == "trajectory"]
     sub = features.select(view, "act")
     direct = evaluate.cross_validate(RandomForestClassifier(n_estimators=10, max_features="log2", random_state=0),
                                      features.flatten(sub), sub.y, make_splitter(CategoryBalancedSplit, 0, n_splits=2),
                                      meta=sub, verbose=False)
-    assert np.array_equal(one.table["test_accuracy"].to_numpy(), direct.table["test_accuracy"].to_numpy())
+    assert np.array_equal(trajectory["test_accuracy"].to_numpy(), direct.table["test_accuracy"].to_numpy())
+    network = evaluate.cross_validate(RandomForestClassifier(n_estimators=10, max_features="log2", random_state=0),
+                                      features.flatten(sub), sub.y, NetworkBalancedSplit(n_splits=2, random_state=0),
+                                      meta=sub, verbose=False)
+    assert np.array_equal(one.table.loc[one.table["grouping"] == "network", "test_accuracy"].to_numpy(),
+                          network.table["test_accuracy"].to_numpy())
 
 
 def test_resume_reuses_finished_conditions(data_dirs, tmp_path, monkeypatch):
@@ -341,3 +349,35 @@ def test_dotted_classifier_path(data_dirs, tmp_path):
     settings = document["params"]["classifier_settings"]["sklearn.tree:DecisionTreeClassifier"]
     assert settings["class"].endswith("DecisionTreeClassifier") and settings["params"]["max_depth"] == 3
     assert settings["params"]["random_state"] == 0
+
+
+@pytest.fixture(scope="module")
+def network_shortcut_dir(tmp_path_factory, small_meta):
+    """No rule signal, but a per-network offset shared by all layers of a network (a network fingerprint)."""
+    table = synthetic_table(small_meta, signal=0.0, seed=3)
+    names = options.observable_sets("grad", ["grad"])["grad"]
+    rng = np.random.RandomState(4)
+    runs = sorted(table["run_id"].unique())
+    offsets = pd.DataFrame(20.0 * rng.normal(size=(len(runs), len(names))), index=runs, columns=names)
+    table[names] = table[names].to_numpy() + offsets.loc[table["run_id"]].to_numpy()
+    path = tmp_path_factory.mktemp("shortcut") / "data.parquet"
+    write_table(table, path)
+    return path.parent
+
+
+def test_network_grouping_removes_a_planted_network_shortcut(network_shortcut_dir, tmp_path):
+    out = _run("separability", network_shortcut_dir, tmp_path / "sep", "--classifier", "random_forest",
+               "--splits", "3", "--observables", "grad")
+    _, summary = _check_outputs(out, "separability")
+    accuracy = summary.set_index("grouping")["accuracy_mean"]
+    assert accuracy["trajectory"] > 0.8  # layers of a test network were seen in training
+    assert abs(accuracy["network"] - 0.25) < 0.12  # no rule signal to find across networks
+    # any other experiment: the default is the paper's trajectory draw, --grouping network removes the shortcut
+    default = _run("confusion", network_shortcut_dir, tmp_path / "c0", "--classifier", "random_forest",
+                   "--splits", "3", "--observables", "grad")
+    grouped = _run("confusion", network_shortcut_dir, tmp_path / "c1", "--classifier", "random_forest",
+                   "--splits", "3", "--observables", "grad", "--grouping", "network")
+    (table0, doc0), (table1, doc1) = _read(default, "confusion"), _read(grouped, "confusion")
+    assert "grouping" not in doc0["params"] and doc1["params"]["grouping"] == "network"
+    assert table0["test_accuracy"].mean() > 0.8
+    assert abs(table1["test_accuracy"].mean() - 0.25) < 0.12

@@ -381,3 +381,18 @@ def test_network_grouping_removes_a_planted_network_shortcut(network_shortcut_di
     assert "grouping" not in doc0["params"] and doc1["params"]["grouping"] == "network"
     assert table0["test_accuracy"].mean() > 0.8
     assert abs(table1["test_accuracy"].mean() - 0.25) < 0.12
+
+
+def test_separability_without_enough_networks_reports_the_trajectory_grouping(small_meta, tmp_path, capsys):
+    table = synthetic_table(small_meta, signal=2.0, seed=0)
+    table = table[table["run_id"].isin(table.groupby("learning_rule")["run_id"].min())]  # one network per rule
+    write_table(table, tmp_path / "data.parquet")
+    view = load_view(tmp_path / "data.parquet")
+    run = experiments.get_experiment("separability").run
+    result = run(view, classifier="random_forest", observables="grad", n_splits=2, params={"n_estimators": 10},
+                 progress=False, plot=False)
+    assert set(result.table["grouping"]) == {"trajectory"}
+    assert "no network-grouped splits" in capsys.readouterr().out
+    with pytest.raises(experiments.ExperimentError, match="grouping network"):
+        run(view, classifier="random_forest", observables="grad", n_splits=2, grouping="network", verbose=False,
+            plot=False)

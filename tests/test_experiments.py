@@ -455,3 +455,14 @@ def test_performance_control_without_learning_curves_says_so(data_dirs, tmp_path
     assert "has no learning curves" in capsys.readouterr().out
     table, _ = _read(out, "performance_control")
     assert set(table["features"]) == {"grad"} and set(table["networks"]) == {"all"}
+
+
+def test_performance_control_runs_on_the_tiny_preset_sweep(tiny_sweep, tmp_path, capsys):
+    """End to end: the generator's learning curves reach the control (one network per rule: trajectory splits)."""
+    out = _run("performance_control", tiny_sweep, tmp_path / "t", "--splits", "2", "--bins", "2",
+               "--grouping", "trajectory")
+    table, document = _read(out, "performance_control")
+    assert {"all", "learning_curve"} <= set(table["features"]) and document["params"]["bins"] == 2
+    capsys.readouterr()
+    code = experiments.main(["performance_control", "--data", str(tiny_sweep), "--out", str(tmp_path / "n"), *FAST])
+    assert code == 1 and "at least 2 networks per rule" in capsys.readouterr().err

@@ -206,6 +206,10 @@ def run(data=None, *, classifier=None, observables=None, n_splits=10, random_sta
             if keep is not None:
                 in_rules = in_rules & ctx.view.meta["run_id"].astype(str).isin(keep).to_numpy()
             rows = np.flatnonzero(in_rules)
+            if len(rows) == 0:
+                if ctx.verbose:
+                    print(f"note: {label}: no networks in accuracy bins shared by the rules; matched part skipped")
+                continue
             subset = ctx.view.subset(rows)
             try:
                 pairs, names = ctx.balanced_pairs(subset)
@@ -222,6 +226,9 @@ def run(data=None, *, classifier=None, observables=None, n_splits=10, random_sta
                     key = {"networks": networks, "comparison": label, "features": features_name, "classifier": clf}
                     conditions.append(ctx.condition(key, ctx.classifier(clf, subset.X.shape[1]), X, sub.y, pairs,
                                                     names, view=subset))
+    if not conditions:
+        raise ExperimentError("no comparison has enough networks for a balanced split (with --grouping network, "
+                              "at least 2 networks per rule): use more networks or --grouping trajectory", 1)
     table, _ = ctx.evaluate(conditions)
     by = ["networks", "comparison", "features", "classifier"]
     summary = _with_ci(table, summarize(table, by), by)

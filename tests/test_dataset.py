@@ -12,9 +12,9 @@ import pytest
 
 from lrid_analysis import dataset
 from lrid_analysis.dataset import (
-    LEARNING_CURVE_COLUMNS,
     COLUMNS,
     LAYER_POSITIONS,
+    LEARNING_CURVE_COLUMNS,
     META_COLUMNS,
     SCHEMA,
     TRAJECTORY_KEY,

@@ -15,9 +15,9 @@ from __future__ import annotations
 import pandas as pd
 
 from .. import plots
+from ..splits import GROUPINGS
 from .cli import cli_kwargs
 from .context import prepare
-from ..splits import GROUPINGS
 from .options import ExperimentError
 from .splitting import category_balanced_pairs
 from .summaries import compare, summarize

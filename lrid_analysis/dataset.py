@@ -29,6 +29,7 @@ __all__ = [
     "Column",
     "COLUMNS",
     "META_COLUMNS",
+    "LEARNING_CURVE_COLUMNS",
     "TRAJECTORY_KEY",
     "LAYER_POSITIONS",
     "LEARNING_RULES",
@@ -87,17 +88,27 @@ _META = (
     Column("obs_seed", pa.int64(), False, "seed of the unit subsample and the noise"),
 )
 
-#: Every column of the contract, in order: metadata then the 45 observables.
+#: The network's learning curve at each checkpoint, recorded by the generator: optional columns
+#: (a table or file without them, like the public data, reads as all null).
+_CURVE = (
+    Column("train_accuracy", pa.float64(), True, "mean training accuracy over the steps since the previous checkpoint"),
+    Column("val_accuracy", pa.float64(), True, "validation accuracy at this checkpoint"),
+    Column("train_loss", pa.float64(), True, "mean training loss over the steps since the previous checkpoint"),
+    Column("val_loss", pa.float64(), True, "validation loss at this checkpoint"),
+)
+LEARNING_CURVE_COLUMNS = tuple(c.name for c in _CURVE)
+
+#: Every column of the contract, in order: metadata, the 45 observables, then the optional learning curve.
 COLUMNS = _META + tuple(
     Column(name, pa.float32(), True, "observable statistic") for name in OBSERVABLE_NAMES
-)
+) + _CURVE
 META_COLUMNS = tuple(c.name for c in _META)
 #: Columns that identify one trajectory (all checkpoints of one measured layer).
 TRAJECTORY_KEY = ("source", "run_id", "layer_name", "unit_fraction", "noise_std", "obs_seed")
 SCHEMA = pa.schema([pa.field(c.name, c.type, nullable=c.nullable) for c in COLUMNS])
 
 _INT_COLUMNS = [c.name for c in _META if pa.types.is_integer(c.type)]
-_FLOAT_COLUMNS = [c.name for c in _META if pa.types.is_floating(c.type)]
+_FLOAT_COLUMNS = [c.name for c in _META + _CURVE if pa.types.is_floating(c.type)]
 _STRING_COLUMNS = [c.name for c in _META if pa.types.is_string(c.type)]
 
 
@@ -189,11 +200,12 @@ def validate_table(frame, where="table", extra_rules=None):
         it, an unknown learning rule, or a trajectory whose per-trajectory
         columns change between checkpoints.
     """
-    missing = [c.name for c in COLUMNS if c.name not in frame.columns]
+    missing = [c.name for c in COLUMNS if c.name not in frame.columns and c not in _CURVE]
     if missing:
         raise DatasetError(f"{where}: missing column(s) {missing}")
+    frame = _with_curve_columns(frame)
     out = frame[list(SCHEMA.names) + [c for c in frame.columns if c not in SCHEMA.names]].copy()
-    for column in _META:
+    for column in _META + _CURVE:
         values = out[column.name]
         if not column.nullable and values.isna().any():
             raise DatasetError(f"{where}: null not allowed in {_first_bad(out, values.isna(), column.name)}")
@@ -253,7 +265,14 @@ def _parquet_options(table):
             "write_page_checksum": True}
 
 
+def _with_curve_columns(frame):
+    """``frame`` with the learning-curve columns it lacks added as nulls (a copy only when some are missing)."""
+    absent = [name for name in LEARNING_CURVE_COLUMNS if name not in frame.columns]
+    return frame.assign(**{name: np.nan for name in absent}) if absent else frame
+
+
 def _to_arrow(frame):
+    frame = _with_curve_columns(frame)
     extra = [c for c in frame.columns if c not in SCHEMA.names]
     table = pa.Table.from_pandas(frame[list(SCHEMA.names)], schema=SCHEMA, preserve_index=False)
     for name in extra:
@@ -428,10 +447,10 @@ def _read_arrow(files, columns=None, extra_columns=False, dictionary=()):
                 if columns is None:
                     wanted = names
                 else:
-                    missing = [c for c in columns if c not in names]
+                    missing = [c for c in columns if c not in names and c not in LEARNING_CURVE_COLUMNS]
                     if missing:
                         raise DatasetError(f"{file}: missing column(s) {missing}; the file has {names}")
-                    wanted = list(columns)
+                    wanted = [c for c in columns if c in names]
                     if extra_columns:
                         wanted += [c for c in names if c not in SCHEMA.names and c not in wanted]
             encoded = [c for c in dictionary if c in wanted]
@@ -439,6 +458,12 @@ def _read_arrow(files, columns=None, extra_columns=False, dictionary=()):
                                   page_checksum_verification=True)
         except (pa.ArrowException, OSError) as err:
             raise _read_error(file, err) from err
+        for column in _CURVE:  # optional: absent (older files, the public data) reads as null
+            if column.name not in table.column_names and (columns is None or column.name in columns):
+                table = table.append_column(pa.field(column.name, column.type, nullable=True),
+                                            pa.nulls(len(table), column.type))
+        if columns is not None:
+            table = table.select(list(columns) + [c for c in table.column_names if c not in columns])
         tables.append(_conform(table, file, encoded))
     return _concat(tables, files)
 
@@ -718,7 +743,8 @@ def _view(frame, names, where, private=False, extra_rules=None):
             f"(every trajectory needs checkpoints 0..{n_ckpt - 1} exactly once)"
         )
     first = _first_rows(codes)
-    meta_cols = [c for c in frame.columns if c not in OBSERVABLE_NAMES and c not in ("checkpoint", "epoch")]
+    per_checkpoint = ("checkpoint", "epoch", *LEARNING_CURVE_COLUMNS)  # not trajectory metadata
+    meta_cols = [c for c in frame.columns if c not in OBSERVABLE_NAMES and c not in per_checkpoint]
     varying = [c for c in meta_cols if c not in META_COLUMNS and _varying_rows(frame[c], codes, first).any()]
     if varying:
         warnings.warn(f"{where}: extra column(s) {varying} change along trajectories; left out of the view's meta",

@@ -23,6 +23,10 @@ architecture, task, ...), given in one of three ways:
 :class:`CategoryBalancedSplit`
     The ten category-balanced 75%/25% splits of the paper (Fig. 2a). The draw
     follows the original project's procedure exactly (see the class).
+:class:`NetworkBalancedSplit`
+    The same rule-balanced splits drawn over whole networks: every row
+    (layer trajectory) of a network lies on the same side, and the test set
+    holds the same number of networks of every rule.
 :class:`HeldOutSplit`, :class:`HeldOutArchitecture`,
 :class:`HeldOutCurriculum`, :class:`HeldOutTask`
     One fold per value of a metadata column (or tuple of columns): train on
@@ -56,6 +60,8 @@ from .features import WINDOWS
 
 __all__ = [
     "CategoryBalancedSplit",
+    "NetworkBalancedSplit",
+    "GROUPINGS",
     "HeldOutSplit",
     "HeldOutArchitecture",
     "HeldOutCurriculum",
@@ -393,6 +399,122 @@ class CategoryBalancedSplit(_MetadataSplitter):
         rng = check_random_state(self.random_state)
         for _ in range(self.n_splits):
             yield balanced_draw(labels, train_pool, test_pool, self.n_train_, self.n_test_, rng)
+
+
+#: The unit a category-balanced split draws: ``"trajectory"`` (the paper's
+#: draw, :class:`CategoryBalancedSplit`) or ``"network"``
+#: (:class:`NetworkBalancedSplit`).
+GROUPINGS = ("trajectory", "network")
+
+
+class NetworkBalancedSplit(CategoryBalancedSplit):
+    """Repeated rule-balanced train/test splits over whole networks.
+
+    The paper's splits (:class:`CategoryBalancedSplit`) draw layer
+    trajectories, so the layers of one network fall on both sides and a
+    classifier can recognise the network rather than its learning rule. This
+    splitter draws networks instead: the networks (distinct values of
+    ``network_col``, each with a single category) take the place of the
+    rows in :func:`balanced_draw`, so each split has the same number of
+    networks of every category in train and in test, and all rows of a
+    network lie on one side. Row counts per category may differ when
+    networks have different numbers of layers.
+
+    Parameters
+    ----------
+    n_splits : int
+    train_size, test_size : float, int or None
+        As in :class:`CategoryBalancedSplit`, counted in networks: a float is
+        a fraction of the smallest category's number of networks in the
+        pool, an int a number of networks per category.
+    label_col : str
+        Metadata column whose categories are balanced; constant within a network.
+    network_col : str
+        Metadata column identifying a network (``run_id`` in the data contract).
+    train_filter, test_filter : None, boolean mask or callable
+        Rows eligible for training / testing. A network enters a pool when
+        any of its rows is eligible; only its eligible rows are used.
+    random_state : int or numpy.random.RandomState
+    meta : pandas.DataFrame, optional
+    seed : int, optional
+        Deprecated alias of ``random_state``.
+
+    Attributes
+    ----------
+    n_train_, n_test_ : int
+        Train and test networks per category (set by ``split``).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> meta = pd.DataFrame({"run_id": ["a", "a", "b", "b", "c", "c", "d", "d"],
+    ...                      "learning_rule": ["adam"] * 4 + ["sgdm"] * 4})
+    >>> cv = NetworkBalancedSplit(n_splits=2, train_size=1, test_size=1, random_state=0)
+    >>> for train, test in cv.split(None, groups=meta):
+    ...     print(train, test)
+    [0 1 6 7] [2 3 4 5]
+    [2 3 4 5] [0 1 6 7]
+    >>> cv.n_train_, cv.n_test_
+    (1, 1)
+    """
+
+    def __init__(self, n_splits=10, train_size=None, test_size=None, label_col="learning_rule",
+                 network_col="run_id", train_filter=None, test_filter=None, random_state=0, meta=None,
+                 seed=None):
+        super().__init__(n_splits=n_splits, train_size=train_size, test_size=test_size, label_col=label_col,
+                         train_filter=train_filter, test_filter=test_filter, random_state=random_state,
+                         meta=meta, seed=seed)
+        self.network_col = network_col
+
+    def _network_pools(self, X, y, groups):
+        """Row labels and pools, the network code of every row, and the networks' labels and pools."""
+        labels, train_pool, test_pool = self._pools(X, y, groups)
+        meta = _resolve_meta(X, groups, self.meta)
+        if meta is None:
+            raise ValueError("NetworkBalancedSplit needs the metadata (with a network column) as groups, X or meta=")
+        if self.network_col not in meta.columns:
+            raise ValueError(f"metadata has no network column {self.network_col!r}; columns are {list(meta.columns)}")
+        if meta[self.network_col].isna().any():
+            raise ValueError(f"column {self.network_col!r} has missing values; cannot group rows into networks")
+        codes, _ = pd.factorize(meta[self.network_col], sort=True)
+        per_network = pd.Series(labels).groupby(codes).agg(["nunique", "first"])
+        mixed = per_network.index[per_network["nunique"] > 1]
+        if len(mixed):
+            raise ValueError(
+                f"{len(mixed)} network(s) of {self.network_col!r} have rows of several {self.label_col!r} "
+                f"values (e.g. network {meta[self.network_col].iloc[np.flatnonzero(codes == mixed[0])[0]]!r})"
+            )
+        net_labels = per_network["first"].to_numpy(dtype=object)
+        return codes, train_pool, test_pool, net_labels, np.unique(codes[train_pool]), np.unique(codes[test_pool])
+
+    def counts(self, X=None, y=None, groups=None):
+        """The resolved (train, test) networks per category for this data."""
+        _, _, _, net_labels, net_train, net_test = self._network_pools(X, y, groups)
+        return self._counts(net_labels, net_train, net_test)
+
+    def split(self, X=None, y=None, groups=None):
+        """Yield the ``(train_index, test_index)`` rows of every split.
+
+        Parameters
+        ----------
+        X : AnalysisView, pandas.DataFrame or array-like of shape (n_rows, ...), optional
+        y : array-like of shape (n_rows,), optional
+            Ignored: the categories and the networks come from the metadata.
+        groups : pandas.DataFrame of shape (n_rows, n_meta), optional
+            The metadata, with ``label_col`` and ``network_col``.
+
+        Yields
+        ------
+        train, test : ndarray of int
+            Sorted, disjoint row indices; no network has rows in both.
+        """
+        codes, train_pool, test_pool, net_labels, net_train, net_test = self._network_pools(X, y, groups)
+        self.n_train_, self.n_test_ = (int(n) for n in self._counts(net_labels, net_train, net_test))
+        rng = check_random_state(self.random_state)
+        for _ in range(self.n_splits):
+            train, test = balanced_draw(net_labels, net_train, net_test, self.n_train_, self.n_test_, rng)
+            yield (train_pool[np.isin(codes[train_pool], train)].astype(np.intp),
+                   test_pool[np.isin(codes[test_pool], test)].astype(np.intp))
 
 
 def _value_keys(meta, columns):

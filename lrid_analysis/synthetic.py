@@ -13,7 +13,7 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 
-from .dataset import SCHEMA
+from .dataset import LEARNING_CURVE_COLUMNS, SCHEMA
 from .observables import ADMISSIBLE_NAMES, OBSERVABLE_NAMES
 
 __all__ = ["public_meta", "synthetic_table", "network_id"]
@@ -90,7 +90,7 @@ def synthetic_table(meta, n_checkpoints=21, signal=1.0, seed=0, source="syntheti
 
     Returns
     -------
-    pandas.DataFrame, shape (n_trajectories * len(conditions) * n_checkpoints, 61)
+    pandas.DataFrame, shape (n_trajectories * len(conditions) * n_checkpoints, 65)
         Columns in :data:`lrid_analysis.dataset.COLUMNS` order; extra
         columns of ``meta`` follow.
     """
@@ -128,6 +128,9 @@ def synthetic_table(meta, n_checkpoints=21, signal=1.0, seed=0, source="syntheti
         obs = pd.DataFrame(values.reshape(-1, len(OBSERVABLE_NAMES)), columns=list(OBSERVABLE_NAMES))
         frames.append(pd.concat([rows, obs], axis=1))
     out = pd.concat(frames, ignore_index=True)
+    for name in LEARNING_CURVE_COLUMNS:  # no learning curve unless the caller's meta has one
+        if name not in out.columns:
+            out[name] = np.nan
     extra = [c for c in out.columns if c not in SCHEMA.names
              and c not in ("layer_position_inferred", "start_idxs", "end_idxs")]
     return out[list(SCHEMA.names) + extra]

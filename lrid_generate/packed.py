@@ -53,6 +53,7 @@ from lrid_generate.rules import canonical_rule, local_loss
 from lrid_generate.tasks import contrastive_accuracy, nt_xent_loss
 from lrid_generate.train import (
     _build_network,
+    _checkpoint_curve,
     _make_recorder,
     _summary,
     _task_for,
@@ -440,13 +441,15 @@ def train_pack(specs, device="cpu", data_dir=None):
     steps_per_epoch = task.steps_per_epoch(first.batch_size)
     total = first.epochs * steps_per_epoch
     record_at = checkpoint_steps(total, first.n_checkpoints)
-    frames = [[recorder.record(0, epoch=0.0)] for recorder in recorders]
+    frames = [[recorder.record(0, epoch=0.0).assign(**_checkpoint_curve(task, model, first.batch_size))]
+              for recorder, model in zip(recorders, models)]
     active = list(range(k))
     status = ["complete"] * k
     steps = [0] * k
     bad = torch.zeros(k, dtype=torch.bool, device=device)
     loss_sum = torch.zeros(k, dtype=torch.float64, device=device)
     correct_sum = torch.zeros(k, dtype=torch.float64, device=device)
+    interval = torch.zeros(2, k, dtype=torch.float64, device=device)  # loss and correct sums since the last checkpoint
     next_ckpt, step = 1, 0
     for _epoch in range(first.epochs):
         loss_sum.zero_()
@@ -467,8 +470,12 @@ def train_pack(specs, device="cpu", data_dir=None):
             bad |= ~torch.isfinite(total_loss.detach())
             loss_sum += loss.detach()
             correct_sum += correct
+            interval[0] += loss.detach()
+            interval[1] += correct
             if step == record_at[next_ckpt]:
                 flags = bad.tolist()
+                sums = interval.tolist()
+                n_steps = int(step - record_at[next_ckpt - 1])
                 for i in list(active):
                     steps[i] = step
                     if flags[i]:
@@ -476,7 +483,9 @@ def train_pack(specs, device="cpu", data_dir=None):
                         active.remove(i)
                         continue
                     sync(i)
-                    frames[i].append(recorders[i].record(next_ckpt, epoch=step / steps_per_epoch))
+                    curve = _checkpoint_curve(task, models[i], first.batch_size, n_steps, sums[0][i], sums[1][i])
+                    frames[i].append(recorders[i].record(next_ckpt, epoch=step / steps_per_epoch).assign(**curve))
+                interval.zero_()
                 next_ckpt += 1
                 if not active:
                     break

@@ -182,6 +182,25 @@ def _summary(spec, task, model, *, status, frames, step, total, seeds, device, t
     return summary
 
 
+def _checkpoint_curve(task, model, batch_size, n_steps=0, loss_sum=0.0, correct_sum=0.0):
+    """The learning-curve columns of one checkpoint (DESIGN section 4).
+
+    ``val_*``: :meth:`~lrid_generate.tasks.Task.evaluate` of the model now
+    (evaluation mode, no gradient); ``train_*``: the mean training loss and
+    accuracy over the ``n_steps`` steps since the previous checkpoint
+    (``loss_sum`` / ``correct_sum`` their sums), null at checkpoint 0.
+    """
+    with torch.no_grad():
+        val = task.evaluate(model)
+    if n_steps:
+        train_loss = float(loss_sum) / n_steps
+        train_accuracy = float(correct_sum) / (n_steps * task.n_scored(batch_size))
+    else:
+        train_loss = train_accuracy = float("nan")
+    return {"train_accuracy": train_accuracy, "val_accuracy": val["accuracy"], "train_loss": train_loss,
+            "val_loss": val["loss"]}
+
+
 def _tidy_rows(spec, frames):
     """The recorded frames with the run's columns (DESIGN section 4)."""
     rows = pd.concat(frames, ignore_index=True)
@@ -207,7 +226,10 @@ def train_network(spec, device="cpu", data_dir=None):
     Returns
     -------
     rows : pandas.DataFrame
-        Tidy rows (DESIGN section 4) of the checkpoints reached.
+        Tidy rows (DESIGN section 4) of the checkpoints reached, with the
+        learning curve at each checkpoint: ``val_loss`` / ``val_accuracy``
+        (``task.evaluate`` then) and ``train_loss`` / ``train_accuracy``
+        (means over the steps since the previous checkpoint; null at 0).
     summary : dict
         ``status`` (``complete`` or ``diverged``), ``checkpoints_recorded``,
         final ``train_loss`` / ``train_accuracy`` (mean over the last epoch),
@@ -237,13 +259,14 @@ def train_network(spec, device="cpu", data_dir=None):
     order_generator = torch.Generator().manual_seed(order_seed)
     view_generator = torch.Generator(device=device).manual_seed(order_seed + 1)
 
-    frames = [recorder.record(0, epoch=0.0)]
+    frames = [recorder.record(0, epoch=0.0).assign(**_checkpoint_curve(task, model, spec.batch_size))]
     next_ckpt = 1
     step = 0
     status = "complete"
     bad = torch.zeros((), dtype=torch.bool, device=device)
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     correct_sum = torch.zeros((), dtype=torch.float64, device=device)
+    interval = torch.zeros(2, dtype=torch.float64, device=device)  # loss and correct sums since the last checkpoint
     for _epoch in range(spec.epochs):
         loss_sum.zero_()
         correct_sum.zero_()
@@ -258,11 +281,16 @@ def train_network(spec, device="cpu", data_dir=None):
             bad |= ~torch.isfinite(detached)
             loss_sum += loss.detach()
             correct_sum += correct
+            interval[0] += loss.detach()
+            interval[1] += correct
             if step == record_at[next_ckpt]:
                 if bool(bad):
                     status = "diverged"
                     break
-                frames.append(recorder.record(next_ckpt, epoch=step / steps_per_epoch))
+                curve = _checkpoint_curve(task, model, spec.batch_size, int(step - record_at[next_ckpt - 1]),
+                                          *interval.tolist())
+                frames.append(recorder.record(next_ckpt, epoch=step / steps_per_epoch).assign(**curve))
+                interval.zero_()
                 next_ckpt += 1
         if status == "diverged":
             break

@@ -14,6 +14,7 @@ from lrid_analysis import dataset
 from lrid_analysis.dataset import (
     COLUMNS,
     LAYER_POSITIONS,
+    LEARNING_CURVE_COLUMNS,
     META_COLUMNS,
     SCHEMA,
     TRAJECTORY_KEY,
@@ -54,11 +55,14 @@ def assert_views_equal(a, b):
 
 def test_columns_and_schema():
     names = [c.name for c in COLUMNS]
-    assert names == list(META_COLUMNS) + list(OBSERVABLE_NAMES)
+    curve = ["train_accuracy", "val_accuracy", "train_loss", "val_loss"]
+    assert names == list(META_COLUMNS) + list(OBSERVABLE_NAMES) + curve
+    assert list(LEARNING_CURVE_COLUMNS) == curve
     assert SCHEMA.names == names
     assert all(SCHEMA.field(n).type == pa.float32() for n in OBSERVABLE_NAMES)
+    assert all(SCHEMA.field(n).type == pa.float64() for n in curve)
     nullable = {c.name for c in COLUMNS if c.nullable}
-    assert nullable == {"model_seed", "dataset_seed", "layer_index", "epoch"} | set(OBSERVABLE_NAMES)
+    assert nullable == {"model_seed", "dataset_seed", "layer_index", "epoch"} | set(OBSERVABLE_NAMES) | set(curve)
     assert set(TRAJECTORY_KEY) <= set(META_COLUMNS) and "checkpoint" not in TRAJECTORY_KEY
     assert all(c.doc for c in COLUMNS)
 
@@ -660,3 +664,27 @@ def test_load_view_full_access_errors_and_paths(small_meta, tmp_path):
     assert len(load_view(path, full_access=False)) == 8
     with pytest.raises(FileNotFoundError, match="not one of"):
         load_view(str(tmp_path / "nowhere"))
+
+
+def test_learning_curve_columns_are_optional_and_round_trip(small_table, tmp_path):
+    curve = list(LEARNING_CURVE_COLUMNS)
+    old = small_table.drop(columns=curve)  # a file written before the columns existed
+    pq.write_table(pa.Table.from_pandas(validate_table(small_table).drop(columns=curve), preserve_index=False),
+                   tmp_path / "a_old.parquet")
+    new = small_table.copy()
+    new["run_id"] = new["run_id"] + "-new"
+    new["val_accuracy"] = new["checkpoint"] / 20.0
+    new["train_loss"] = 2.0 - new["checkpoint"] / 20.0
+    write_table(new, tmp_path / "b_new.parquet")
+    both = read_table(tmp_path)
+    assert both[curve].dtypes.tolist() == [np.float64] * 4
+    first = both.iloc[: len(old)]
+    assert first[curve].isna().all().all()  # absent = null
+    second = both.iloc[len(old):].reset_index(drop=True)
+    np.testing.assert_array_equal(second["val_accuracy"], new["checkpoint"].to_numpy() / 20.0)
+    assert second["train_accuracy"].isna().all()
+    picked = read_table(tmp_path / "a_old.parquet", columns=["run_id", "val_accuracy"])
+    assert list(picked.columns) == ["run_id", "val_accuracy"] and picked["val_accuracy"].isna().all()
+    assert validate_table(old)[curve].isna().all().all()
+    view = load_view(tmp_path, "grad")
+    assert not set(curve) & set(view.meta.columns)  # per-checkpoint values, not trajectory metadata

@@ -21,7 +21,7 @@ from lrid_analysis import evaluate, experiments, features, runner
 from lrid_analysis.dataset import load_view, write_table
 from lrid_analysis.experiments import _heldout, options, trajectory_subsample
 from lrid_analysis.experiments.splitting import make_splitter
-from lrid_analysis.splits import CategoryBalancedSplit
+from lrid_analysis.splits import CategoryBalancedSplit, NetworkBalancedSplit
 from lrid_analysis.synthetic import synthetic_table
 
 FAST = ["--param", "n_estimators=10", "--n-jobs", "1", "--quiet"]
@@ -134,11 +134,13 @@ def test_separability_signal_and_null(data_dirs, tmp_path):
     out = _run("separability", data_dirs["signal"], tmp_path / "sig", "--classifier", "random_forest",
                "--splits", "3", "--observables", "weight,grad,all")
     table, summary = _check_outputs(out, "separability")
-    assert len(table) == 3 * 3 and set(summary["observables"]) == {"weight", "grad", "all"}
+    assert len(table) == 2 * 3 * 3 and set(summary["observables"]) == {"weight", "grad", "all"}
+    assert set(summary["grouping"]) == {"trajectory", "network"}  # both groupings by default
     assert (summary["accuracy_mean"] > 0.8).all()
     # the summary is the mean over splits of the per-split table
-    means = table.groupby("observables")["test_accuracy"].mean()
-    assert np.allclose(summary.set_index("observables")["accuracy_mean"], means[summary["observables"]])
+    means = table.groupby(["grouping", "observables"])["test_accuracy"].mean()
+    keys = list(zip(summary["grouping"], summary["observables"]))
+    assert np.allclose(summary["accuracy_mean"], means.loc[keys].to_numpy())
     out = _run("separability", data_dirs["null"], tmp_path / "null", "--classifier", "random_forest",
                "--splits", "3", "--observables", "all")
     _, summary = _check_outputs(out, "separability")
@@ -152,11 +154,17 @@ def test_results_match_cross_validate_and_do_not_depend_on_n_jobs(data_dirs):
     one = experiments.get_experiment("separability").run(view, n_jobs=1, **kwargs)
     two = experiments.get_experiment("separability").run(view, n_jobs=2, **kwargs)
     pd.testing.assert_series_equal(one.table["test_accuracy"], two.table["test_accuracy"])
+    trajectory = one.table[one.table["grouping"] == "trajectory"]
     sub = features.select(view, "act")
     direct = evaluate.cross_validate(RandomForestClassifier(n_estimators=10, max_features="log2", random_state=0),
                                      features.flatten(sub), sub.y, make_splitter(CategoryBalancedSplit, 0, n_splits=2),
                                      meta=sub, verbose=False)
-    assert np.array_equal(one.table["test_accuracy"].to_numpy(), direct.table["test_accuracy"].to_numpy())
+    assert np.array_equal(trajectory["test_accuracy"].to_numpy(), direct.table["test_accuracy"].to_numpy())
+    network = evaluate.cross_validate(RandomForestClassifier(n_estimators=10, max_features="log2", random_state=0),
+                                      features.flatten(sub), sub.y, NetworkBalancedSplit(n_splits=2, random_state=0),
+                                      meta=sub, verbose=False)
+    assert np.array_equal(one.table.loc[one.table["grouping"] == "network", "test_accuracy"].to_numpy(),
+                          network.table["test_accuracy"].to_numpy())
 
 
 def test_resume_reuses_finished_conditions(data_dirs, tmp_path, monkeypatch):
@@ -365,3 +373,120 @@ def test_dotted_classifier_path(data_dirs, tmp_path):
     settings = document["params"]["classifier_settings"]["sklearn.tree:DecisionTreeClassifier"]
     assert settings["class"].endswith("DecisionTreeClassifier") and settings["params"]["max_depth"] == 3
     assert settings["params"]["random_state"] == 0
+
+
+@pytest.fixture(scope="module")
+def network_shortcut_dir(tmp_path_factory, small_meta):
+    """No rule signal, but a per-network offset shared by all layers of a network (a network fingerprint)."""
+    table = synthetic_table(small_meta, signal=0.0, seed=3)
+    names = options.observable_sets("grad", ["grad"])["grad"]
+    rng = np.random.RandomState(4)
+    runs = sorted(table["run_id"].unique())
+    offsets = pd.DataFrame(20.0 * rng.normal(size=(len(runs), len(names))), index=runs, columns=names)
+    table[names] = table[names].to_numpy() + offsets.loc[table["run_id"]].to_numpy()
+    path = tmp_path_factory.mktemp("shortcut") / "data.parquet"
+    write_table(table, path)
+    return path.parent
+
+
+def test_network_grouping_removes_a_planted_network_shortcut(network_shortcut_dir, tmp_path):
+    out = _run("separability", network_shortcut_dir, tmp_path / "sep", "--classifier", "random_forest",
+               "--splits", "3", "--observables", "grad")
+    _, summary = _check_outputs(out, "separability")
+    accuracy = summary.set_index("grouping")["accuracy_mean"]
+    assert accuracy["trajectory"] > 0.8  # layers of a test network were seen in training
+    assert abs(accuracy["network"] - 0.25) < 0.12  # no rule signal to find across networks
+    # any other experiment: the default is the paper's trajectory draw, --grouping network removes the shortcut
+    default = _run("confusion", network_shortcut_dir, tmp_path / "c0", "--classifier", "random_forest",
+                   "--splits", "3", "--observables", "grad")
+    grouped = _run("confusion", network_shortcut_dir, tmp_path / "c1", "--classifier", "random_forest",
+                   "--splits", "3", "--observables", "grad", "--grouping", "network")
+    (table0, doc0), (table1, doc1) = _read(default, "confusion"), _read(grouped, "confusion")
+    assert "grouping" not in doc0["params"] and doc1["params"]["grouping"] == "network"
+    assert table0["test_accuracy"].mean() > 0.8
+    assert abs(table1["test_accuracy"].mean() - 0.25) < 0.12
+
+
+def test_separability_without_enough_networks_reports_the_trajectory_grouping(small_meta, tmp_path, capsys):
+    table = synthetic_table(small_meta, signal=2.0, seed=0)
+    table = table[table["run_id"].isin(table.groupby("learning_rule")["run_id"].min())]  # one network per rule
+    write_table(table, tmp_path / "data.parquet")
+    view = load_view(tmp_path / "data.parquet")
+    run = experiments.get_experiment("separability").run
+    result = run(view, classifier="random_forest", observables="grad", n_splits=2, params={"n_estimators": 10},
+                 progress=False, plot=False)
+    assert set(result.table["grouping"]) == {"trajectory"}
+    assert "no network-grouped splits" in capsys.readouterr().out
+    with pytest.raises(experiments.ExperimentError, match="grouping network"):
+        run(view, classifier="random_forest", observables="grad", n_splits=2, grouping="network", verbose=False,
+            plot=False)
+
+
+@pytest.fixture(scope="module")
+def curve_dir(tmp_path_factory):
+    """adam vs sgdm: a planted observable signal, and a final accuracy that differs by rule but overlaps.
+
+    Final validation accuracy ~ U(0.3, 0.7) (adam) and U(0.5, 0.9) (sgdm); the
+    learning curve is a function of it alone, so within a shared accuracy bin
+    it carries (almost) no rule information.
+    """
+    from lrid_analysis.synthetic import public_meta
+
+    meta = public_meta()
+    meta = meta[meta["architecture"].isin(["knet", "knetlrn", "alexnet", "alexnetlrn"])
+                & meta["task"].isin(["cifar10", "imagenet"]) & meta["learning_rule"].isin(["adam", "sgdm"])]
+    meta = meta.groupby(["task", "architecture", "learning_rule", "batch_size", "model_seed", "dataset_seed"],
+                        dropna=False).head(2)  # two layers per network
+    table = synthetic_table(meta.reset_index(drop=True), n_checkpoints=6, signal=2.0, seed=5)
+    rng = np.random.RandomState(6)
+    runs = sorted(table["run_id"].unique())
+    rule = table.drop_duplicates("run_id").set_index("run_id")["learning_rule"]
+    final = pd.Series(0.3 + 0.2 * (rule.loc[runs] == "sgdm").to_numpy() + rng.uniform(0, 0.4, len(runs)), index=runs)
+    t = table["checkpoint"].to_numpy() / 5.0
+    f = final.loc[table["run_id"]].to_numpy()
+    table["val_accuracy"] = 0.1 + (f - 0.1) * t
+    table["val_loss"] = 2.0 * (1 - table["val_accuracy"])
+    table["train_accuracy"] = np.where(t > 0, table["val_accuracy"] + 0.02, np.nan)
+    table["train_loss"] = np.where(t > 0, table["val_loss"] - 0.05, np.nan)
+    path = tmp_path_factory.mktemp("curves") / "data.parquet"
+    write_table(table, path)
+    return path.parent
+
+
+def test_performance_control_matching_removes_the_performance_signal(curve_dir, tmp_path, capsys):
+    out = _run("performance_control", curve_dir, tmp_path, "--splits", "5", "--observables", "grad")
+    printed = capsys.readouterr().out
+    assert "performance-matched networks kept" in printed
+    _check_outputs(out, "performance_control")
+    _, summary = _check_outputs(out, "performance_control")
+    acc = summary.set_index(["networks", "features"])["accuracy_mean"]
+    assert acc["all", "grad"] > 0.9 and acc["matched", "grad"] > 0.75  # the observables' signal survives matching
+    assert acc["all", "learning_curve"] > 0.65  # final accuracy tells the rules apart on all networks...
+    assert abs(acc["matched", "learning_curve"] - 0.5) < 0.15  # ...not on performance-matched ones
+    assert (summary["accuracy_ci_low"] <= summary["accuracy_mean"]).all()
+    cells, _ = _read(out, "performance_control_cells")
+    per_cell = cells.pivot_table(index=["task", "bin"], columns="learning_rule", values="n_kept")
+    assert (per_cell["adam"] == per_cell["sgdm"]).all()  # equal numbers per rule in every cell
+    shared = cells.pivot_table(index=["task", "bin"], columns="learning_rule", values="n_available")
+    assert ((per_cell["adam"] > 0) == ((shared["adam"] > 0) & (shared["sgdm"] > 0))).all()
+    assert set(cells["bin"][cells["n_kept"] > 0]) <= {"[0.50, 0.60)", "[0.60, 0.70)"}  # the overlap of the rules
+    _, document = _read(out, "performance_control")
+    assert document["params"]["grouping"] == "network"
+
+
+def test_performance_control_without_learning_curves_says_so(data_dirs, tmp_path, capsys):
+    out = _run("performance_control", data_dirs["signal"], tmp_path, "--splits", "2", "--observables", "grad")
+    assert "has no learning curves" in capsys.readouterr().out
+    table, _ = _read(out, "performance_control")
+    assert set(table["features"]) == {"grad"} and set(table["networks"]) == {"all"}
+
+
+def test_performance_control_runs_on_the_tiny_preset_sweep(tiny_sweep, tmp_path, capsys):
+    """End to end: the generator's learning curves reach the control (one network per rule: trajectory splits)."""
+    out = _run("performance_control", tiny_sweep, tmp_path / "t", "--splits", "2", "--bins", "2",
+               "--grouping", "trajectory")
+    table, document = _read(out, "performance_control")
+    assert {"all", "learning_curve"} <= set(table["features"]) and document["params"]["bins"] == 2
+    capsys.readouterr()
+    code = experiments.main(["performance_control", "--data", str(tiny_sweep), "--out", str(tmp_path / "n"), *FAST])
+    assert code == 1 and "at least 2 networks per rule" in capsys.readouterr().err

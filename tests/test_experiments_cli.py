@@ -51,7 +51,7 @@ def test_a_dict_of_pipelines_keeps_both(signal_dir):
     result = run(signal_dir, classifier={"plain": a, "scaled": b}, observables="grad", n_splits=2, verbose=False,
                  plot=False)
     assert list(pd.unique(result.table["classifier"])) == ["plain", "scaled"]
-    assert len(result.table) == 4
+    assert len(result.table) == 2 * 2 * 2  # (trajectory, network) x classifiers x splits
     pairs = run(signal_dir, classifier=[("plain", a), ("scaled", b)], observables="grad", n_splits=2, verbose=False,
                 plot=False)
     pd.testing.assert_series_equal(result.table["test_accuracy"], pairs.table["test_accuracy"])
@@ -92,7 +92,7 @@ def test_rerun_with_other_settings_is_refused_then_replaced(signal_dir, tmp_path
     # the same settings again: allowed, nothing refitted
     capsys.readouterr()
     assert _main("separability", signal_dir, tmp_path) == 0
-    assert "reused 2 cached fits" in capsys.readouterr().out
+    assert "reused 4 cached fits" in capsys.readouterr().out  # 2 splits x 2 groupings
 
 
 def test_figure_formats_and_report(signal_dir, tmp_path):

@@ -69,7 +69,7 @@ def test_two_mean_dprimes_differ_as_defined():
     cms = np.array([[[9, 1], [3, 7]], [[6, 4], [1, 9]], [[10, 0], [0, 10]]])
     per_split = np.array([M.dprime(cm) for cm in cms])
     np.testing.assert_allclose(M.mean_split_dprime(cms), per_split.mean(0))
-    pooled = cms.mean(0)  # [[25/3, 5/3], [4/3, 26/3]]
+    # the split-mean matrix: [[25/3, 5/3], [4/3, 26/3]]
     hit = np.array([25 / 30, 26 / 30])
     fa = np.array([4 / 30, 5 / 30])
     np.testing.assert_allclose(M.dprime_of_mean_confusion(cms), norm.ppf(hit) - norm.ppf(fa))

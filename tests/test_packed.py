@@ -20,7 +20,7 @@ from lrid_generate.packed import (
 from lrid_generate.presets import PRESETS, Preset
 from lrid_generate.store import shard_path
 from lrid_generate.sweep import run_sweep
-from lrid_generate.train import train_network
+from lrid_generate.train import checkpoint_steps, train_network
 
 TINY = PRESETS["tiny"]
 OBS = list(OBSERVABLE_NAMES)
@@ -74,6 +74,9 @@ def _check_pack(specs, adam_first_step_only=False):
             assert_same_observables(rows, rows_alone)
             for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy"):
                 assert summary[key] == pytest.approx(summary_alone[key], rel=1e-5, abs=1e-6), key
+                # the per-checkpoint learning curve too (null train metrics at checkpoint 0 on both sides)
+                np.testing.assert_allclose(rows[key].to_numpy(np.float64), rows_alone[key].to_numpy(np.float64),
+                                           rtol=1e-5, atol=1e-6)
         for key in ("status", "checkpoints_recorded", "steps", "model_seed_used", "dataset_seed_used"):
             assert summary[key] == summary_alone[key], key
         assert summary["pack_size"] == len(specs)
@@ -238,3 +241,26 @@ def test_sweep_cli_takes_pack(tmp_path):
     assert main(["sweep", "--preset", "tiny", "--out", str(out), "--quiet", "--pack", "2", "--limit", "2"]) == 0
     runs = json.loads((out / "runs.json").read_text())
     assert [r["pack_size"] for r in runs] == [2, 2]
+
+
+def test_learning_curve_is_recorded_at_every_checkpoint():
+    """Train metrics are the means since the previous checkpoint; the last checkpoint's val is the summary's."""
+    spec = _specs("knet", ("sgdm",), 8, n=1, epochs=2, n_checkpoints=5)[0]
+    rows, summary = train_network(spec)
+    curve = rows.groupby("checkpoint")[["train_accuracy", "val_accuracy", "train_loss", "val_loss"]]
+    assert (curve.nunique(dropna=False) == 1).all().all()  # one value per checkpoint, shared by all layers
+    per_ckpt = curve.first()
+    assert per_ckpt.loc[0, ["train_accuracy", "train_loss"]].isna().all()
+    assert per_ckpt[["val_accuracy", "val_loss"]].notna().all().all()
+    assert per_ckpt.loc[1:].notna().all().all()
+    assert ((per_ckpt[["train_accuracy", "val_accuracy"]].dropna() >= 0)
+            & (per_ckpt[["train_accuracy", "val_accuracy"]].dropna() <= 1)).all().all()
+    last = per_ckpt.iloc[-1]
+    assert last["val_loss"] == pytest.approx(summary["val_loss"]) and last["val_accuracy"] == summary["val_accuracy"]
+    # the summary's train loss is the mean over the last epoch, which checkpoints 3 and 4 of 5 cover exactly
+    bounds = checkpoint_steps(int(summary["steps_total"]), spec.n_checkpoints)
+    assert bounds[2] * 2 == summary["steps_total"]
+    mean = np.average(per_ckpt.loc[[3, 4], "train_loss"], weights=np.diff(bounds)[2:])
+    assert mean == pytest.approx(summary["train_loss"], rel=1e-9)
+    accuracy = np.average(per_ckpt.loc[[3, 4], "train_accuracy"], weights=np.diff(bounds)[2:])
+    assert accuracy == pytest.approx(summary["train_accuracy"], rel=1e-9)

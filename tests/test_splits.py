@@ -317,3 +317,69 @@ def test_generated_repr_lists_the_constructor_parameters(meta12):
     )
     assert repr(S.HeldOutTask(balance=False)) == (
         "HeldOutTask(label_col='learning_rule', balance=False, random_state=0, meta=None)")
+
+
+def _networks_meta(n_per_rule=20, n_layers=6, rules=("adam", "sgdm"), seed=0):
+    rng = np.random.RandomState(seed)
+    rows = []
+    for rule in rules:
+        for k in range(n_per_rule):
+            for layer in range(int(rng.randint(n_layers - 2, n_layers + 1))):  # networks differ in depth
+                rows.append({"run_id": f"{rule}-{k:02d}", "learning_rule": rule, "layer": layer})
+    order = rng.permutation(len(rows))  # rows of a network are not contiguous
+    return pd.DataFrame(rows).iloc[order].reset_index(drop=True)
+
+
+def test_network_split_keeps_networks_whole_and_balances_rules():
+    meta = _networks_meta(rules=("adam", "fa", "sgdm"))
+    cv = S.NetworkBalancedSplit(n_splits=5, random_state=3)
+    for train, test in cv.split(None, groups=meta):
+        assert not set(meta.run_id.iloc[train]) & set(meta.run_id.iloc[test])
+        assert set(train) | set(test) == set(range(len(meta)))  # 15 + 5 networks of each rule: all used
+        for side, n in ((train, 15), (test, 5)):
+            per_rule = meta.iloc[side].groupby("learning_rule").run_id.nunique()
+            assert per_rule.tolist() == [n, n, n]
+    assert (cv.n_train_, cv.n_test_) == (15, 5)
+    assert cv.counts(groups=meta) == (15, 5)
+
+
+def test_network_split_is_the_balanced_draw_over_one_row_per_network():
+    meta = _networks_meta(n_per_rule=9)
+    nets = meta.drop_duplicates("run_id").sort_values("run_id").reset_index(drop=True)
+    reference = S.CategoryBalancedSplit(n_splits=4, random_state=7).split(None, groups=nets)
+    ours = S.NetworkBalancedSplit(n_splits=4, random_state=7).split(None, groups=meta)
+    for (ref_train, ref_test), (train, test) in zip(reference, ours):
+        assert set(meta.run_id.iloc[test]) == set(nets.run_id.iloc[ref_test])
+        assert set(meta.run_id.iloc[train]) == set(nets.run_id.iloc[ref_train])
+        assert np.all(np.diff(train) > 0) and np.all(np.diff(test) > 0)
+
+
+def test_network_split_filters_and_errors():
+    meta = _networks_meta(n_per_rule=8)
+    late = (meta.layer >= 2).to_numpy()
+    for train, test in S.NetworkBalancedSplit(n_splits=3, test_filter=late).split(None, groups=meta):
+        assert late[test].all()
+        assert not set(meta.run_id.iloc[train]) & set(meta.run_id.iloc[test])
+    with pytest.raises(ValueError, match="no network column 'net'"):
+        next(S.NetworkBalancedSplit(network_col="net").split(None, groups=meta))
+    mixed = meta.copy()
+    mixed.loc[mixed.run_id == "adam-00", "learning_rule"] = ["adam", "sgdm"] * 2 + ["adam"] * (
+        int((mixed.run_id == "adam-00").sum()) - 4)
+    with pytest.raises(ValueError, match="several 'learning_rule' values"):
+        next(S.NetworkBalancedSplit().split(None, groups=mixed))
+    with pytest.raises(ValueError, match="needs the metadata"):
+        next(S.NetworkBalancedSplit().split(np.zeros((4, 2)), ["a", "b", "a", "b"]))
+
+
+def test_network_grouping_removes_the_network_identity_shortcut():
+    """A per-network fingerprint with no rule signal: trajectory splits score it, network splits do not."""
+    meta = _networks_meta(n_per_rule=20)
+    rng = np.random.RandomState(1)
+    fingerprint = {run: rng.normal(size=5) for run in sorted(meta.run_id.unique())}
+    X = np.stack([fingerprint[r] for r in meta.run_id]) + 0.05 * rng.normal(size=(len(meta), 5))
+    y = meta.learning_rule.to_numpy()
+    knn = KNeighborsClassifier(n_neighbors=1)
+    trajectory = cross_val_score(knn, X, y, groups=meta, cv=S.CategoryBalancedSplit(n_splits=5)).mean()
+    network = cross_val_score(knn, X, y, groups=meta, cv=S.NetworkBalancedSplit(n_splits=5)).mean()
+    assert trajectory > 0.95
+    assert network < 0.75

@@ -53,6 +53,7 @@ EXPERIMENTS = {
     "trajectory_average": f"{__name__}.trajectory_average",
     "pairwise": f"{__name__}.pairwise",
     "unit_noise": f"{__name__}.unit_noise",
+    "performance_control": f"{__name__}.performance_control",
 }
 _LOADED = {}
 

@@ -29,7 +29,7 @@ from .. import plots, stats
 from ..observables import resolve_observables
 from .cli import cli_kwargs
 from .context import prepare
-from .splitting import category_balanced_pairs, make_splitter, materialise
+from .splitting import make_splitter, materialise
 from .summaries import compare, summarize
 
 DEFAULTS = {"classifiers": ("random_forest",), "observables": ("weight", "act", "grad", "all")}
@@ -108,7 +108,7 @@ def run_heldout(name, splitter_class, held_out, data=None, *, classifier=None, o
                   extra_params={"held_out": held_out, "reference": bool(reference)}, **options)
     splitter = make_splitter(splitter_class, ctx.random_state, meta=ctx.view.meta)
     pairs, folds = materialise(splitter, ctx.view, f"cannot hold out by {held_out}")
-    ref_pairs, ref_names = category_balanced_pairs(ctx.view, ctx.n_splits, ctx.random_state) if reference else (None, None)
+    ref_pairs, ref_names = ctx.balanced_pairs() if reference else (None, None)
     conditions = []
     for label in ctx.classifiers:
         for obs in ctx.observable_sets:

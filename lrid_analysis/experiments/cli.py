@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..runner import DEFAULT_N_JOBS
 from ..sources import DATA_CHOICES
+from ..splits import GROUPINGS
 from .options import SELECTIONS, ExperimentError
 from .outputs import FIGURE_FORMATS
 
@@ -51,6 +52,12 @@ def build_parser(module):
                              f"(default: {', '.join(defaults['observables'])})")
     common.add_argument("--splits", type=int, default=10, metavar="N",
                         help="number of category-balanced train/test splits (default: 10)")
+    groupings = getattr(module, "GROUPINGS", GROUPINGS)
+    grouping_default = getattr(module, "GROUPING_DEFAULT", "trajectory")
+    common.add_argument("--grouping", choices=groupings, default=grouping_default,
+                        help="unit of the category-balanced splits: trajectory (the paper: layer trajectories, "
+                             "so layers of one network fall in train and test) or network (whole networks on "
+                             f"one side, the same number of networks per rule) (default: {grouping_default})")
     common.add_argument("--n-jobs", type=int, default=DEFAULT_N_JOBS, metavar="N",
                         help=f"parallel fits (default: {DEFAULT_N_JOBS}, all cores); results do not depend on it")
     common.add_argument("--random-state", "--seed", dest="random_state", type=int, default=0, metavar="N",
@@ -101,6 +108,7 @@ def cli_kwargs(args, name):
         "classifier": classifier,
         "observables": args.observables,
         "n_splits": args.splits,
+        "grouping": args.grouping,
         "random_state": args.random_state,
         "n_jobs": args.n_jobs,
         "out": args.out if args.out is not None else Path("results") / name,

@@ -19,7 +19,6 @@ import pandas as pd
 from .. import metrics, plots, stats
 from .cli import cli_kwargs
 from .context import prepare
-from .splitting import category_balanced_pairs
 from .summaries import compare, summarize
 
 NAME = "confusion"
@@ -159,7 +158,7 @@ def run(data=None, *, classifier=None, observables=None, n_splits=10, random_sta
     ctx = prepare(NAME, data, classifier=classifier, observables=observables,
                   default_classifiers=DEFAULTS["classifiers"], default_observables=DEFAULTS["observables"],
                   n_splits=n_splits, random_state=random_state, n_jobs=n_jobs, out=out, **options)
-    pairs, names = category_balanced_pairs(ctx.view, ctx.n_splits, ctx.random_state)
+    pairs, names = ctx.balanced_pairs()
     labels = metrics.label_order(ctx.view.y, label_order)
     conditions = []
     for label in ctx.classifiers:

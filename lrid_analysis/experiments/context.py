@@ -18,6 +18,7 @@ import pandas as pd
 
 from .. import evaluate, features, runner
 from ..dataset import AnalysisView
+from ..splits import GROUPINGS
 from .data import data_line, load_data, union
 from .options import (
     SELECTIONS,
@@ -35,6 +36,7 @@ from .outputs import (
     parse_formats,
     write_outputs,
 )
+from .splitting import category_balanced_pairs
 from .summaries import format_summary
 
 __all__ = ["RunOptions", "Context", "prepare"]
@@ -85,6 +87,9 @@ class Context:
     options : RunOptions
     extra_params : dict
         Experiment-specific parameters recorded in the JSON files.
+    grouping : {"trajectory", "network"}
+        Unit of the category-balanced splits (see
+        :func:`~lrid_analysis.experiments.splitting.category_balanced_pairs`).
     """
 
     name: str
@@ -100,6 +105,7 @@ class Context:
     options: RunOptions
     extra_params: dict = field(default_factory=dict)
     settings: dict = field(default_factory=dict)
+    grouping: str = "trajectory"
 
     @property
     def plot(self):
@@ -142,6 +148,11 @@ class Context:
         groups = view.meta["run_id"].to_numpy() if "run_id" in view.meta.columns and len(view) == len(y) else None
         return runner.Condition(key, estimator, X, y, cv=pairs, fold_names=names, groups=groups, **kwargs)
 
+    def balanced_pairs(self, view=None):
+        """The run's category-balanced splits of ``view`` (default the run's view), in the run's grouping."""
+        return category_balanced_pairs(self.view if view is None else view, self.n_splits, self.random_state,
+                                       self.grouping)
+
     def evaluate(self, conditions, desc=None):
         """Run the conditions in one parallel loop, reusing and filling ``<out>/parts``.
 
@@ -177,6 +188,8 @@ class Context:
             "random_state": self.random_state,
             "n_jobs": self.options.n_jobs,
             "filters": self.filters,
+            # recorded when not the default, so that runs made before the option resume unchanged
+            **({"grouping": self.grouping} if self.grouping != "trajectory" else {}),
             **self.extra_params,
         }
 
@@ -225,7 +238,7 @@ class Context:
 def prepare(name, data, *, classifier, observables, default_classifiers, default_observables, n_splits=10,
             random_state=0, n_jobs=1, out=None, filters=None, params=None, selection="compact", resume=True,
             verbose=True, progress=None, plot=True, full_access=True, extra_params=None, need_observables=None,
-            overwrite=False, formats=("png",), seed=None):
+            overwrite=False, formats=("png",), seed=None, grouping="trajectory"):
     """Resolve the options of one experiment run and load its data.
 
     Parameters
@@ -261,6 +274,8 @@ def prepare(name, data, *, classifier, observables, default_classifiers, default
         Figure formats (png, pdf, svg).
     seed : int, optional
         Deprecated alias of ``random_state``.
+    grouping : {"trajectory", "network"}
+        Unit of the category-balanced splits (``--grouping``).
 
     Returns
     -------
@@ -274,6 +289,8 @@ def prepare(name, data, *, classifier, observables, default_classifiers, default
         raise ExperimentError(f"--splits must be >= 1, got {n_splits}")
     if int(n_jobs) == 0:
         raise ExperimentError("--n-jobs must not be 0 (use 1, a positive count, or -1 for all cores)")
+    if grouping not in GROUPINGS:
+        raise ExperimentError(f"unknown grouping {grouping!r}; use one of {', '.join(GROUPINGS)}")
     classifiers = classifier_specs(classifier, default_classifiers)
     sets = observable_sets(observables, default_observables)
     filters = parse_filters(filters)
@@ -291,7 +308,7 @@ def prepare(name, data, *, classifier, observables, default_classifiers, default
     ctx = Context(name=name, view=view, data_description=description, classifiers=classifiers, observable_sets=sets,
                   n_splits=int(n_splits), random_state=int(random_state), selection=selection,
                   classifier_params=classifier_params, filters=filters, options=options,
-                  extra_params=dict(extra_params or {}))
+                  extra_params=dict(extra_params or {}), grouping=grouping)
     for label in classifiers:  # fail early on bad classifier parameters
         ctx.classifier(label, view.X.shape[1])
     if options.out is not None:

@@ -28,7 +28,6 @@ from ..features import feature_groups
 from .cli import cli_kwargs
 from .context import prepare
 from .options import ExperimentError
-from .splitting import category_balanced_pairs
 from .summaries import format_summary, summarize
 
 NAME = "importance"
@@ -144,7 +143,7 @@ def run(data=None, *, classifier=None, observables=None, n_splits=10, random_sta
         raise ExperimentError("importance takes one classifier and one observable set "
                               f"(got {', '.join(ctx.classifiers)} and {', '.join(ctx.observable_sets)})")
     label, obs = next(iter(ctx.classifiers)), next(iter(ctx.observable_sets))
-    pairs, names = category_balanced_pairs(ctx.view, ctx.n_splits, ctx.random_state)
+    pairs, names = ctx.balanced_pairs()
     sub, X = ctx.features(obs)
     extra = partial(_split_importances, observables=list(sub.observables), n_checkpoints=sub.X.shape[1], by=by,
                     n_repeats=int(n_repeats), seed=ctx.random_state)

@@ -14,7 +14,6 @@ from itertools import combinations
 from .. import plots
 from .cli import cli_kwargs
 from .context import prepare
-from .splitting import category_balanced_pairs
 from .summaries import compare, summarize
 
 NAME = "pairwise"
@@ -59,7 +58,7 @@ def run(data=None, *, classifier=None, observables=None, n_splits=10, random_sta
     conditions = []
     for a, b in combinations(rules, 2):
         subset = ctx.view.subset(ctx.view.meta["learning_rule"].isin([a, b]).to_numpy())
-        pairs, names = category_balanced_pairs(subset, ctx.n_splits, ctx.random_state)
+        pairs, names = ctx.balanced_pairs(subset)
         for label in ctx.classifiers:
             for obs in ctx.observable_sets:
                 sub, X = ctx.features(obs, view=subset)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..splits import CategoryBalancedSplit
+from ..splits import GROUPINGS, CategoryBalancedSplit, NetworkBalancedSplit
 from .options import ExperimentError
 
 __all__ = ["make_splitter", "materialise", "category_balanced_pairs"]
@@ -54,13 +54,19 @@ def materialise(splitter, view, what):
     return pairs, names
 
 
-def category_balanced_pairs(view, n_splits, random_state):
+def category_balanced_pairs(view, n_splits, random_state, grouping="trajectory"):
     """The category-balanced splits (Fig. 2a) of a view, materialised.
 
     Parameters
     ----------
     view : AnalysisView
     n_splits, random_state : int
+    grouping : {"trajectory", "network"}
+        ``"trajectory"`` (default, the paper): balanced over layer
+        trajectories (:class:`~lrid_analysis.splits.CategoryBalancedSplit`),
+        so layers of one network fall in train and test. ``"network"``:
+        balanced over whole networks
+        (:class:`~lrid_analysis.splits.NetworkBalancedSplit`, by ``run_id``).
 
     Returns
     -------
@@ -75,6 +81,13 @@ def category_balanced_pairs(view, n_splits, random_state):
     >>> pairs, names = category_balanced_pairs(view, 2, 0)
     >>> len(names), [len(test) for _, test in pairs]  # 25% of the 804 trajectories of each of 4 rules
     (2, [804, 804])
+    >>> pairs, _ = category_balanced_pairs(view, 1, 0, grouping="network")
+    >>> train, test = pairs[0]
+    >>> set(view.meta.run_id.iloc[train]) & set(view.meta.run_id.iloc[test])
+    set()
     """
-    splitter = make_splitter(CategoryBalancedSplit, random_state, meta=view.meta, n_splits=n_splits)
-    return materialise(splitter, view, "cannot draw category-balanced splits")
+    if grouping not in GROUPINGS:
+        raise ExperimentError(f"unknown grouping {grouping!r}; use one of {', '.join(GROUPINGS)}")
+    cls = NetworkBalancedSplit if grouping == "network" else CategoryBalancedSplit
+    splitter = make_splitter(cls, random_state, meta=view.meta, n_splits=n_splits)
+    return materialise(splitter, view, f"cannot draw category-balanced splits (grouping {grouping})")

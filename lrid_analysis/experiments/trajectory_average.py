@@ -13,7 +13,6 @@ from __future__ import annotations
 from .. import features, plots
 from .cli import cli_kwargs
 from .context import prepare
-from .splitting import category_balanced_pairs
 from .summaries import compare, summarize
 
 NAME = "trajectory_average"
@@ -50,7 +49,7 @@ def run(data=None, *, classifier=None, observables=None, n_splits=10, random_sta
     ctx = prepare(NAME, data, classifier=classifier, observables=observables,
                   default_classifiers=DEFAULTS["classifiers"], default_observables=DEFAULTS["observables"],
                   n_splits=n_splits, random_state=random_state, n_jobs=n_jobs, out=out, **options)
-    pairs, names = category_balanced_pairs(ctx.view, ctx.n_splits, ctx.random_state)
+    pairs, names = ctx.balanced_pairs()
     conditions = []
     for label in ctx.classifiers:
         for obs in ctx.observable_sets:

@@ -23,7 +23,6 @@ from .. import features, plots
 from .cli import cli_kwargs
 from .context import prepare
 from .options import ExperimentError
-from .splitting import category_balanced_pairs
 from .summaries import compare, summarize
 
 NAME = "trajectory_subsample"
@@ -110,7 +109,7 @@ def run(data=None, *, classifier=None, observables=None, n_splits=10, random_sta
     if len(grid) < 2:
         raise ExperimentError(f"no (period, samples) pair of {periods} x {samples} fits into {n_ckpt} checkpoints")
     ctx.extra_params["grid"] = [list(g) for g in grid]
-    pairs, names = category_balanced_pairs(ctx.view, ctx.n_splits, ctx.random_state)
+    pairs, names = ctx.balanced_pairs()
     epochs = ctx.view.epochs
     conditions = []
     for obs in ctx.observable_sets:

@@ -21,7 +21,6 @@ from ..splits import window_transfer_pairs
 from .cli import cli_kwargs
 from .context import prepare
 from .options import ExperimentError
-from .splitting import category_balanced_pairs
 from .summaries import compare, summarize
 
 NAME = "trajectory_window"
@@ -65,7 +64,7 @@ def run(data=None, *, classifier=None, observables=None, n_splits=10, random_sta
     length = min(len(features.window_checkpoints(n_ckpt, w)) for w in features.WINDOWS)
     ctx.extra_params["windows"] = {w: features.window_checkpoints(n_ckpt, w)[:length].tolist()
                                    for w in features.WINDOWS}
-    pairs, names = category_balanced_pairs(ctx.view, ctx.n_splits, ctx.random_state)
+    pairs, names = ctx.balanced_pairs()
     conditions = []
     for obs in ctx.observable_sets:
         sub, _ = ctx.features(obs)

@@ -22,7 +22,6 @@ from .. import plots
 from .cli import cli_kwargs
 from .context import prepare
 from .options import ExperimentError
-from .splitting import category_balanced_pairs
 from .summaries import compare, summarize
 
 NAME = "unit_noise"
@@ -127,7 +126,7 @@ def run(data=None, *, classifier=None, observables=None, n_splits=10, random_sta
         at_level = (fractions == uf) & (noises == ns)
         for obs_seed in sorted(set(obs_seeds[at_level].tolist())):
             subset = view.subset(at_level & (obs_seeds == obs_seed))
-            pairs, names = category_balanced_pairs(subset, ctx.n_splits, ctx.random_state)
+            pairs, names = ctx.balanced_pairs(subset)
             for obs in ctx.observable_sets:
                 sub, X = ctx.features(obs, view=subset)
                 key = {"classifier": label, "observables": obs, "unit_fraction": uf, "noise_std": ns,

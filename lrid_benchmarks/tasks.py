@@ -47,7 +47,6 @@ from lrid_analysis import features, splits
 from lrid_analysis.atomic import write_atomic
 from lrid_analysis.cache import digest
 from lrid_analysis.dataset import AnalysisView
-from lrid_analysis.experiments.splitting import make_splitter
 
 __all__ = ["BenchmarkTask", "TASKS", "TaskSkipped", "PreparedTask", "SplitStore", "list_tasks", "get_tasks",
            "data_digest", "select_condition", "prepare_task"]
@@ -442,10 +441,10 @@ def prepare_task(task, view, n_splits=10, seed=0, digest=None, store=None):
         n_ckpt = int(n_samples)
     try:
         if task.scheme == "balanced":
-            splitter = make_splitter(splits.CategoryBalancedSplit, seed, n_splits=n_splits)
+            splitter = splits.CategoryBalancedSplit(n_splits=n_splits, random_state=seed)
             names = [str(k) for k in range(n_splits)]
         else:
-            splitter = make_splitter(_HELDOUT[task.scheme], seed)
+            splitter = _HELDOUT[task.scheme](random_state=seed)
             names = splitter.fold_names(meta)
         pairs = [(np.asarray(a, dtype=np.intp), np.asarray(b, dtype=np.intp)) for a, b in splitter.split(meta)]
     except ValueError as err:

@@ -20,7 +20,6 @@ from sklearn.ensemble import RandomForestClassifier
 from lrid_analysis import evaluate, experiments, features, runner
 from lrid_analysis.dataset import load_view, write_table
 from lrid_analysis.experiments import _heldout, options, trajectory_subsample
-from lrid_analysis.experiments.splitting import make_splitter
 from lrid_analysis.splits import CategoryBalancedSplit, NetworkBalancedSplit
 from lrid_analysis.synthetic import synthetic_table
 
@@ -157,7 +156,7 @@ def test_results_match_cross_validate_and_do_not_depend_on_n_jobs(data_dirs):
     trajectory = one.table[one.table["grouping"] == "trajectory"]
     sub = features.select(view, "act")
     direct = evaluate.cross_validate(RandomForestClassifier(n_estimators=10, max_features="log2", random_state=0),
-                                     features.flatten(sub), sub.y, make_splitter(CategoryBalancedSplit, 0, n_splits=2),
+                                     features.flatten(sub), sub.y, CategoryBalancedSplit(n_splits=2, random_state=0),
                                      meta=sub, verbose=False)
     assert np.array_equal(trajectory["test_accuracy"].to_numpy(), direct.table["test_accuracy"].to_numpy())
     network = evaluate.cross_validate(RandomForestClassifier(n_estimators=10, max_features="log2", random_state=0),
@@ -201,7 +200,7 @@ def test_confusion_matches_independent_evaluation(data_dirs, tmp_path):
     matrices, _ = _read(out, "confusion_matrices")
     view = features.select(load_view(data_dirs["signal"]), "grad")
     direct = evaluate.cross_validate(RandomForestClassifier(n_estimators=10, max_features="log2", random_state=0),
-                                     features.flatten(view), view.y, make_splitter(CategoryBalancedSplit, 0, n_splits=2),
+                                     features.flatten(view), view.y, CategoryBalancedSplit(n_splits=2, random_state=0),
                                      meta=view, verbose=False)
     labels = direct.labels
     expected = np.mean([cm / cm.sum(axis=1, keepdims=True) for cm in direct.confusion], axis=0)
@@ -216,7 +215,7 @@ def test_confusion_in_the_original_label_order_reports_both_metric_conventions(d
                "--observables", "grad", "--label-order", "original")
     view = features.select(load_view(data_dirs["signal"]), "grad")
     direct = evaluate.cross_validate(RandomForestClassifier(n_estimators=10, max_features="log2", random_state=0),
-                                     features.flatten(view), view.y, make_splitter(CategoryBalancedSplit, 0, n_splits=2),
+                                     features.flatten(view), view.y, CategoryBalancedSplit(n_splits=2, random_state=0),
                                      meta=view, verbose=False)
     order = ["adam", "sgdm", "information", "feedback"]
     cms = [pd.DataFrame(cm, index=direct.labels, columns=direct.labels).loc[order, order].to_numpy()

@@ -29,7 +29,7 @@ from .. import plots, stats
 from ..observables import resolve_observables
 from .cli import cli_kwargs
 from .context import prepare
-from .splitting import make_splitter, materialise
+from .splitting import materialise
 from .summaries import compare, summarize
 
 DEFAULTS = {"classifiers": ("random_forest",), "observables": ("weight", "act", "grad", "all")}
@@ -106,7 +106,7 @@ def run_heldout(name, splitter_class, held_out, data=None, *, classifier=None, o
                   default_classifiers=DEFAULTS["classifiers"], default_observables=DEFAULTS["observables"],
                   n_splits=n_splits, random_state=random_state, n_jobs=n_jobs, out=out, need_observables=all_names if reference else None,
                   extra_params={"held_out": held_out, "reference": bool(reference)}, **options)
-    splitter = make_splitter(splitter_class, ctx.random_state, meta=ctx.view.meta)
+    splitter = splitter_class(random_state=int(ctx.random_state), meta=ctx.view.meta)
     pairs, folds = materialise(splitter, ctx.view, f"cannot hold out by {held_out}")
     ref_pairs, ref_names = ctx.balanced_pairs() if reference else (None, None)
     conditions = []

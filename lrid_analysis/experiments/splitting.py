@@ -7,32 +7,7 @@ import numpy as np
 from ..splits import GROUPINGS, CategoryBalancedSplit, NetworkBalancedSplit
 from .options import ExperimentError
 
-__all__ = ["make_splitter", "materialise", "category_balanced_pairs"]
-
-
-def make_splitter(cls, random_state, meta=None, **kwargs):
-    """An lrid splitter seeded by ``random_state``.
-
-    Parameters
-    ----------
-    cls : type
-        A splitter class of :mod:`lrid_analysis.splits`.
-    random_state : int
-    meta : pandas.DataFrame, optional
-        The rows' metadata, bound to the splitter.
-    **kwargs
-        Other constructor arguments.
-
-    Returns
-    -------
-    splitter
-
-    Examples
-    --------
-    >>> make_splitter(CategoryBalancedSplit, 3, n_splits=2).get_n_splits()
-    2
-    """
-    return cls(random_state=int(random_state), meta=meta, **kwargs)
+__all__ = ["materialise", "category_balanced_pairs"]
 
 
 def materialise(splitter, view, what):
@@ -89,5 +64,5 @@ def category_balanced_pairs(view, n_splits, random_state, grouping="trajectory")
     if grouping not in GROUPINGS:
         raise ExperimentError(f"unknown grouping {grouping!r}; use one of {', '.join(GROUPINGS)}")
     cls = NetworkBalancedSplit if grouping == "network" else CategoryBalancedSplit
-    splitter = make_splitter(cls, random_state, meta=view.meta, n_splits=n_splits)
+    splitter = cls(n_splits=n_splits, random_state=int(random_state), meta=view.meta)
     return materialise(splitter, view, f"cannot draw category-balanced splits (grouping {grouping})")

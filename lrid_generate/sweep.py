@@ -216,21 +216,18 @@ def _run_pack_and_write(pack, wanted, out, device, data_dir):
             try:
                 results = dict(zip((s.run_id for s in pack), train_pack(pack, device=device, data_dir=data_dir)))
             except Exception as err:  # noqa: BLE001 - e.g. a layer packing does not support: train them alone
-                print(f"\npack of {len(members)} ({members[0].run_id}, ...) failed ({type(err).__name__}: {err}); "
+                print(f"\npack of {len(pack)} ({pack[0].run_id}, ...) failed ({type(err).__name__}: {err}); "
                       "training its networks one at a time", file=sys.stderr)
                 _unclaim(claims)
                 claims = []
-                results = None
                 for spec in members:
                     summaries[spec.run_id] = _run_and_write(spec, out, device, data_dir)
-        else:
-            results = None
-        for spec in members if results is not None else ():
-            rows, summary = results[spec.run_id]
-            try:
-                summaries[spec.run_id] = _write(out, spec, rows, summary)
-            except Exception as err:  # noqa: BLE001
-                summaries[spec.run_id] = _failed(spec, err)
+            else:
+                for spec in members:
+                    try:
+                        summaries[spec.run_id] = _write(out, spec, *results[spec.run_id])
+                    except Exception as err:  # noqa: BLE001
+                        summaries[spec.run_id] = _failed(spec, err)
     except Exception as err:  # noqa: BLE001 - the networks not written yet failed together
         for spec in wanted:
             summaries.setdefault(spec.run_id, _failed(spec, err))

@@ -41,6 +41,7 @@ __all__ = [
     "MEASURES",
     "FUNCTIONS",
     "STATISTICS",
+    "FORWARD_GRADIENT_NAMES",
     "OBSERVABLE_NAMES",
     "ADMISSIBLE_NAMES",
     "MEASURE_GROUPS",
@@ -68,6 +69,12 @@ OBSERVABLE_NAMES = tuple(
     [f"{m}{f}_{s}" for m, f, s in product(("weight", "act"), FUNCTIONS, STATISTICS)]
     + [f"gradavg{f}_id" for f in FUNCTIONS]
 )
+
+#: ``gradfwd{abs,raw,sq}_id``: the layer-wise change through the forward weights (the input-output
+#: Jacobian a paired recording measures), recorded by lrid_generate beside the public ``gradavg``
+#: (which, as in the original, runs each layer's own backward and so reads FA / IA's feedback
+#: weights B). Equal to ``gradavg`` for backprop networks without measurement noise.
+FORWARD_GRADIENT_NAMES = tuple(f"gradfwd{f}_id" for f in FUNCTIONS)
 
 _ADMISSIBLE_WEIGHT = [
     f"weight{f}_{s}"

@@ -576,7 +576,7 @@ PRESETS = {
                       **{a: "unit_variance" for a in _DEEP + _SHALLOW if not a.startswith("resnet")}},
         noise=NoiseGrid(rules=("feedback", "information"), tasks=("digits", "digits_simclr"),
                         architectures=("resnet18",), unit_fractions=(0.02, 0.1, 0.3, 0.6, 1.0),
-                        noise_stds=(0.0, 0.25, 1.0, 4.0, 16.0), obs_seeds=(0, 1), relative=True),
+                        noise_stds=(0.0, 0.25, 1.0, 4.0, 16.0), obs_seeds=(0,), relative=True),
         compact=True,
         rule_options={"information": {"spatial_mean": True}},
         model_options={"lrn_scale": 64.0, "digits_simclr": {"dropout": 0.0}},

@@ -1,4 +1,4 @@
-"""Record the 45 observables of every observed layer, in torch, on the training device.
+"""Record the 45 observables (and ``gradfwd``) of every observed layer, in torch, on the training device.
 
 At each checkpoint the recorder runs the model once (evaluation mode, no
 gradient) on a fixed validation batch, capturing the input of every observed
@@ -7,6 +7,12 @@ input (detached, requiring grad): its output gives the activation statistics,
 and one vector-Jacobian product of the output with a ones vector gives the
 per-example summed Jacobian for ``gradavg``. Through a FA / IA layer that
 product runs the layer's own backward, so it uses the feedback weights B.
+``gradfwd{abs,raw,sq}_id`` (three columns after the 45) is the same product
+through the forward weights, the input-output change a paired pre/post
+recording would measure: computed with every FA / IA layer's B tied to its
+W for the duration of the product (then restored bit for bit); for backprop
+layers it is the ``gradavg`` product itself. It is subsampled like
+``gradavg`` (same kept units) and noised with its own draws.
 
 The statistics follow :mod:`lrid_analysis.observables` exactly (that module
 is the numpy reference the tests compare against):
@@ -52,6 +58,7 @@ from __future__ import annotations
 
 import functools
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import product
 
@@ -59,12 +66,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from lrid_analysis.observables import OBSERVABLE_NAMES, STATISTICS, n_kept_units
+from lrid_analysis.observables import FORWARD_GRADIENT_NAMES, OBSERVABLE_NAMES, STATISTICS, n_kept_units
 
 __all__ = [
     "Condition",
     "FULL_ACCESS",
     "condition_grid",
+    "RECORDED_NAMES",
     "Recorder",
     "function_statistics",
     "unit_statistics",
@@ -73,7 +81,9 @@ __all__ = [
     "summed_jacobian",
 ]
 
-_MEASURE_CODES = {"weight": 0, "act": 1, "gradavg": 2}
+_MEASURE_CODES = {"weight": 0, "act": 1, "gradavg": 2, "gradfwd": 3}
+#: Columns of :meth:`Recorder.observe`: the 45 public observables, then the forward-Jacobian ``gradfwd``.
+RECORDED_NAMES = OBSERVABLE_NAMES + FORWARD_GRADIENT_NAMES
 
 
 @dataclass(frozen=True, order=True)
@@ -423,6 +433,33 @@ def _output_mask(y, output_units):
     return mask.expand(y.shape[0], -1).reshape(y.shape)
 
 
+def _feedback_layers(module):
+    """The FA / IA layers inside ``module``: those holding a ``feedback_weight`` shaped like their ``weight``."""
+    return [m for m in module.modules()
+            if isinstance(getattr(m, "feedback_weight", None), torch.Tensor)
+            and isinstance(getattr(m, "weight", None), torch.Tensor)
+            and m.feedback_weight.shape == m.weight.shape]
+
+
+@contextmanager
+def _feedback_tied_to_weights(layers):
+    """Within the block, every layer's feedback weights B hold a copy of its W (restored bit for bit after).
+
+    An FA / IA layer's backward with B = W is backprop's, so a vector-Jacobian
+    product taken inside gives the forward Jacobian.
+    """
+    saved = [layer.feedback_weight.detach().clone() for layer in layers]
+    try:
+        with torch.no_grad():
+            for layer in layers:
+                layer.feedback_weight.copy_(layer.weight)
+        yield
+    finally:
+        with torch.no_grad():
+            for layer, value in zip(layers, saved):
+                layer.feedback_weight.copy_(value)
+
+
 # --------------------------------------------------------------------------- recorder
 
 
@@ -501,29 +538,39 @@ class Recorder:
         return {name: inputs[0] for name, inputs in captured.items()}
 
     def _layer_values(self, layer, inputs, checkpoint):
-        """Tensor (n_conditions, 45) of one layer."""
+        """Tensor (n_conditions, 48) of one layer: the 45 observables, then ``gradfwd``."""
         weight = self.weight_of(layer.module).detach()
         x, y = _forward_for_input_gradient(layer.module, inputs)
         act = y.detach()
         n_out_all = act[0].numel()
-        jacobians = {}
+        # output units are drawn with seed + 1, so inputs and outputs are different units
+        output_units = {c: _kept_units(n_out_all, c.unit_fraction, c.obs_seed + 1) for c in self.conditions}
+        keys = {c: None if u is None else (c.unit_fraction, c.obs_seed) for c, u in output_units.items()}
+        wanted = {keys[c]: output_units[c] for c in self.conditions}
+        jacobians = {key: _jacobian_sums(y, x, units, retain_graph=True) for key, units in wanted.items()}
+        feedback = _feedback_layers(layer.module)
+        if feedback:  # the forward Jacobian: the same product with B tied to W
+            with _feedback_tied_to_weights(feedback):
+                xf, yf = _forward_for_input_gradient(layer.module, inputs)
+                forward = {key: _jacobian_sums(yf, xf, units, retain_graph=True) for key, units in wanted.items()}
+        else:  # backprop layers: the layer's own backward is the forward Jacobian
+            forward = jacobians
         out = []
         for condition in self.conditions:
             f, s, seed = condition.unit_fraction, condition.noise_std, condition.obs_seed
-            # output units are drawn with seed + 1, so inputs and outputs are different units
-            output_units = _kept_units(n_out_all, f, seed + 1)
-            key = None if output_units is None else (f, seed)
-            if key not in jacobians:
-                jacobians[key] = _jacobian_sums(y, x, output_units, retain_graph=True)
-            n_out = n_out_all if output_units is None else len(output_units)
-            seeds = {m: noise_seed(seed, checkpoint, m) if s > 0 else None for m in ("weight", "act", "gradavg")}
-            stds = {m: s * _typical_scale(v) if condition.relative and s > 0 else s
-                    for m, v in (("weight", weight), ("act", act), ("gradavg", jacobians[key]))}
-            w_rows = obfuscate_units(weight, f, stds["weight"], seed, batch_axis=False, noise_seed=seeds["weight"])
-            a_rows = obfuscate_units(act, f, stds["act"], seed, noise_seed=seeds["act"])
-            g_rows = obfuscate_units(jacobians[key], f, stds["gradavg"], seed, noise_seed=seeds["gradavg"])
-            g = g_rows.sum(dim=1) / n_out
-            out.append(torch.cat([function_statistics(w_rows), function_statistics(a_rows), _gradavg_functions(g)]))
+            units, key = output_units[condition], keys[condition]
+            n_out = n_out_all if units is None else len(units)
+            values = {"weight": weight, "act": act, "gradavg": jacobians[key], "gradfwd": forward[key]}
+            rows = {}
+            for measure, value in values.items():
+                std = s * _typical_scale(value) if condition.relative and s > 0 else s
+                rows[measure] = obfuscate_units(value, f, std, seed, batch_axis=measure != "weight",
+                                                noise_seed=noise_seed(seed, checkpoint, measure) if s > 0 else None)
+            out.append(torch.cat([
+                function_statistics(rows["weight"]), function_statistics(rows["act"]),
+                _gradavg_functions(rows["gradavg"].sum(dim=1) / n_out),
+                _gradavg_functions(rows["gradfwd"].sum(dim=1) / n_out),
+            ]))
         return torch.stack(out)
 
     def observe(self, checkpoint=0):
@@ -540,7 +587,8 @@ class Recorder:
 
         Returns
         -------
-        ndarray of float64, shape (n_layers, n_conditions, 45)
+        ndarray of float64, shape (n_layers, n_conditions, 48)
+            Columns in :data:`RECORDED_NAMES` order.
         """
         start = time.perf_counter()
         was_training = self.model.training
@@ -567,15 +615,15 @@ class Recorder:
 
         Returns
         -------
-        pandas.DataFrame, shape (n_layers * n_conditions, 53)
+        pandas.DataFrame, shape (n_layers * n_conditions, 56)
             Columns ``layer_name``, ``layer_index``, ``layer_position``,
             ``checkpoint``, ``epoch``, ``unit_fraction``, ``noise_std``,
-            ``obs_seed`` and the 45 observables.
+            ``obs_seed``, the 45 observables and the three ``gradfwd`` columns.
         """
         values = self.observe(checkpoint)
         n_layers, n_conditions = values.shape[:2]
         frame = pd.DataFrame(
-            values.reshape(-1, len(OBSERVABLE_NAMES)).astype(np.float32), columns=list(OBSERVABLE_NAMES)
+            values.reshape(-1, len(RECORDED_NAMES)).astype(np.float32), columns=list(RECORDED_NAMES)
         )
         meta = pd.DataFrame(
             {

@@ -11,6 +11,7 @@ from lrid_analysis import observables as npobs
 from lrid_analysis.dataset import validate_table
 from lrid_generate.recorder import (
     FULL_ACCESS,
+    RECORDED_NAMES,
     Condition,
     Recorder,
     condition_grid,
@@ -170,7 +171,9 @@ def _recorder(model=None, conditions=None, seed=0):
 def test_recorder_matches_numpy_observables():
     recorder, model, x = _recorder()
     values = recorder.observe()
-    assert values.shape == (2, 1, 45)
+    assert values.shape == (2, 1, 48)
+    # backprop layers: the forward Jacobian is the layer's own backward
+    np.testing.assert_array_equal(values[:, :, 45:], values[:, :, 42:45])
     assert [layer.name for layer in recorder.layers] == ["conv1", "fc"]
     names = list(npobs.OBSERVABLE_NAMES)
     with torch.no_grad():
@@ -187,7 +190,7 @@ def test_recorder_matches_numpy_observables():
             jac = torch.autograd.functional.jacobian(modules[name], inputs[name][n:n + 1])
             g.append(jac.sum().item() / outputs[name][0].numel())
         ref.update(npobs.gradavg_observables(np.array(g)))
-        assert_close(values[k, 0], [ref[o] for o in names], rtol=2e-5, atol=1e-6)
+        assert_close(values[k, 0, :45], [ref[o] for o in names], rtol=2e-5, atol=1e-6)
 
 
 def test_gradavg_of_linear_layer_closed_form():
@@ -216,6 +219,49 @@ def test_gradavg_under_feedback_alignment_uses_b():
     assert abs(b.sum().item() - w.sum().item()) > 1e-3  # B is not W, so the check can fail
     # the weight statistics see W, never B
     assert values[1, 0, names.index("weightraw_mean")] == pytest.approx(w.mean().item(), rel=1e-6)
+
+
+def _gradient_columns(values, prefix):
+    names = list(RECORDED_NAMES)
+    return values[..., [names.index(f"{prefix}{f}_id") for f in npobs.FUNCTIONS]]
+
+
+@pytest.mark.parametrize("rule", ["feedback", "information"])
+def test_gradfwd_under_alignment_is_the_backprop_networks_gradavg(rule):
+    rules = pytest.importorskip("lrid_generate.rules")
+    torch.manual_seed(0)
+    plain = TinyNet()
+    aligned = TinyNet()
+    aligned.load_state_dict(plain.state_dict())
+    rules.convert(aligned, rule, seed=3)
+    b_before = [aligned.block[0].feedback_weight.clone(), aligned.fc.feedback_weight.clone()]
+    x = torch.randn(4, 1, 5, 5)
+    grid = [FULL_ACCESS, Condition(0.5, 0.3, 2), Condition(0.6, 1.0, 1, relative=True)]
+    got = Recorder(aligned, x, conditions=grid, weight_of=tiny_weight_of).observe(checkpoint=2)
+    ref = Recorder(plain, x, conditions=grid, weight_of=tiny_weight_of).observe(checkpoint=2)
+    # the forward Jacobian of the FA / IA network is backprop's gradavg on the same weights, at full access
+    assert_close(_gradient_columns(got, "gradfwd")[:, 0], _gradient_columns(ref, "gradavg")[:, 0], rtol=1e-6)
+    # and its own gradavg reads B, which is not W (so the check above can fail)
+    assert np.abs(_gradient_columns(got, "gradavg")[:, 0] - _gradient_columns(ref, "gradavg")[:, 0]).max() > 1e-3
+    # the 45 public observables did not change by recording gradfwd; B is restored bit for bit
+    fresh = TinyNet()
+    fresh.load_state_dict(plain.state_dict())
+    rules.convert(fresh, rule, seed=3)
+    again = Recorder(fresh, x, conditions=grid, weight_of=tiny_weight_of).observe(checkpoint=2)
+    np.testing.assert_array_equal(got, again)
+    assert torch.equal(aligned.block[0].feedback_weight, b_before[0])
+    assert torch.equal(aligned.fc.feedback_weight, b_before[1])
+    # noisy conditions: the same kept units as gradavg, but noise of its own
+    names = list(RECORDED_NAMES)
+    assert got[0, 1, names.index("gradfwdraw_id")] != got[0, 1, names.index("gradavgraw_id")]
+
+
+def test_gradfwd_noise_is_drawn_independently_of_gradavg():
+    recorder, _, _ = _recorder(conditions=[FULL_ACCESS, Condition(1.0, 0.5, 0)])
+    values = recorder.observe(checkpoint=1)
+    noisy_avg, noisy_fwd = _gradient_columns(values, "gradavg")[:, 1], _gradient_columns(values, "gradfwd")[:, 1]
+    assert np.all(noisy_avg != noisy_fwd)
+    assert noise_seed(0, 1, "gradavg") != noise_seed(0, 1, "gradfwd")
 
 
 def test_full_access_condition_equals_plain_record():

@@ -73,6 +73,7 @@ __all__ = [
     "FULL_ACCESS",
     "condition_grid",
     "RECORDED_NAMES",
+    "SIZE_COLUMNS",
     "Recorder",
     "function_statistics",
     "unit_statistics",
@@ -84,6 +85,9 @@ __all__ = [
 _MEASURE_CODES = {"weight": 0, "act": 1, "gradavg": 2, "gradfwd": 3}
 #: Columns of :meth:`Recorder.observe`: the 45 public observables, then the forward-Jacobian ``gradfwd``.
 RECORDED_NAMES = OBSERVABLE_NAMES + FORWARD_GRADIENT_NAMES
+#: Size columns of :meth:`Recorder.record`: a layer's input and output units per example and its kernel entries
+#: (the units a measurement of ``unit_fraction`` f keeps are ``ceil(f * n)``).
+SIZE_COLUMNS = ("n_inputs", "n_outputs", "n_weights")
 
 
 @dataclass(frozen=True, order=True)
@@ -497,6 +501,9 @@ class Recorder:
     conditions : list of Condition
     seconds : float
         Time spent recording so far.
+    layer_sizes : dict
+        Layer name -> ``(n_inputs, n_outputs, n_weights)``: input and output
+        units per example and kernel entries (filled by :meth:`observe`).
     """
 
     def __init__(self, model, inputs, conditions=None, weight_of=None):
@@ -511,6 +518,7 @@ class Recorder:
         self.conditions = _conditions(conditions)
         self.weight_of = weight_of or _default_weight_of
         self.seconds = 0.0
+        self.layer_sizes = {}
 
     def _capture_inputs(self):
         captured = {}
@@ -543,6 +551,7 @@ class Recorder:
         x, y = _forward_for_input_gradient(layer.module, inputs)
         act = y.detach()
         n_out_all = act[0].numel()
+        self.layer_sizes[layer.name] = (int(x[0].numel()), int(n_out_all), int(weight.numel()))
         # output units are drawn with seed + 1, so inputs and outputs are different units
         output_units = {c: _kept_units(n_out_all, c.unit_fraction, c.obs_seed + 1) for c in self.conditions}
         keys = {c: None if u is None else (c.unit_fraction, c.obs_seed) for c, u in output_units.items()}
@@ -615,10 +624,11 @@ class Recorder:
 
         Returns
         -------
-        pandas.DataFrame, shape (n_layers * n_conditions, 56)
+        pandas.DataFrame, shape (n_layers * n_conditions, 59)
             Columns ``layer_name``, ``layer_index``, ``layer_position``,
             ``checkpoint``, ``epoch``, ``unit_fraction``, ``noise_std``,
-            ``obs_seed``, the 45 observables and the three ``gradfwd`` columns.
+            ``obs_seed``, ``n_inputs``, ``n_outputs``, ``n_weights`` (:data:`SIZE_COLUMNS`),
+            the 45 observables and the three ``gradfwd`` columns.
         """
         values = self.observe(checkpoint)
         n_layers, n_conditions = values.shape[:2]
@@ -635,6 +645,8 @@ class Recorder:
                 "unit_fraction": np.tile([c.unit_fraction for c in self.conditions], n_layers),
                 "noise_std": np.tile([c.noise_std for c in self.conditions], n_layers),
                 "obs_seed": np.tile([c.obs_seed for c in self.conditions], n_layers),
+                **{column: np.repeat([self.layer_sizes[layer.name][i] for layer in self.layers], n_conditions)
+                   for i, column in enumerate(SIZE_COLUMNS)},
             }
         )
         return pd.concat([meta, frame], axis=1)

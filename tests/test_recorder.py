@@ -343,6 +343,9 @@ def test_record_rows_follow_contract_and_restore_mode():
     assert list(frame["layer_name"]) == ["conv1", "conv1", "fc", "fc"]
     assert list(frame["unit_fraction"]) == [1.0, 0.5, 1.0, 0.5]
     assert (frame["checkpoint"] == 4).all() and (frame["epoch"] == 2.5).all()
+    # layer sizes: conv1 sees 1 x 5 x 5 inputs, gives 3 x 5 x 5 outputs with a 3 x 1 x 3 x 3 kernel; fc 75 -> 4
+    sizes = frame.drop_duplicates("layer_name").set_index("layer_name")[["n_inputs", "n_outputs", "n_weights"]]
+    assert sizes.loc["conv1"].tolist() == [25, 75, 27] and sizes.loc["fc"].tolist() == [75, 4, 300]
     run = dict(source="test", run_id="r", task="t", architecture="a", learning_rule="sgdm",
                batch_size=8, model_seed=None, dataset_seed=0)
     validate_table(frame.assign(**run))

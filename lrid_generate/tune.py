@@ -130,7 +130,7 @@ def _pilot_id(spec):
 
 
 def tune(preset, out, lr_file=None, tasks=None, architectures=None, rules=None, epochs=None, device="cpu",
-         data_dir=None, limit=None, progress=True):
+         data_dir=None, limit=None, progress=True, pack=None):
     """Run (or resume) the learning-rate pilots of a preset and write the chosen rates.
 
     Parameters
@@ -149,10 +149,16 @@ def tune(preset, out, lr_file=None, tasks=None, architectures=None, rules=None, 
     device, data_dir
         As for :func:`lrid_generate.train.train_network`.
     limit : int, optional
-        Train at most this many missing pilots, then stop (resume later);
-        the file is written only once every pilot is done.
+        Train at most this many missing pilots (in grid order), then stop
+        (resume later); the file is written only once every pilot is done.
     progress : bool
         Show a progress bar.
+    pack : int, optional
+        Pilots trained together as one packed model (the rates of one
+        (task, architecture) and rule family differ only in their learning
+        rate); default :func:`~lrid_generate.packed.default_pack_size`,
+        ``1`` trains them one at a time. Packed training gives the same
+        result as training alone (see :mod:`lrid_generate.packed`).
 
     Returns
     -------
@@ -165,7 +171,7 @@ def tune(preset, out, lr_file=None, tasks=None, architectures=None, rules=None, 
     """
     from tqdm.auto import tqdm
 
-    from lrid_generate.train import train_network
+    from lrid_generate.packed import make_packs, train_pack
 
     preset = get_preset(preset)
     target = lr_file or preset.learning_rate_file
@@ -186,22 +192,23 @@ def tune(preset, out, lr_file=None, tasks=None, architectures=None, rules=None, 
             elif stored["spec"] != spec.to_dict():
                 raise SweepError(f"{record_path} holds pilot {_pilot_id(spec)} with other settings; "
                                  "use another folder or delete the file")
+    if limit is not None:
+        todo = todo[:max(int(limit), 0)]
     trained = 0
-    bar = tqdm(total=len(todo) if limit is None else min(limit, len(todo)), disable=not progress,
-               desc=f"tune {preset.name}", unit="pilot")
-    for spec in todo:
-        if limit is not None and trained >= limit:
-            break
+    bar = tqdm(total=len(todo), disable=not progress, desc=f"tune {preset.name}", unit="pilot")
+    for pack in make_packs(todo, pack=pack):  # pilots of one (task, architecture, rule family) train together
         start = time.perf_counter()
-        _, summary = train_network(spec, device=device, data_dir=data_dir)
-        pilots[_pilot_id(spec)] = {
-            "spec": spec.to_dict(), "status": summary["status"],
-            "val_accuracy": summary.get("val_accuracy") if summary["status"] == "complete" else None,
-            "train_accuracy": summary.get("train_accuracy"), "seconds": time.perf_counter() - start,
-        }
+        results = train_pack(pack, device=device, data_dir=data_dir)
+        seconds = (time.perf_counter() - start) / len(pack)
+        for spec, (_, summary) in zip(pack, results):
+            pilots[_pilot_id(spec)] = {
+                "spec": spec.to_dict(), "status": summary["status"],
+                "val_accuracy": summary.get("val_accuracy") if summary["status"] == "complete" else None,
+                "train_accuracy": summary.get("train_accuracy"), "seconds": seconds,
+            }
         write_text_atomic(record_path, json.dumps({"preset": preset.name, "pilots": pilots}, indent=1))
-        trained += 1
-        bar.update()
+        trained += len(pack)
+        bar.update(len(pack))
     bar.close()
 
     scores, chosen, at_edge = {}, {}, []

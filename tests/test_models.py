@@ -367,3 +367,19 @@ def test_alexnet_dropout_option():
     assert default.drop6.p == 0.5 and not torch.equal(default(x), default(x))
     with pytest.raises(ValueError, match="dropout"):
         build_model("alexnet", 10, (1, 8, 8), dropout=1.0)
+
+
+def test_bn_momentum_defaults_to_the_original_decays_and_can_be_set():
+    def momenta(model):
+        return {m.momentum for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)}
+
+    assert momenta(build_model("resnet18", 10, (1, 8, 8), width=0.125, seed=0)) == {0.1}
+    assert momenta(build_model("resnet18v2", 10, (1, 8, 8), width=0.125, seed=0)) == {0.003}
+    model = build_model("resnet18v2", 10, (1, 8, 8), width=0.125, seed=0, bn_momentum=0.1)
+    assert momenta(model) == {0.1} and model.config["bn_momentum"] == 0.1
+    # the option changes nothing else: same initial weights
+    reference = build_model("resnet18v2", 10, (1, 8, 8), width=0.125, seed=0)
+    for a, b in zip(model.parameters(), reference.parameters()):
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="bn_momentum"):
+        build_model("resnet18", 10, (1, 8, 8), bn_momentum=0.0)

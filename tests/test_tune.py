@@ -45,6 +45,10 @@ def test_tune_writes_rates_the_preset_reads_and_resumes(tmp_path):
     # an uninterrupted run gives the same scores (seeded training)
     fresh = tune(TINY, tmp_path / "fresh", lr_file=tmp_path / "fresh.json", progress=False)
     assert fresh["pilots"] == result["pilots"] and fresh["trained"] == 4
+    # pilots are packed by default; one at a time gives the same scores
+    alone = tune(TINY, tmp_path / "alone", lr_file=tmp_path / "alone.json", progress=False, pack=1)
+    for key, scores in alone["pilots"].items():
+        assert scores == pytest.approx(result["pilots"][key], abs=1e-6)
     again = tune(TINY, tmp_path / "pilots", lr_file=lr_file, progress=False)
     assert again["trained"] == 0 and again["chosen"] == result["chosen"]
 

@@ -29,8 +29,8 @@ def test_v2_grid_is_the_papers_design_in_miniature():
     assert {s.rule_options for s in specs if s.learning_rule == "information"} == {(("spatial_mean", True),)}
     assert {s.rule_options for s in specs if s.learning_rule != "information"} == {()}
     simclr_alexnet = next(s for s in specs if s.task == "digits_simclr" and s.architecture == "alexnet")
-    assert dict(simclr_alexnet.model_options) == {"lrn_scale": 64.0, "dropout": 0.0}
-    assert dict(specs[0].model_options) == {"lrn_scale": 64.0}
+    assert dict(simclr_alexnet.model_options) == {"lrn_scale": 64.0, "bn_momentum": 0.1, "dropout": 0.0}
+    assert dict(specs[0].model_options) == {"lrn_scale": 64.0, "bn_momentum": 0.1}
     assert {s.init_scaling for s in specs if s.architecture.startswith("resnet")} == {"unit_variance_feedback"}
     assert {s.init_scaling for s in specs if not s.architecture.startswith("resnet")} == {"unit_variance"}
 

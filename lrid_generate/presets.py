@@ -319,6 +319,10 @@ class Preset:
         Multipliers of the default rate that ``tune`` tries.
     tune_epochs : int or dict
         Training length of each tuning pilot (a dict maps tasks to epochs).
+    tune_family : dict
+        Architecture -> the architecture whose tuned rates it takes (on the
+        same task and rule); ``tune`` trains pilots for the representatives
+        only. Architectures not listed are tuned themselves.
     """
 
     name: str
@@ -348,6 +352,11 @@ class Preset:
     learning_rate_file: str | None = None
     lr_grid: tuple = (0.1, 0.3, 1.0, 3.0, 10.0)
     tune_epochs: object = 3
+    tune_family: dict = field(default_factory=dict)
+
+    def tune_representative(self, architecture):
+        """The architecture whose tuned rates ``architecture`` takes (itself unless ``tune_family`` says)."""
+        return self.tune_family.get(architecture, architecture)
 
     def _lookup(self, table, task, architecture, default):
         for key in ((task, architecture), architecture, task):
@@ -590,6 +599,10 @@ PRESETS = {
         # short pilots (digits ResNet-18: SGDM 0.3, Adam 0.012, FA 0.3 won at the top of x{0.1, .., 3})
         lr_grid=(0.3, 1.0, 3.0, 10.0),
         tune_epochs=_V2_TUNE_EPOCHS,
+        # one representative per family and task (a full-length pilot costs a network; on digits ResNet-18 and
+        # ResNet-18v2 chose the same SGDM / Adam / FA rates within one grid step)
+        tune_family={**{a: "resnet18" for a in ("resnet18v2", "resnet34", "resnet34v2")}, "alexnetlrn": "alexnet",
+                     **{a: "knet" for a in ("knetlrn", "knetc4", "knetc4lrn")}},
     ),
     "embedded_v1": Preset(
         name="embedded_v1",

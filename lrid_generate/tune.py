@@ -62,9 +62,12 @@ def pilot_specs(preset, tasks=None, architectures=None, rules=None, epochs=None)
     for spec in preset.specs():
         first.setdefault((spec.task, spec.architecture, spec.learning_rule), spec)
     out = {}
+    pairs = set(preset.pairs())
     for task, arch in preset.pairs():
         if (tasks and task not in tasks) or (architectures and arch not in architectures):
             continue
+        if (task, preset.tune_representative(arch)) in pairs and preset.tune_representative(arch) != arch:
+            continue  # takes its representative's rates
         for rule in preset.rules:
             if rules and rule not in rules:
                 continue
@@ -163,7 +166,9 @@ def tune(preset, out, lr_file=None, tasks=None, architectures=None, rules=None, 
     Returns
     -------
     dict
-        ``chosen`` (``"task/architecture/rule"`` -> rate at ``base_batch``),
+        ``chosen`` (``"task/architecture/rule"`` -> rate at ``base_batch``;
+        architectures of a ``preset.tune_family`` take their
+        representative's, listed in ``inherited``),
         ``pilots`` (the same keys -> {rate: accuracy or None}), ``at_edge``
         (keys whose winner is at the end of the grid), ``trained`` (pilots
         trained by this call), ``missing`` (pilots still to run) and
@@ -227,15 +232,31 @@ def tune(preset, out, lr_file=None, tasks=None, architectures=None, rules=None, 
                 chosen[key] = rate
             if edge:
                 at_edge.append(key)
+    inherited = _inherited(preset, chosen)
+    chosen.update({key: chosen[source] for key, source in inherited.items()})
     result = {"chosen": chosen, "pilots": scores, "at_edge": at_edge, "trained": trained, "missing": missing,
-              "lr_file": None}
+              "lr_file": None, "inherited": inherited}
     if missing == 0:
-        _write_rates(target, preset, chosen, scores, at_edge, groups)
+        _write_rates(target, preset, chosen, scores, at_edge, groups, inherited)
         result["lr_file"] = str(target)
     return result
 
 
-def _write_rates(path, preset, chosen, scores, at_edge, groups):
+def _inherited(preset, chosen):
+    """``"task/architecture/rule"`` -> the representative's key it takes its rate from (``preset.tune_family``)."""
+    out = {}
+    pairs = set(preset.pairs())
+    for task, arch in preset.pairs():
+        source = preset.tune_representative(arch)
+        if source == arch or (task, source) not in pairs:
+            continue
+        for rule in preset.rules:
+            if _key(task, source, rule) in chosen:
+                out[_key(task, arch, rule)] = _key(task, source, rule)
+    return out
+
+
+def _write_rates(path, preset, chosen, scores, at_edge, groups, inherited=None):
     from lrid_generate.store import versions
 
     old = {}
@@ -264,6 +285,7 @@ def _write_rates(path, preset, chosen, scores, at_edge, groups):
         "pilot_n_eval": dict(first.task_options).get("n_eval"),
         "learning_rates": dict(sorted(rates.items())),
         "at_edge_of_grid": sorted(set(at_edge) | (set(old.get("at_edge_of_grid", [])) - set(chosen))),
+        "inherited_from": dict(sorted({**old.get("inherited_from", {}), **(inherited or {})}.items())),
         "pilots": dict(sorted(pilots.items())),
         "versions": versions(),
     }

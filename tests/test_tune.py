@@ -94,3 +94,20 @@ def test_tune_cli(tmp_path, capsys):
     assert code == 0 and "missing: run again" in out
     assert main(["tune", "--preset", "tiny", "--out", str(tmp_path / "p"), "--lr-file", str(tmp_path / "r.json"),
                  "--tasks", "cifar10", "--quiet"]) == 2
+
+
+def test_tune_family_trains_representatives_and_shares_their_rates(tmp_path):
+    family = dataclasses.replace(TINY, architectures=("knet", "knetlrn"), rules=("sgdm",),
+                                 tune_family={"knetlrn": "knet"})
+    assert list(pilot_specs(family)) == ["digits/knet/sgdm"]
+    lr_file = tmp_path / "rates.json"
+    result = tune(family, tmp_path / "pilots", lr_file=lr_file, progress=False)
+    assert result["trained"] == len(family.lr_grid)
+    assert result["inherited"] == {"digits/knetlrn/sgdm": "digits/knet/sgdm"}
+    assert result["chosen"]["digits/knetlrn/sgdm"] == result["chosen"]["digits/knet/sgdm"]
+    data = json.loads(lr_file.read_text())
+    assert data["inherited_from"] == {"digits/knetlrn/sgdm": "digits/knet/sgdm"}
+    tuned = dataclasses.replace(family, learning_rate_file=str(lr_file))
+    rates = {s.architecture: s.lr for s in tuned.specs()}
+    assert rates["knetlrn"] == rates["knet"] == pytest.approx(
+        result["chosen"]["digits/knet/sgdm"] * math.sqrt(64 / tuned.base_batch))

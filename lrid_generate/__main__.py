@@ -117,6 +117,9 @@ def _parser():
     tune.add_argument("--rules", nargs="+", default=None, help="tune only these rules")
     tune.add_argument("--epochs", type=int, default=None, help="pilot length (default: the preset's tune_epochs)")
     tune.add_argument("--limit", type=int, default=None, help="train at most N missing pilots, then stop")
+    tune.add_argument("--lr-grid", type=float, nargs="+", default=None,
+                      help="multipliers of the default rate to try instead of the preset's (e.g. to extend a cell "
+                           "whose best rate sat at the edge; every rate tried for a cell competes)")
     tune.add_argument("--pack", type=int, default=None,
                       help="pilots trained together as one packed model (default: by model size; 1 = one at a time)")
     tune.add_argument("--device", default="cpu")
@@ -259,7 +262,7 @@ def _tune(args):
     try:
         result = tune(args.preset, args.out or f"lrid-tune-{args.preset}", lr_file=args.lr_file, tasks=args.tasks,
                       architectures=args.architectures, rules=args.rules, epochs=args.epochs, device=args.device,
-                      data_dir=args.data_dir, limit=args.limit, progress=not args.quiet, pack=args.pack)
+                      data_dir=args.data_dir, limit=args.limit, progress=not args.quiet, pack=args.pack, lr_grid=args.lr_grid)
     except SweepError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -40,7 +40,7 @@ def _key(task, architecture, rule):
     return f"{task}/{architecture}/{rule}"
 
 
-def pilot_specs(preset, tasks=None, architectures=None, rules=None, epochs=None):
+def pilot_specs(preset, tasks=None, architectures=None, rules=None, epochs=None, lr_grid=None):
     """The pilot networks of a tuning run, grouped by (task, architecture, rule).
 
     Parameters
@@ -50,6 +50,8 @@ def pilot_specs(preset, tasks=None, architectures=None, rules=None, epochs=None)
         Restrict the tuning to these (default: the whole grid).
     epochs : int, optional
         Pilot length (default ``preset.tune_epochs``).
+    lr_grid : sequence of float, optional
+        Multipliers of the default rate (default ``preset.lr_grid``).
 
     Returns
     -------
@@ -83,7 +85,7 @@ def pilot_specs(preset, tasks=None, architectures=None, rules=None, epochs=None)
                     dataset_seed=None, epochs=int(n_epochs), lr=default * float(m), n_checkpoints=2,
                     conditions=(FULL_ACCESS,), task_options=tuple(sorted(options.items())),
                 ))
-                for m in preset.lr_grid
+                for m in (preset.lr_grid if lr_grid is None else lr_grid)
             ]
     if not out:
         raise SweepError(f"nothing to tune in preset {preset.name!r} with tasks={tasks}, "
@@ -133,7 +135,7 @@ def _pilot_id(spec):
 
 
 def tune(preset, out, lr_file=None, tasks=None, architectures=None, rules=None, epochs=None, device="cpu",
-         data_dir=None, limit=None, progress=True, pack=None):
+         data_dir=None, limit=None, progress=True, pack=None, lr_grid=None):
     """Run (or resume) the learning-rate pilots of a preset and write the chosen rates.
 
     Parameters
@@ -156,6 +158,10 @@ def tune(preset, out, lr_file=None, tasks=None, architectures=None, rules=None, 
         (resume later); the file is written only once every pilot is done.
     progress : bool
         Show a progress bar.
+    lr_grid : sequence of float, optional
+        Multipliers to try instead of ``preset.lr_grid``, e.g. to extend the
+        grid of a cell whose winner sat at its edge. Every rate stored for a
+        cell (same pilot settings) competes, whichever grid it came from.
     pack : int, optional
         Pilots trained together as one packed model (the rates of one
         (task, architecture) and rule family differ only in their learning
@@ -187,7 +193,7 @@ def tune(preset, out, lr_file=None, tasks=None, architectures=None, rules=None, 
     out.mkdir(parents=True, exist_ok=True)
     record_path = out / _PILOTS
     pilots = _load_pilots(record_path)
-    groups = pilot_specs(preset, tasks, architectures, rules, epochs)
+    groups = pilot_specs(preset, tasks, architectures, rules, epochs, lr_grid)
     todo = []
     for items in groups.values():
         for _, spec in items:
@@ -220,13 +226,15 @@ def tune(preset, out, lr_file=None, tasks=None, architectures=None, rules=None, 
     missing = 0
     for key, items in groups.items():
         scores[key] = {}
+        done = 0
         for _, spec in items:
-            stored = pilots.get(_pilot_id(spec))
-            if stored is None:
-                missing += 1
-                continue
-            scores[key][spec.lr] = stored["val_accuracy"]
-        if len(scores[key]) == len(items):
+            done += _pilot_id(spec) in pilots
+        missing += len(items) - done
+        settings = _without_rate(items[0][1].to_dict())
+        for stored in pilots.values():  # every rate tried for this cell, from any grid
+            if _without_rate(stored["spec"]) == settings:
+                scores[key][float(stored["spec"]["lr"])] = stored["val_accuracy"]
+        if done == len(items):
             rate, edge = choose_rate(scores[key])
             if rate is not None:
                 chosen[key] = rate
@@ -240,6 +248,10 @@ def tune(preset, out, lr_file=None, tasks=None, architectures=None, rules=None, 
         _write_rates(target, preset, chosen, scores, at_edge, groups, inherited)
         result["lr_file"] = str(target)
     return result
+
+
+def _without_rate(spec_dict):
+    return {k: v for k, v in spec_dict.items() if k != "lr"}
 
 
 def _inherited(preset, chosen):

@@ -111,3 +111,18 @@ def test_tune_family_trains_representatives_and_shares_their_rates(tmp_path):
     rates = {s.architecture: s.lr for s in tuned.specs()}
     assert rates["knetlrn"] == rates["knet"] == pytest.approx(
         result["chosen"]["digits/knet/sgdm"] * math.sqrt(64 / tuned.base_batch))
+
+
+def test_extending_the_grid_lets_every_tried_rate_compete(tmp_path):
+    base = dataclasses.replace(TINY, rules=("sgdm",), lr_grid=(0.1,))
+    first = tune(base, tmp_path / "p", lr_file=tmp_path / "r.json", progress=False)
+    assert list(first["pilots"]["digits/knet/sgdm"]) == [pytest.approx(first["chosen"]["digits/knet/sgdm"])]
+    extended = tune(base, tmp_path / "p", lr_file=tmp_path / "r.json", progress=False, lr_grid=(3.0,))
+    assert extended["trained"] == 1
+    scores = extended["pilots"]["digits/knet/sgdm"]
+    assert len(scores) == 2  # both rates compete
+    best = max((a, -lr) for lr, a in scores.items() if a is not None)
+    assert extended["chosen"]["digits/knet/sgdm"] == pytest.approx(-best[1])
+    # the default grid again trains nothing and keeps both rates in the running
+    again = tune(base, tmp_path / "p", lr_file=tmp_path / "r.json", progress=False)
+    assert again["trained"] == 0 and again["pilots"] == extended["pilots"]

@@ -34,7 +34,8 @@ User's point
     recorded levels: a value on a level is measured, a value between two
     levels is interpolated from the bracketing measured points (linearly in
     log units and in noise, split by split, so the corrected confidence
-    interval comes from the same per-split scores), and a value outside the
+    interval comes from the same per-split scores; intervals are clipped to
+    [0, 1]), and a value outside the
     recorded range is *not* extrapolated: the point is flagged
     ``outside grid`` and only the nearest measured point is shown.
 Frontier
@@ -64,6 +65,7 @@ import pandas as pd
 
 from .. import features, plots
 from ..observables import n_kept_units, parse_observable
+from ..stats import corrected_confidence_interval
 from .cli import cli_kwargs
 from .context import prepare
 from .options import ExperimentError
@@ -186,7 +188,7 @@ def _sampling_grid(n_ckpt, samples, periods, point):
     return grid
 
 
-def _point(options, n_ckpt, measures):
+def resolve_point(options, n_ckpt, measures):
     """The user's point with defaults filled in (None when no point option is given)."""
     if all(options.get(k) is None for k in _POINT_KEYS):
         return None
@@ -250,7 +252,7 @@ def evaluate_point(by_split, summary, point, measure, has_units):
     summary : pandas.DataFrame
         Per-point summary (``units_median`` where ``has_units``).
     point : dict
-        From :func:`_point`.
+        From :func:`resolve_point`.
     measure : str
     has_units : bool
 
@@ -320,9 +322,8 @@ def evaluate_point(by_split, summary, point, measure, has_units):
     mean = float(scores.mean())
     low = high = np.nan
     if len(scores) >= 2:
-        from ..stats import corrected_confidence_interval
-
         mean, low, high = corrected_confidence_interval(scores, float(np.mean(n_train)), float(np.mean(n_test)))
+        low, high = max(low, 0.0), min(high, 1.0)  # an accuracy's interval, clipped to [0, 1] as in the summary
     status = "measured" if len(corners) == 1 else "interpolated"
     return {**row, "accuracy_mean": mean, "accuracy_ci_low": low, "accuracy_ci_high": high, "status": status,
             "nearest": "; ".join(_describe(u, has_units) for u in used),
@@ -488,7 +489,7 @@ def run(data=None, *, classifier=None, observables=None, n_splits=SPLITS_DEFAULT
         print("note: this data has no layer sizes (n_inputs, n_outputs, n_weights): units are unit fractions "
               "only, absolute units per layer are unavailable; cost = unit fraction x samples", flush=True)
     n_ckpt = view.X.shape[1]
-    point = _point(point_options, n_ckpt, list(ctx.observable_sets))
+    point = resolve_point(point_options, n_ckpt, list(ctx.observable_sets))
     sampling = _sampling_grid(n_ckpt, grid_samples, grid_periods, point)
     ctx.extra_params["sampling_grid"] = [list(g) for g in sampling]
     ctx.data_description += f"; {NAME}: {', '.join(rules)}, {meta['run_id'].nunique()} networks"
@@ -532,6 +533,7 @@ def run(data=None, *, classifier=None, observables=None, n_splits=SPLITS_DEFAULT
     by = point_keys[1:]
     summary = summarize(by_split, by)
     summary = summary.merge(confidence_intervals(by_split, by), on=by, how="left")
+    summary[["accuracy_ci_low", "accuracy_ci_high"]] = summary[["accuracy_ci_low", "accuracy_ci_high"]].clip(0, 1)
     summary["n_checkpoints"] = n_ckpt
     if has_units:
         sizes = pd.DataFrame(units_rows).drop_duplicates(["observables", "unit_fraction"])

@@ -220,3 +220,26 @@ def test_bad_point_options_exit_2(grid_table, tmp_path, capsys):
                              "--quiet", "--units", "10", "--fraction", "0.5"])
     assert code == 2
     assert "--units or --fraction" in capsys.readouterr().err
+
+
+def test_figure_marks_the_point_inside_and_outside_the_grid():
+    from lrid_analysis import plots
+
+    summary = pd.DataFrame([{"observables": m, "unit_fraction": f, "noise_std": s, "period": 1, "n_samples": 5,
+                             "accuracy_mean": 0.8} for m in ("weight", "act") for f in (0.01, 0.1, 1.0)
+                            for s in (0.0, 1.0)])
+    point = pd.DataFrame([
+        {"observables": "act", "period": 1, "n_samples": 5, "grid_unit_fraction": math.sqrt(0.1),
+         "grid_noise_std": 0.25, "status": "interpolated"},
+        {"observables": "weight", "period": 1, "n_samples": 5, "grid_unit_fraction": 0.01, "grid_noise_std": 1.0,
+         "status": "outside grid"},
+    ])
+    fig = plots.design_heatmaps(summary, point=point)
+    weight_ax, act_ax = fig.axes[:2]
+    (star,) = [line for line in act_ax.get_lines() if line.get_marker() == "*"]
+    # fractions bottom to top (0.01, 0.1, 1): sqrt(0.1) is halfway between rows 1 and 2 on a log axis;
+    # noise left to right (1, 0): 0.25 is a quarter of the way from column 1 (noise 0) to column 0
+    assert star.get_xdata()[0] == pytest.approx(0.75) and star.get_ydata()[0] == pytest.approx(1.5)
+    (cross,) = [line for line in weight_ax.get_lines() if line.get_marker() == "x"]
+    assert (cross.get_xdata()[0], cross.get_ydata()[0]) == (0.0, 0.0)
+    assert any(t.get_text() == "outside grid" for t in weight_ax.texts)

@@ -18,7 +18,7 @@ __all__ = ["build_parser", "cli_kwargs", "report_errors"]
 _COMMON_EPILOG = """\
 data: --data auto uses the converted public dataset when present, else the embedded one;
       every run prints which data it used. Only full-access trajectories (all units, no
-      noise) are analysed, except by unit_noise.
+      noise) are analysed, except by unit_noise and design.
 outputs (in --out, default results/<experiment>/): <name>.parquet (per-split scores),
       <name>_summary.parquet (mean ± s.e.m.), <name>_stats.parquet (comparisons), a .json
       next to each (parameters, seeds, versions, data), <name>.png (--format), README.md

@@ -643,12 +643,7 @@ def noise_heatmaps(summary, panel="observables", unit_fraction="unit_fraction", 
     image = None
     for ax, p in zip(axes, panels):
         part = summary[summary[panel] == p]
-        grid = np.full((len(fractions), len(noises)), np.nan)
-        errors = np.full_like(grid, np.nan)
-        for _, row in part.iterrows():
-            i, j = fractions.index(row[unit_fraction]), noises.index(row[noise_std])
-            grid[i, j] = row[mean_col]
-            errors[i, j] = row[sem_col] if sem_col else np.nan
+        grid, errors = _cells(part, fractions, noises, unit_fraction, noise_std, mean_col, sem_col)
         image = ax.imshow(grid, origin="lower", vmin=0 if chance is None else chance, vmax=1, cmap="magma",
                           aspect="auto")
         _annotate(ax, grid, errors, lambda v: v <= 0.75)
@@ -661,6 +656,17 @@ def noise_heatmaps(summary, panel="observables", unit_fraction="unit_fraction", 
     if title:
         fig.suptitle(title)
     return fig
+
+
+def _cells(part, rows, columns, row_col, col_col, mean_col, sem_col):
+    """``(means, sems)`` arrays of shape (len(rows), len(columns)) from one row per cell (NaN where none)."""
+    means = np.full((len(rows), len(columns)), np.nan)
+    sems = np.full_like(means, np.nan)
+    for _, row in part.iterrows():
+        i, j = rows.index(row[row_col]), columns.index(row[col_col])
+        means[i, j] = row[mean_col]
+        sems[i, j] = row[sem_col] if sem_col else np.nan
+    return means, sems
 
 
 def _grid_position(levels, value, log=False):
@@ -719,12 +725,7 @@ def design_heatmaps(summary, point=None, value="accuracy", chance=None, title=No
         for c, m in enumerate(measures):
             ax = axes[r, c]
             part = summary[(summary["observables"] == m) & (summary["n_samples"] == n) & (summary["period"] == p)]
-            grid = np.full((len(fractions), len(noises)), np.nan)
-            errors = np.full_like(grid, np.nan)
-            for _, row in part.iterrows():
-                i, j = fractions.index(row["unit_fraction"]), noises.index(row["noise_std"])
-                grid[i, j] = row[mean_col]
-                errors[i, j] = row[sem_col] if sem_col else np.nan
+            grid, errors = _cells(part, fractions, noises, "unit_fraction", "noise_std", mean_col, sem_col)
             image = ax.imshow(grid, origin="lower", vmin=0 if chance is None else chance, vmax=1, cmap="magma",
                               aspect="auto")
             _annotate(ax, grid, errors, lambda v: v <= 0.75, fontsize=7)

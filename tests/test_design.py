@@ -14,8 +14,8 @@ from lrid_analysis.experiments.cli import build_parser
 from lrid_analysis.synthetic import synthetic_table
 
 FRACTIONS, NOISES = (0.1, 1.0), (0.0, 3.0)
-FAST = dict(observables="act", n_splits=3, n_jobs=1, grid_samples=(3,), grid_periods=(2,), verbose=False,
-            progress=False, plot=False)
+FAST = {"observables": "act", "n_splits": 3, "n_jobs": 1, "grid_samples": (3,), "grid_periods": (2,),
+        "verbose": False, "progress": False, "plot": False}
 N_CHECKPOINTS = 7
 
 

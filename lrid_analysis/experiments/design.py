@@ -71,7 +71,7 @@ from .context import prepare
 from .options import ExperimentError
 from .summaries import confidence_intervals, summarize
 from .trajectory_subsample import _ints, subsample_grid
-from .unit_noise import noise_grid_mask
+from .unit_noise import require_noise_grid
 
 NAME = "design"
 DESCRIPTION = ("recording planner: accuracy over measure x units x noise x samples x period, the cheapest "
@@ -90,8 +90,8 @@ Defaults: rules feedback,information; observables weight,act,grad; samples 3,6 x
 (and the full trajectory); 5 splits; random forest with 50 trees; --target 0.9.
 """
 EXAMPLES = (
-    "python -m lrid_analysis.experiments design --measure act --units 300 --noise 0.3 --samples 5 --period 4 "
-    "--rules feedback,information",
+    ("python -m lrid_analysis.experiments design --measure act --units 300 --noise 0.3 --samples 5 --period 4 "
+     "--rules feedback,information"),
     "python -m lrid_analysis.experiments design --target 0.9 --rules all",
     "python -m lrid_analysis.experiments design --data embedded --measure act --fraction 0.25 --noise 0.5",
 )
@@ -455,12 +455,7 @@ def run(data=None, *, classifier=None, observables=None, n_splits=SPLITS_DEFAULT
     meta = view.meta
     present = sorted(set(view.y))
     rules = _rule_list(rules, present)
-    grid = noise_grid_mask(meta)
-    if not grid.any():
-        raise ExperimentError(
-            "the data has no unit-subsampling / measurement-noise grid (every trajectory has unit_fraction = 1 "
-            "and noise_std = 0), so there is nothing to plan over; use data recorded with one (--data embedded, "
-            "or a sweep of `python -m lrid_generate` with a noise grid)", 1)
+    grid = require_noise_grid(meta)
     in_rules = meta["learning_rule"].isin(rules).to_numpy()
     grid_rules = sorted(set(meta.loc[grid, "learning_rule"]))
     without = [r for r in rules if r not in grid_rules]
@@ -555,7 +550,7 @@ def run(data=None, *, classifier=None, observables=None, n_splits=SPLITS_DEFAULT
                                            f"{ctx.grouping}-grouped splits)")
 
     result = ctx.finish(table, summary, None, draw, tables=tables,
-                        seeds={"obs_seeds": sorted(set(int(s) for s in obs_seeds)),
+                        seeds={"obs_seeds": sorted({int(s) for s in obs_seeds}),
                                "subsample_seed": "SeedSequence([seed, n_samples, period])"})
     if ctx.verbose:
         print(report_text(front, points, float(target), has_units, note))
@@ -565,8 +560,8 @@ def run(data=None, *, classifier=None, observables=None, n_splits=SPLITS_DEFAULT
 def report_text(front, points, target, has_units, note=""):
     """The frontier and the user's point as printed after the summary."""
     unit = "median units/layer" if has_units else "unit fraction"
-    lines = [f"\nfrontier: cheapest recording reaching {100 * target:.0f}% per measure and noise "
-             f"(cost = {unit} x samples)"]
+    lines = [(f"\nfrontier: cheapest recording reaching {100 * target:.0f}% per measure and noise "
+              f"(cost = {unit} x samples)")]
     cols = ["observables", "noise_std", "unit_fraction"] + (["units_median"] if has_units else []) + [
         "n_samples", "period", "cost", "accuracy_mean", "accuracy_ci_low", "accuracy_ci_high", "reached"]
     shown = front[cols].copy()

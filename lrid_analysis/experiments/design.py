@@ -189,7 +189,35 @@ def _sampling_grid(n_ckpt, samples, periods, point):
 
 
 def resolve_point(options, n_ckpt, measures):
-    """The user's point with defaults filled in (None when no point option is given)."""
+    """The user's point with defaults filled in.
+
+    Parameters
+    ----------
+    options : dict
+        ``measure``, ``units``, ``fraction``, ``noise``, ``samples``,
+        ``period`` (None: not given).
+    n_ckpt : int
+        Checkpoints per trajectory.
+    measures : list of str
+        The run's observable sets (the point's when ``measure`` is None).
+
+    Returns
+    -------
+    dict or None
+        None when no option is given; else ``measures``, ``units``,
+        ``fraction`` (1 when neither units nor fraction is given), ``noise``
+        (default 0), ``period`` (default 1), ``samples`` (default: all that
+        fit at the period) and ``fits`` (whether the sampling fits into the
+        trajectory).
+
+    Examples
+    --------
+    >>> p = resolve_point({"noise": 0.3, "period": 4}, 21, ["act", "grad"])
+    >>> p["measures"], p["fraction"], p["samples"], p["fits"]
+    (['act', 'grad'], 1.0, 6, True)
+    >>> resolve_point({"samples": 6, "period": 5}, 21, ["act"])["fits"]  # 6 samples 5 apart span 26 checkpoints
+    False
+    """
     if all(options.get(k) is None for k in _POINT_KEYS):
         return None
     if options.get("units") is not None and options.get("fraction") is not None:
@@ -211,8 +239,6 @@ def resolve_point(options, n_ckpt, measures):
         raise ExperimentError(f"--samples must be >= 1, got {samples}")
     measure = options.get("measure")
     fits = samples >= 2 and (samples - 1) * period <= n_ckpt - 1
-    if samples == n_ckpt and period == 1:
-        fits = True
     return {"measures": [measure] if measure else list(measures), "units": units,
             "fraction": 1.0 if fraction is None and units is None else fraction, "noise": noise,
             "samples": samples, "period": period, "fits": fits}

@@ -198,11 +198,10 @@ def test_units_need_layer_sizes(small_meta):
 def test_command_line_writes_the_tables_and_the_figure(grid_table, tmp_path, capsys):
     write_table(grid_table, tmp_path / "data" / "data.parquet")
     out = tmp_path / "out"
-    code = experiments.main(["design", "--data", str(tmp_path / "data"), "--out", str(out), "--observables", "act",
-                             "--splits", "2", "--grid-samples", "3", "--grid-periods", "2", "--param",
-                             "n_estimators=10", "--n-jobs", "1", "--quiet", "--measure", "act", "--units", "100",
-                             "--noise", "1", "--samples", "4", "--period", "2"])
-    assert code == 0
+    argv = ["design", "--data", str(tmp_path / "data"), "--out", str(out), "--observables", "act", "--splits", "2",
+            "--grid-samples", "3", "--grid-periods", "2", "--param", "n_estimators=10", "--n-jobs", "1", "--quiet",
+            "--measure", "act", "--units", "100", "--noise", "1", "--samples", "4", "--period", "2"]
+    assert experiments.main(argv) == 0
     printed = capsys.readouterr().out
     assert "frontier: cheapest recording reaching 90%" in printed and "your point:" in printed
     for name in ("design.parquet", "design_summary.parquet", "design_frontier.parquet", "design_point.parquet",
@@ -212,6 +211,11 @@ def test_command_line_writes_the_tables_and_the_figure(grid_table, tmp_path, cap
     assert point["n_samples"].tolist() == [4] and point["status"].tolist() == ["interpolated"]
     summary = pd.read_parquet(out / "design_summary.parquet")
     assert (2, 4) in set(zip(summary["period"], summary["n_samples"]))  # the point's sampling is measured
+    # the same command again resumes from the cached fits (the manifest check once refused it: the run
+    # added to its settings and data description after checking them)
+    assert experiments.main(argv) == 0
+    captured = capsys.readouterr()
+    assert "reused" in captured.out and "other settings" not in captured.err
 
 
 def test_bad_point_options_exit_2(grid_table, tmp_path, capsys):

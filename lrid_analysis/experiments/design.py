@@ -512,15 +512,16 @@ def run(data=None, *, classifier=None, observables=None, n_splits=SPLITS_DEFAULT
     n_ckpt = view.X.shape[1]
     point = resolve_point(point_options, n_ckpt, list(ctx.observable_sets))
     sampling = _sampling_grid(n_ckpt, grid_samples, grid_periods, point)
-    ctx.extra_params["sampling_grid"] = [list(g) for g in sampling]
-    ctx.data_description += f"; {NAME}: {', '.join(rules)}, {meta['run_id'].nunique()} networks"
 
     fractions = meta["unit_fraction"].to_numpy(dtype=float)
     noises = meta["noise_std"].to_numpy(dtype=float)
     obs_seeds = meta["obs_seed"].to_numpy()
     levels = sorted(set(zip(fractions.tolist(), noises.tolist())))
     if ctx.verbose:
-        print(f"      grid: {len(ctx.observable_sets)} measures x {len(levels)} (unit fraction, noise) levels "
+        # printed, not added to the data description or the parameters: the run's settings were checked
+        # against --out's manifest before the data was known, and a rerun must match them
+        print(f"      {', '.join(rules)}: {meta['run_id'].nunique()} networks, {len(view)} trajectories; "
+              f"grid: {len(ctx.observable_sets)} measures x {len(levels)} (unit fraction, noise) levels "
               f"x {len(sampling)} (period, samples) pairs x {ctx.n_splits} splits ({ctx.grouping} grouping)",
               flush=True)
     conditions, units_rows = [], []

@@ -117,7 +117,6 @@ def run(data=None, *, classifier=None, observables=None, n_splits=10, random_sta
     view = view.subset(keep)
     ctx.view = view
     meta = view.meta
-    ctx.data_description += f"; noise-grid networks of {', '.join(rules)}: {len(networks)}"
 
     conditions = []
     fractions = meta["unit_fraction"].to_numpy(dtype=float)

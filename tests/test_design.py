@@ -247,3 +247,13 @@ def test_figure_marks_the_point_inside_and_outside_the_grid():
     (cross,) = [line for line in weight_ax.get_lines() if line.get_marker() == "x"]
     assert (cross.get_xdata()[0], cross.get_ydata()[0]) == (0.0, 0.0)
     assert any(t.get_text() == "outside grid" for t in weight_ax.texts)
+
+
+def test_default_forest_has_50_trees_unless_given(result):
+    assert result.params["classifier_settings"]["random_forest"]["params"]["n_estimators"] == \
+        design.DEFAULT_N_ESTIMATORS
+    assert design._with_default_trees(None) == ["n_estimators=50"]
+    assert design._with_default_trees(["max_depth=3"]) == ["n_estimators=50", "max_depth=3"]
+    assert design._sets_n_estimators(["random_forest.n_estimators=7"])
+    assert design._sets_n_estimators({"random_forest": {"n_estimators": 7}})
+    assert not design._sets_n_estimators(["max_depth=3"])

@@ -417,8 +417,9 @@ def run(data=None, *, classifier=None, observables=None, n_splits=SPLITS_DEFAULT
     ----------
     data, classifier, observables, n_splits, random_state, n_jobs, out, **options :
         See :func:`lrid_analysis.experiments.separability.run`; default
-        classifier random_forest (50 trees unless ``params`` set
-        ``n_estimators``), observables weight, act, grad, 5 splits.
+        classifier random_forest (50 trees unless ``params`` sets
+        ``n_estimators``; also when the random forest is named alone),
+        observables weight, act, grad, 5 splits.
     rules : str or sequence of str
         Rules to separate, or ``"all"`` (default feedback, information).
     measure : str, optional
@@ -455,7 +456,7 @@ def run(data=None, *, classifier=None, observables=None, n_splits=SPLITS_DEFAULT
     if not 0.0 < float(target) <= 1.0:
         raise ExperimentError(f"--target must be in (0, 1], got {target}")
     grid_samples, grid_periods = [int(n) for n in grid_samples], [int(p) for p in grid_periods]
-    if classifier is None and not _sets_n_estimators(params):
+    if classifier in (None, "random_forest", ["random_forest"], ("random_forest",)) and not _sets_n_estimators(params):
         params = _with_default_trees(params)
     obs_spec = observables
     if measure is not None:
@@ -464,6 +465,7 @@ def run(data=None, *, classifier=None, observables=None, n_splits=SPLITS_DEFAULT
         obs_spec = base + ([measure] if measure not in ",".join(map(str, base)).split(",") else [])
     point_options = {"measure": measure, "units": units, "fraction": fraction, "noise": noise, "samples": samples,
                      "period": period}
+    resolve_point(point_options, 2, [])  # bad point options fail before the data is loaded
     ctx = prepare(NAME, data, classifier=classifier, observables=obs_spec,
                   default_classifiers=DEFAULTS["classifiers"], default_observables=DEFAULTS["observables"],
                   n_splits=n_splits, random_state=random_state, n_jobs=n_jobs, out=out, full_access=False,

@@ -25,6 +25,9 @@ Functions
         (Fig. 4b).
     :func:`noise_heatmaps`
         Accuracy over unit fraction x measurement noise (Fig. 5).
+    :func:`design_heatmaps`
+        Accuracy over unit fraction x noise per measure (columns) and
+        trajectory sampling (rows), the user's point marked (``design``).
     :func:`plot_trajectories`
         Raw observable trajectories over training, mean and spread per
         learning rule.
@@ -61,6 +64,7 @@ __all__ = [
     "subsample_lines",
     "window_heatmaps",
     "noise_heatmaps",
+    "design_heatmaps",
     "plot_trajectories",
     "figure_legend",
     "format_number",
@@ -639,12 +643,7 @@ def noise_heatmaps(summary, panel="observables", unit_fraction="unit_fraction", 
     image = None
     for ax, p in zip(axes, panels):
         part = summary[summary[panel] == p]
-        grid = np.full((len(fractions), len(noises)), np.nan)
-        errors = np.full_like(grid, np.nan)
-        for _, row in part.iterrows():
-            i, j = fractions.index(row[unit_fraction]), noises.index(row[noise_std])
-            grid[i, j] = row[mean_col]
-            errors[i, j] = row[sem_col] if sem_col else np.nan
+        grid, errors = _cells(part, fractions, noises, unit_fraction, noise_std, mean_col, sem_col)
         image = ax.imshow(grid, origin="lower", vmin=0 if chance is None else chance, vmax=1, cmap="magma",
                           aspect="auto")
         _annotate(ax, grid, errors, lambda v: v <= 0.75)
@@ -654,6 +653,111 @@ def noise_heatmaps(summary, panel="observables", unit_fraction="unit_fraction", 
         ax.set_ylabel("fraction of units")
         ax.set_title(str(p))
     fig.colorbar(image, ax=list(axes), shrink=0.8, label=f"test {value}")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def _cells(part, rows, columns, row_col, col_col, mean_col, sem_col):
+    """``(means, sems)`` arrays of shape (len(rows), len(columns)) from one row per cell (NaN where none)."""
+    means = np.full((len(rows), len(columns)), np.nan)
+    sems = np.full_like(means, np.nan)
+    for _, row in part.iterrows():
+        i, j = rows.index(row[row_col]), columns.index(row[col_col])
+        means[i, j] = row[mean_col]
+        sems[i, j] = row[sem_col] if sem_col else np.nan
+    return means, sems
+
+
+def _grid_position(levels, value, log=False):
+    """Fractional index of ``value`` along sorted ``levels`` (clamped to the ends)."""
+    levels = np.asarray(levels, dtype=float)
+    if len(levels) == 1:
+        return 0.0
+    f = np.log if log else (lambda v: v)
+    return float(np.interp(f(value), f(levels), np.arange(len(levels))))
+
+
+def design_heatmaps(summary, point=None, value="accuracy", chance=None, title=None):
+    """Accuracy over unit fraction x noise, one heatmap per measure (column) and sampling (row).
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        One row per grid point: ``observables``, ``unit_fraction``,
+        ``noise_std``, ``period``, ``n_samples``, ``{value}_mean`` and
+        optionally ``{value}_sem`` and ``units_median`` (median units per
+        layer, shown under the fraction ticks).
+    point : pandas.DataFrame, optional
+        The user's point per measure (the ``point`` table of the ``design``
+        experiment: ``observables``, ``period``, ``n_samples``,
+        ``grid_unit_fraction``, ``grid_noise_std``, ``status``): a cyan star
+        where it lies on the grid, a red cross at the nearest point when it
+        is outside.
+    value : str
+    chance : float, optional
+        Lower end of the colour scale (default 0).
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> s = pd.DataFrame({"observables": "act", "unit_fraction": [0.1, 1.0], "noise_std": 0.0, "period": 1,
+    ...                   "n_samples": 5, "accuracy_mean": [0.6, 0.9]})
+    >>> len(design_heatmaps(s).axes)
+    2
+    """
+    mean_col = f"{value}_mean"
+    _check_columns(summary, ["observables", "unit_fraction", "noise_std", "period", "n_samples", mean_col],
+                   "design_heatmaps")
+    sem_col = _sem_column(summary, mean_col, None)
+    measures = _order(summary["observables"])
+    samplings = sorted(set(zip(summary["n_samples"].astype(int), summary["period"].astype(int))))
+    fractions = sorted(pd.unique(summary["unit_fraction"]))
+    noises = sorted(pd.unique(summary["noise_std"]), reverse=True)
+    fig = Figure(figsize=(3.4 * len(measures) + 0.8, 2.9 * len(samplings) + 0.6), layout="constrained")
+    axes = fig.subplots(len(samplings), len(measures), squeeze=False)
+    image = None
+    for r, (n, p) in enumerate(samplings):
+        for c, m in enumerate(measures):
+            ax = axes[r, c]
+            part = summary[(summary["observables"] == m) & (summary["n_samples"] == n) & (summary["period"] == p)]
+            grid, errors = _cells(part, fractions, noises, "unit_fraction", "noise_std", mean_col, sem_col)
+            image = ax.imshow(grid, origin="lower", vmin=0 if chance is None else chance, vmax=1, cmap="magma",
+                              aspect="auto")
+            _annotate(ax, grid, errors, lambda v: v <= 0.75, fontsize=7)
+            ax.set_xticks(range(len(noises)), [f"{v:g}" for v in noises], fontsize=7)
+            ticks = [f"{v:g}" for v in fractions]
+            if "units_median" in part.columns:
+                units = part.groupby("unit_fraction")["units_median"].median()
+                ticks = [f"{v:g}\n~{format_number(units[v])} u" if v in units.index else f"{v:g}" for v in fractions]
+            ax.set_yticks(range(len(fractions)), ticks, fontsize=7)
+            if r == len(samplings) - 1:
+                ax.set_xlabel("noise std")
+            if c == 0:
+                ax.set_ylabel(f"{n} samples, period {p}\nfraction of units", fontsize=8)
+            if r == 0:
+                ax.set_title(str(m))
+            if point is None:
+                continue
+            mine = point[(point["observables"] == m) & (point["n_samples"] == n) & (point["period"] == p)]
+            for _, q in mine.iterrows():
+                if not (_finite(q.get("grid_unit_fraction")) and _finite(q.get("grid_noise_std"))):
+                    continue
+                y = _grid_position(fractions, q["grid_unit_fraction"], log=True)
+                x = _grid_position(noises[::-1], q["grid_noise_std"])
+                x = len(noises) - 1 - x  # noise decreases left to right
+                outside = q["status"] == "outside grid"
+                ax.plot(x, y, marker="x" if outside else "*", ms=14, mew=2.5,
+                        color=_REFERENCE_COLOR if outside else "cyan", mec="black" if not outside else None,
+                        linestyle="none")
+                if outside:
+                    ax.annotate("outside grid", (x, y), xytext=(4, -10), textcoords="offset points", fontsize=7,
+                                color=_REFERENCE_COLOR)
+    fig.colorbar(image, ax=list(axes.ravel()), shrink=0.6, label=f"test {value}")
     if title:
         fig.suptitle(title)
     return fig

@@ -345,6 +345,14 @@ def test_unit_noise_accuracy_falls_with_noise(data_dirs, tmp_path):
     assert len(stats_table) == 3 and (stats_table["condition_b"] == "units=1, noise=0").all()
 
 
+def test_unit_noise_same_command_twice_resumes(data_dirs, tmp_path, capsys):
+    # the run appended to its data description after the --out manifest check, so the same command was refused
+    _run("unit_noise", data_dirs["noise"], tmp_path, "--splits", "2", "--observables", "act", "--no-plot")
+    capsys.readouterr()
+    _run("unit_noise", data_dirs["noise"], tmp_path, "--splits", "2", "--observables", "act", "--no-plot")
+    assert "reused" in capsys.readouterr().out
+
+
 def test_unit_noise_without_grid_exits_1(data_dirs, tmp_path, capsys):
     code = experiments.main(["unit_noise", "--data", str(data_dirs["signal"]), "--out", str(tmp_path), *FAST])
     assert code == 1

@@ -218,6 +218,9 @@ def _figure_cases():
         "importance_bars": lambda: plots.importance_bars(importance, title="Importance per statistic (rf, all)"),
         "window_heatmaps": lambda: plots.window_heatmaps(window, title="Train on one third, test on each third"),
         "noise_heatmaps": lambda: plots.noise_heatmaps(noise, title="FA vs IA (random_forest)"),
+        "design_heatmaps": lambda: plots.design_heatmaps(
+            pd.concat([noise.assign(period=p, n_samples=n) for p, n in ((1, 21), (4, 5))]),
+            title="FA vs IA (random_forest, network-grouped splits)"),
         "confusion_heatmaps": lambda: plots.confusion_heatmaps(confusion, title="Mean test confusion"),
         "plot_trajectories": lambda: plots.plot_trajectories(_tiny_view(), "weightabs_mean"),
     }

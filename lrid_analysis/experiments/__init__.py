@@ -54,6 +54,7 @@ EXPERIMENTS = {
     "pairwise": f"{__name__}.pairwise",
     "unit_noise": f"{__name__}.unit_noise",
     "performance_control": f"{__name__}.performance_control",
+    "design": f"{__name__}.design",
 }
 _LOADED = {}
 

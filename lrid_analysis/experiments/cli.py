@@ -18,7 +18,7 @@ __all__ = ["build_parser", "cli_kwargs", "report_errors"]
 _COMMON_EPILOG = """\
 data: --data auto uses the converted public dataset when present, else the embedded one;
       every run prints which data it used. Only full-access trajectories (all units, no
-      noise) are analysed, except by unit_noise.
+      noise) are analysed, except by unit_noise and design.
 outputs (in --out, default results/<experiment>/): <name>.parquet (per-split scores),
       <name>_summary.parquet (mean ± s.e.m.), <name>_stats.parquet (comparisons), a .json
       next to each (parameters, seeds, versions, data), <name>.png (--format), README.md
@@ -50,8 +50,9 @@ def build_parser(module):
     common.add_argument("--observables", action="append", metavar="SETS",
                         help="weight, act, grad, all (24 admissible), all45, or statistic names; comma list "
                              f"(default: {', '.join(defaults['observables'])})")
-    common.add_argument("--splits", type=int, default=10, metavar="N",
-                        help="number of category-balanced train/test splits (default: 10)")
+    splits_default = getattr(module, "SPLITS_DEFAULT", 10)
+    common.add_argument("--splits", type=int, default=splits_default, metavar="N",
+                        help=f"number of category-balanced train/test splits (default: {splits_default})")
     groupings = getattr(module, "GROUPINGS", GROUPINGS)
     grouping_default = getattr(module, "GROUPING_DEFAULT", "trajectory")
     common.add_argument("--grouping", choices=groupings, default=grouping_default,

@@ -27,11 +27,10 @@ import pandas as pd
 
 from ..dataset import LEARNING_CURVE_COLUMNS, AnalysisView, read_table
 from ..sources import resolve_data
-from ..stats import corrected_confidence_interval
 from .cli import cli_kwargs
 from .context import prepare
 from .options import ExperimentError
-from .summaries import compare, summarize
+from .summaries import compare, confidence_intervals, summarize
 
 NAME = "performance_control"
 DESCRIPTION = "observables vs learning-curve-only classifiers, on all and on performance-matched networks"
@@ -251,20 +250,7 @@ def run(data=None, *, classifier=None, observables=None, n_splits=10, random_sta
 
 def _with_ci(table, summary, by):
     """The summary with corrected 95% confidence intervals (Nadeau & Bengio) of each mean."""
-    lows, highs = [], []
-    for _, row in summary.iterrows():
-        part = table
-        for column in by:
-            part = part[part[column] == row[column]]
-        if len(part) < 2:
-            lows.append(np.nan)
-            highs.append(np.nan)
-            continue
-        _, low, high = corrected_confidence_interval(part["test_accuracy"].to_numpy(float),
-                                                     float(part["n_train"].mean()), float(part["n_test"].mean()))
-        lows.append(low)
-        highs.append(high)
-    return summary.assign(accuracy_ci_low=lows, accuracy_ci_high=highs)
+    return summary.merge(confidence_intervals(table, by), on=by, how="left")
 
 
 def _figure(summary, chance):

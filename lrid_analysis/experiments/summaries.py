@@ -7,7 +7,7 @@ import pandas as pd
 
 from .. import stats
 
-__all__ = ["summarize", "compare", "format_summary"]
+__all__ = ["summarize", "compare", "confidence_intervals", "format_summary"]
 
 
 def summarize(table, by, value="test_accuracy", name="accuracy"):
@@ -95,3 +95,35 @@ def format_summary(summary):
         frame = frame.rename(columns={stem: f"{stem} (%)"})
     with pd.option_context("display.max_rows", 500, "display.max_columns", 50, "display.width", 200):
         return frame.to_string(index=False)
+
+
+def confidence_intervals(table, by, value="test_accuracy", name="accuracy", confidence=0.95):
+    """Corrected confidence intervals (Nadeau & Bengio) of a per-split score's mean, per condition.
+
+    Uses :func:`lrid_analysis.stats.corrected_confidence_interval` with each
+    condition's mean ``n_train`` and ``n_test``; NaN for a condition with
+    fewer than two splits.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``by``, ``{name}_ci_low``, ``{name}_ci_high``; conditions in
+        first-appearance order.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"c": "a", "test_accuracy": [0.8, 0.9], "n_train": 30, "n_test": 10})
+    >>> ci = confidence_intervals(t, ["c"])
+    >>> bool(ci.accuracy_ci_low[0] < 0.85 < ci.accuracy_ci_high[0])
+    True
+    """
+    rows = []
+    for keys, part in table.groupby(list(by), sort=False, dropna=False):
+        keys = keys if isinstance(keys, tuple) else (keys,)
+        low = high = np.nan
+        if len(part) >= 2:
+            _, low, high = stats.corrected_confidence_interval(part[value].to_numpy(dtype=float),
+                                                               float(part["n_train"].mean()),
+                                                               float(part["n_test"].mean()), confidence)
+        rows.append({**dict(zip(by, keys)), f"{name}_ci_low": low, f"{name}_ci_high": high})
+    return pd.DataFrame(rows, columns=[*by, f"{name}_ci_low", f"{name}_ci_high"])

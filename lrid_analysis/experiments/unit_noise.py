@@ -54,6 +54,17 @@ def noise_grid_mask(meta):
     return ((meta["unit_fraction"] < 1.0) | (meta["noise_std"] > 0.0)).to_numpy()
 
 
+def require_noise_grid(meta):
+    """:func:`noise_grid_mask` of ``meta``; an :class:`ExperimentError` (exit 1) when no row is on a grid."""
+    grid = noise_grid_mask(meta)
+    if not grid.any():
+        raise ExperimentError(
+            "the data has no unit-subsampling / measurement-noise grid (every trajectory has unit_fraction = 1 "
+            "and noise_std = 0); use data recorded with one, e.g. --data embedded, or generate it with "
+            "`python -m lrid_generate` (presets with a noise grid)", 1)
+    return grid
+
+
 def run(data=None, *, classifier=None, observables=None, n_splits=10, random_state=0, n_jobs=1, out=None,
         rules=DEFAULT_RULES, **options):
     """Accuracy of separating the rules for every (unit fraction, noise std) and observable set.
@@ -96,12 +107,7 @@ def run(data=None, *, classifier=None, observables=None, n_splits=10, random_sta
     if missing:
         raise ExperimentError(f"rule(s) {missing} not in the data; rules present: {', '.join(present)}")
     meta = view.meta
-    grid = noise_grid_mask(meta)
-    if not grid.any():
-        raise ExperimentError(
-            "the data has no unit-subsampling / measurement-noise grid (every trajectory has unit_fraction = 1 "
-            "and noise_std = 0); use data recorded with one, e.g. --data embedded, or generate it with "
-            "`python -m lrid_generate` (presets with a noise grid)", 1)
+    grid = require_noise_grid(meta)
     in_rules = meta["learning_rule"].isin(rules).to_numpy()
     networks = set(meta.loc[grid & in_rules, "run_id"])
     if not networks:
@@ -111,7 +117,6 @@ def run(data=None, *, classifier=None, observables=None, n_splits=10, random_sta
     view = view.subset(keep)
     ctx.view = view
     meta = view.meta
-    ctx.data_description += f"; noise-grid networks of {', '.join(rules)}: {len(networks)}"
 
     conditions = []
     fractions = meta["unit_fraction"].to_numpy(dtype=float)

@@ -172,9 +172,12 @@ def cross_validate(estimator, X, y, splits, n_jobs=1, return_estimators=False, l
     meta : pandas.DataFrame or AnalysisView, optional
         Metadata passed to a splitter.
     X_test : ndarray, shape (n_rows, ...), optional
-        Features to score the test rows on (default ``X``): train on one
-        version of the rows and test on another, e.g. a different trajectory
-        window (Fig. 4b).
+        Deprecated (a FutureWarning): features to score the test rows on
+        (default ``X``). To train on one trajectory window and test on
+        another (Fig. 4b), pass the 3-D features of
+        :func:`lrid_analysis.features.trajectories` as ``X`` and a
+        :class:`~lrid_analysis.trajectories.WindowGeneralizer` as the
+        estimator.
     fold_names : sequence of str, optional
         Names of the splits (default: the splitter's, else ``"0", "1", ...``).
     return_predictions : bool

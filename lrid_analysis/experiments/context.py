@@ -129,15 +129,31 @@ class Context:
                                          "params": json.loads(json.dumps(params, default=repr))})
         return estimator
 
-    def features(self, observables, view=None):
-        """``(subview, X)``: a view restricted to an observable set and its flat features."""
+    def features(self, observables, view=None, layout="flat"):
+        """``(subview, X)``: a view restricted to an observable set and its features.
+
+        Parameters
+        ----------
+        observables : str or list of str
+            A name of ``observable_sets`` or statistic names.
+        view : AnalysisView, optional
+            Default the run's view.
+        layout : {"flat", "trajectories"}
+            ``X`` of :func:`lrid_analysis.features.flatten`, shape
+            (n_rows, n_observables * n_checkpoints + 3), or of
+            :func:`lrid_analysis.features.trajectories`, shape
+            (n_rows, n_checkpoints, n_observables + 3).
+        """
+        if layout not in ("flat", "trajectories"):
+            raise ValueError(f"layout must be 'flat' or 'trajectories', got {layout!r}")
         view = self.view if view is None else view
         names = self.observable_sets[observables] if isinstance(observables, str) else observables
         try:
             sub = features.select(view, names)
         except ValueError as err:
             raise ExperimentError(str(err), 1) from None
-        return sub, features.flatten(sub, check=False)
+        layout_of = features.flatten if layout == "flat" else features.trajectories
+        return sub, layout_of(sub, check=False)
 
     def condition(self, key, estimator, X, y, pairs, names, view=None, **kwargs):
         """A :class:`~lrid_analysis.runner.Condition` whose rows are those of ``view`` (default the run's view).

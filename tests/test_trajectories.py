@@ -136,3 +136,22 @@ def test_conv1d_reads_the_checkpoints_from_a_3d_x(view):
     assert gen.flatten_ is None and gen.estimator_.n_checkpoints_ == len(window_indices(X.shape[1])["late"])
     with pytest.raises(ValueError, match="checkpoints, fitted on"):
         cube.predict_proba(X[:, :7])
+
+
+def test_grid_selection_hands_a_3d_x_to_conv1d_and_caps_kernels_at_its_checkpoints(view):
+    from lrid_analysis.classifiers import GridSelection, get_classifier
+
+    X, y = F.trajectories(view), view.y
+    late = X[:, window_indices(X.shape[1])["late"]]  # 7 checkpoints
+    search = GridSelection(Conv1DClassifier(max_epochs=2, validation_fraction=0.0), {"kernel_size": [1, 6, 21]},
+                           search="grid")
+    gen = WindowGeneralizer(search, "late", "late").fit(X, y, groups=view.meta["run_id"].to_numpy())
+    assert gen.flatten_ is None  # the search takes 3-D input because its estimator does
+    assert sorted(gen.estimator_.cv_results_["param_kernel_size"]) == [1, 6, 7]
+    # the same as selecting on the late window by hand
+    by_hand = clone(search).fit(late, y, groups=view.meta["run_id"].to_numpy())
+    assert by_hand.best_params_ == gen.best_params_
+    np.testing.assert_array_equal(by_hand.predict(late), gen.predict(X))
+    # a 2-D registry estimator inside a search gets the flat window
+    groups = view.meta["run_id"].to_numpy()
+    assert WindowGeneralizer(get_classifier("logistic", select=True)).fit(X, y, groups=groups).flatten_ is not None

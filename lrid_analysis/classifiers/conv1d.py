@@ -166,10 +166,10 @@ class Conv1DClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
 
     def _adapt_param_grid(self, grid, shape):
-        """Cap kernel sizes at the number of checkpoints and drop the duplicates."""
+        """Cap kernel sizes at the number of checkpoints (of a 3-D X, else the parameter) and drop the duplicates."""
         if "kernel_size" not in grid:
             return grid
-        limit = int(grid.get("n_checkpoints", [self.n_checkpoints])[0])
+        limit = int(shape[1]) if len(shape) == 3 else int(grid.get("n_checkpoints", [self.n_checkpoints])[0])
         sizes = []
         for k in grid["kernel_size"]:
             k = int(min(k, limit))
@@ -211,17 +211,18 @@ class Conv1DClassifier(ClassifierMixin, BaseEstimator):
 
     def _flat(self, X):
         """(flat X, its number of checkpoints or None): a 3-D X is flattened (:class:`~lrid_analysis.trajectories.Flatten`)."""
-        if np.ndim(X) == 3:
+        if getattr(X, "ndim", None) == 3:
             from ..trajectories import Flatten
 
-            return Flatten(n_categorical=self.n_categorical).fit_transform(X), np.shape(X)[1]
+            return Flatten(n_categorical=self.n_categorical).fit_transform(X), X.shape[1]
         return X, None
 
-    def _build_network(self, n_obs, n_classes):
+    def _build_network(self, n_obs, n_classes, n_checkpoints=None):
         import torch
         from torch import nn
 
-        n_ckpt, n_cat = self.n_checkpoints_, int(self.n_categorical)
+        n_ckpt = int(self.n_checkpoints if n_checkpoints is None else n_checkpoints)
+        n_cat = int(self.n_categorical)
         kernel, conv_len, pooled = _conv_lengths(n_ckpt, self.kernel_size, self.stride, self.pooling)
         channels, head_extra = (n_obs + n_cat, 0) if self.categorical_as_channels else (n_obs, n_cat)
         with torch.random.fork_rng(devices=[]):
@@ -299,7 +300,7 @@ class Conv1DClassifier(ClassifierMixin, BaseEstimator):
             train_rows, val_rows = rows, rows[:0]
 
         device = torch.device(self.device)
-        network = self._build_network(n_obs, len(self.classes_)).to(device)
+        network = self._build_network(n_obs, len(self.classes_), self.n_checkpoints_).to(device)
         optimizer = torch.optim.Adam(network.parameters(), lr=float(self.learning_rate),
                                      weight_decay=float(self.weight_decay))
         tensors = [torch.from_numpy(a).to(device) for a in (seq, cat, codes.astype(np.int64))]

@@ -11,7 +11,8 @@ and are evaluated over the category-balanced splits. When the windows differ
 in length (a number of checkpoints not divisible by 3), each keeps its first
 ``min length`` checkpoints so that features align. Comparisons: within each
 train window, every other test window against the same window, paired by
-split.
+split. The per-split ``train_*`` columns score the train rows on the test
+window, like the test columns on the test rows.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ import inspect
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, TransformerMixin, clone
 from sklearn.utils import get_tags
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .features import WINDOWS, window_checkpoints
 
@@ -89,7 +89,7 @@ class Flatten(TransformerMixin, BaseEstimator):
         -------
         self
         """
-        X = np.asarray(X)
+        X = validate_data(self, X, allow_nd=True, ensure_all_finite=False)
         if X.ndim == 2:
             self.n_checkpoints_ = self.n_channels_ = None
             self.n_features_out_ = X.shape[1]
@@ -124,29 +124,30 @@ class Flatten(TransformerMixin, BaseEstimator):
             that change along the checkpoints.
         """
         check_is_fitted(self, "n_features_out_")
-        X = np.asarray(X)
+        X = np.asarray(X) if getattr(X, "ndim", 2) == 3 else X
+        fitted = "flat X" if self.n_checkpoints_ is None else f"(n_rows, {self.n_checkpoints_}, {self.n_channels_})"
+        if getattr(X, "ndim", 2) == 3 and X.shape[1:] != (self.n_checkpoints_, self.n_channels_):
+            raise ValueError(f"Flatten: X has shape {X.shape}, fitted on {fitted}")
+        X = validate_data(self, X, reset=False, allow_nd=True, ensure_all_finite=False)
         if X.ndim == 2:
-            if X.shape[1] != self.n_features_out_:
-                raise ValueError(f"Flatten: X has {X.shape[1]} columns, expected {self.n_features_out_}")
+            if self.n_checkpoints_ is not None:
+                raise ValueError(f"Flatten: X has shape {X.shape}, fitted on {fitted}")
             return X
         X = _as_trajectories(X, "Flatten")
-        if self.n_checkpoints_ is None or X.shape[1:] != (self.n_checkpoints_, self.n_channels_):
-            fitted = "flat X" if self.n_checkpoints_ is None else \
-                f"(n_rows, {self.n_checkpoints_}, {self.n_channels_})"
-            raise ValueError(f"Flatten: X has shape {X.shape}, fitted on {fitted}")
         n_cont = X.shape[2] - int(self.n_categorical)
         categorical = X[:, :, n_cont:]
         changing = np.flatnonzero(~(categorical == categorical[:, :1]).all(axis=(0, 1)))
         if len(changing):
             raise ValueError(f"Flatten: categorical channel(s) {(changing + n_cont).tolist()} change along the "
-                             f"checkpoints; set n_categorical to the number of trailing constant channels "
-                             f"(now {self.n_categorical})")
+                             f"checkpoints; use Flatten(n_categorical=k) (before the estimator) with k the number "
+                             f"of trailing channels that are constant in time (now {self.n_categorical})")
         flat = np.ascontiguousarray(np.transpose(X[:, :, :n_cont], (0, 2, 1))).reshape(len(X), -1)
         return np.concatenate([flat, categorical[:, 0]], axis=1)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = True
+        tags.input_tags.allow_nan = True
         return tags
 
 

@@ -1,5 +1,7 @@
 """Flatten and WindowGeneralizer: the trajectory axis kept in X until an estimator needs it flat."""
 
+import warnings
+
 import numpy as np
 import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
@@ -7,6 +9,8 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
+from sklearn.utils import get_tags
+from sklearn.utils.estimator_checks import check_estimator
 
 from lrid_analysis import features as F
 from lrid_analysis import runner
@@ -27,11 +31,24 @@ def test_flatten_of_trajectories_is_the_flat_layout(view):
     assert X.shape == (len(view), view.X.shape[1], len(view.observables) + 3) and X.dtype == view.X.dtype
     flat = Flatten().fit_transform(X)
     np.testing.assert_array_equal(flat, F.flatten(view))
+    assert flat.dtype == F.flatten(view).dtype
     # without the one-hot: every channel is a trajectory
     np.testing.assert_array_equal(Flatten(n_categorical=0).fit_transform(F.trajectories(view, include_position=False)),
                                   F.flatten(view, include_position=False))
     # a flat X passes through unchanged
-    assert Flatten().fit(flat).transform(flat) is flat
+    np.testing.assert_array_equal(Flatten().fit(flat).transform(flat), flat)
+
+
+def test_flatten_passes_the_sklearn_estimator_checks():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        results = check_estimator(Flatten(), on_fail=None)
+    assert len(results) > 40 and not [r["check_name"] for r in results if r["status"] == "failed"]
+
+
+def test_window_generalizer_declares_3d_only_input():
+    tags = get_tags(WindowGeneralizer(LogisticRegression()))
+    assert tags.input_tags.three_d_array and not tags.input_tags.two_d_array  # sklearn's 2-D checks do not apply
 
 
 def test_flatten_errors_name_the_problem(view):
@@ -47,6 +64,8 @@ def test_flatten_errors_name_the_problem(view):
         Flatten(n_categorical=X.shape[2]).fit(X)
     with pytest.raises(NotFittedError):
         Flatten().transform(X)
+    with pytest.raises(ValueError, match="fitted on"):
+        step.transform(F.flatten(view)[:, :X.shape[1]])  # a flat X of a 3-D fit
 
 
 def test_window_indices_cut_to_a_common_length():

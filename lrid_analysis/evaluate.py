@@ -37,6 +37,7 @@ import json
 import math
 import platform
 import sys
+import warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -207,8 +208,15 @@ def cross_validate(estimator, X, y, splits, n_jobs=1, return_estimators=False, l
 
     if isinstance(meta, AnalysisView):
         meta = meta.meta
-    condition = runner.Condition({}, estimator, X, y, cv=splits, groups=groups, fold_names=fold_names,
-                                 X_test=X_test, labels=labels, meta=meta)
+    if X_test is not None:
+        warnings.warn("cross_validate(X_test=...) is deprecated and will be removed: pass "
+                      "lrid_analysis.features.trajectories(view) as X and a "
+                      "lrid_analysis.trajectories.WindowGeneralizer as the estimator to train on one "
+                      "trajectory window and test on another", FutureWarning, stacklevel=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # said above, for the caller's line
+        condition = runner.Condition({}, estimator, X, y, cv=splits, groups=groups, fold_names=fold_names,
+                                     X_test=X_test, labels=labels, meta=meta)
     result = runner.run([condition], n_jobs=n_jobs, progress=verbose, desc="splits",
                         return_estimators=return_estimators, return_predictions=return_predictions)
     table = result.table.drop(columns=["confusion", "train_confusion", "train_index", "test_index"])

@@ -59,6 +59,9 @@ class Flatten(TransformerMixin, BaseEstimator):
         Shape of the fitted ``X`` (None for an ``X`` that was already flat).
     n_features_out_ : int
         Columns of the output.
+    n_features_in_ : int
+        ``X.shape[1]`` of the fitted ``X`` (its checkpoints when 3-D), as
+        scikit-learn records it.
 
     Notes
     -----

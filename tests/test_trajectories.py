@@ -13,7 +13,7 @@ from sklearn.utils import get_tags
 from sklearn.utils.estimator_checks import check_estimator
 
 from lrid_analysis import features as F
-from lrid_analysis import runner
+from lrid_analysis import evaluate, runner
 from lrid_analysis.classifiers import Conv1DClassifier
 from lrid_analysis.dataset import to_view
 from lrid_analysis.synthetic import public_meta, synthetic_table
@@ -102,6 +102,11 @@ def test_runner_with_window_generalizer_matches_the_deprecated_x_test(view):
     old = runner.run([old], progress=False).table
     np.testing.assert_array_equal(new["test_accuracy"], old["test_accuracy"])
     assert new["confusion"].tolist() == old["confusion"].tolist()
+    with pytest.warns(FutureWarning, match=r"cross_validate\(X_test=") as caught:
+        cv_old = evaluate.cross_validate(forest, F.flatten(F.window(view, "early")), y, pairs,
+                                         X_test=F.flatten(F.window(view, "late")), verbose=False)
+    assert [w.filename for w in caught] == [__file__]  # points at the caller, once
+    np.testing.assert_array_equal(cv_old.table["test_accuracy"], new["test_accuracy"])
 
 
 class _GroupsSpy(ClassifierMixin, BaseEstimator):

@@ -37,6 +37,7 @@ import json
 import math
 import platform
 import sys
+import warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -172,9 +173,12 @@ def cross_validate(estimator, X, y, splits, n_jobs=1, return_estimators=False, l
     meta : pandas.DataFrame or AnalysisView, optional
         Metadata passed to a splitter.
     X_test : ndarray, shape (n_rows, ...), optional
-        Features to score the test rows on (default ``X``): train on one
-        version of the rows and test on another, e.g. a different trajectory
-        window (Fig. 4b).
+        Deprecated (a FutureWarning): features to score the test rows on
+        (default ``X``). To train on one trajectory window and test on
+        another (Fig. 4b), pass the 3-D features of
+        :func:`lrid_analysis.features.trajectories` as ``X`` and a
+        :class:`~lrid_analysis.trajectories.WindowGeneralizer` as the
+        estimator.
     fold_names : sequence of str, optional
         Names of the splits (default: the splitter's, else ``"0", "1", ...``).
     return_predictions : bool
@@ -204,8 +208,15 @@ def cross_validate(estimator, X, y, splits, n_jobs=1, return_estimators=False, l
 
     if isinstance(meta, AnalysisView):
         meta = meta.meta
-    condition = runner.Condition({}, estimator, X, y, cv=splits, groups=groups, fold_names=fold_names,
-                                 X_test=X_test, labels=labels, meta=meta)
+    if X_test is not None:
+        warnings.warn("cross_validate(X_test=...) is deprecated and will be removed: pass "
+                      "lrid_analysis.features.trajectories(view) as X and a "
+                      "lrid_analysis.trajectories.WindowGeneralizer as the estimator to train on one "
+                      "trajectory window and test on another", FutureWarning, stacklevel=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # said above, for the caller's line
+        condition = runner.Condition({}, estimator, X, y, cv=splits, groups=groups, fold_names=fold_names,
+                                     X_test=X_test, labels=labels, meta=meta)
     result = runner.run([condition], n_jobs=n_jobs, progress=verbose, desc="splits",
                         return_estimators=return_estimators, return_predictions=return_predictions)
     table = result.table.drop(columns=["confusion", "train_confusion", "train_index", "test_index"])

@@ -16,6 +16,14 @@ Flat layout (used by every 2-D classifier, importance and plot)
     columns (``early``, ``middle``, ``deep``) come LAST.
     :func:`feature_groups` and :func:`feature_names` describe those columns.
 
+Trajectory layout (the trajectory axis kept in X)
+    :func:`trajectories` returns ``(n_trajectories, n_checkpoints,
+    n_observables + 3)``: the observables, then the layer-position one-hot
+    as three channels constant along the checkpoints.
+    :class:`lrid_analysis.trajectories.Flatten` turns it into the flat
+    layout; :class:`lrid_analysis.trajectories.WindowGeneralizer` trains on
+    one window of it and tests on another.
+
 Sequence layout (for sequence classifiers such as a Conv1D network)
     :func:`sequences` returns ``(n_trajectories, n_observables,
     n_checkpoints)`` plus the one-hot ``(n_trajectories, 3)``.
@@ -50,6 +58,7 @@ __all__ = [
     "select",
     "check_finite",
     "flatten",
+    "trajectories",
     "feature_groups",
     "feature_names",
     "sequences",
@@ -151,6 +160,46 @@ def flatten(view, include_position=True, check=True):
     if include_position:
         flat = np.concatenate([flat, view.layer_onehot.astype(flat.dtype, copy=False)], axis=1)
     return flat
+
+
+def trajectories(view, include_position=True, check=True):
+    """The 3-D feature array of a view: trajectories, then the one-hot as constant channels.
+
+    Parameters
+    ----------
+    view : AnalysisView
+        ``X`` of shape (n_trajectories, n_checkpoints, n_observables).
+    include_position : bool
+        Append the three layer-position one-hot channels.
+    check : bool
+        Run :func:`check_finite` first.
+
+    Returns
+    -------
+    ndarray, shape (n_trajectories, n_checkpoints, n_observables [+ 3])
+        Same dtype as ``view.X``; channel ``n_observables + p`` is the
+        one-hot of position ``p`` (``early``, ``middle``, ``deep``) at every
+        checkpoint. ``Flatten().fit_transform`` of it equals
+        :func:`flatten` of the view.
+
+    Examples
+    --------
+    >>> from lrid_analysis.dataset import load_view
+    >>> from lrid_analysis.trajectories import Flatten
+    >>> view = load_view("embedded", "grad", filters={"task": "digits"})
+    >>> X = trajectories(view)
+    >>> X.shape[1:] == (view.X.shape[1], len(view.observables) + 3)
+    True
+    >>> bool((Flatten().fit_transform(X) == flatten(view)).all())
+    True
+    """
+    if check:
+        check_finite(view)
+    if not include_position:
+        return view.X.copy()
+    onehot = np.broadcast_to(view.layer_onehot.astype(view.X.dtype, copy=False)[:, None, :],
+                             (len(view), view.X.shape[1], len(LAYER_POSITIONS)))
+    return np.concatenate([view.X, onehot], axis=2)
 
 
 def _measure_of(name):

@@ -42,6 +42,7 @@ from __future__ import annotations
 import inspect
 import json
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -160,7 +161,11 @@ class Condition:
     fold_names : list of str, optional
         Names of the splits (default: the splitter's, else the numbers).
     X_test : ndarray, shape (n_rows, ...), optional
-        Features the test rows are scored on (default ``X``).
+        Deprecated: features the test rows are scored on (default ``X``).
+        Train on one version of the rows and test on another with a
+        meta-estimator instead, e.g.
+        :class:`~lrid_analysis.trajectories.WindowGeneralizer` for
+        trajectory windows.
     labels : list, optional
         Class order of the confusion matrices (default: sorted ``y``).
     meta : pandas.DataFrame, optional
@@ -197,6 +202,11 @@ class Condition:
         self.y = np.asarray(self.y, dtype=object)
         if len(self.X) != len(self.y):
             raise ValueError(f"X has {len(self.X)} rows but y has {len(self.y)}")
+        if self.X_test is not None:
+            warnings.warn("Condition(X_test=...) is deprecated and will be removed: wrap the estimator in a "
+                          "meta-estimator that picks the test features, such as "
+                          "lrid_analysis.trajectories.WindowGeneralizer for trajectory windows",
+                          FutureWarning, stacklevel=3)
         if self.X_test is not None and len(self.X_test) != len(self.X):
             raise ValueError(f"X_test has {len(self.X_test)} rows but X has {len(self.X)}; "
                              "they must describe the same rows")
@@ -252,8 +262,11 @@ def fit_and_score(estimator, X, X_test, y, train, test, labels, groups=None, kee
     Parameters
     ----------
     estimator : estimator
-    X, X_test : ndarray, shape (n_rows, ...)
-        Training features, and the features the test rows are scored on.
+    X : ndarray, shape (n_rows, ...)
+        Features (a 3-D trajectory array is indexed along its first axis too).
+    X_test : ndarray, shape (n_rows, ...) or None
+        Features the test rows are scored on; None (preferred): ``X``. (The
+        positional slot stays for compatibility; see :class:`Condition`.)
     y : ndarray, shape (n_rows,)
     train, test : ndarray of int
     labels : list
@@ -276,7 +289,7 @@ def fit_and_score(estimator, X, X_test, y, train, test, labels, groups=None, kee
     >>> from sklearn.neighbors import KNeighborsClassifier
     >>> X = np.array([[0.0], [0.1], [1.0], [1.1], [0.05], [1.05]])
     >>> y = np.array(list("aabbab"), dtype=object)
-    >>> out = fit_and_score(KNeighborsClassifier(1), X, X, y, np.arange(4), np.arange(4, 6), ["a", "b"])
+    >>> out = fit_and_score(KNeighborsClassifier(1), X, None, y, np.arange(4), np.arange(4, 6), ["a", "b"])
     >>> out["test_accuracy"], out["confusion"].tolist()
     (1.0, [[1, 0], [0, 1]])
     """
@@ -289,7 +302,7 @@ def fit_and_score(estimator, X, X_test, y, train, test, labels, groups=None, kee
     fit_seconds = time.perf_counter() - start
     train_pred = np.asarray(estimator.predict(X[train]), dtype=object)
     start = time.perf_counter()
-    test_pred = np.asarray(estimator.predict(X_test[test]), dtype=object)
+    test_pred = np.asarray(estimator.predict((X if X_test is None else X_test)[test]), dtype=object)
     predict_seconds = time.perf_counter() - start
     out = {
         "train_confusion": confusion_matrix(y[train], train_pred, labels),

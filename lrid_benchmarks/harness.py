@@ -459,6 +459,23 @@ def run_benchmark(classifiers=(), data="auto", tasks=None, n_splits=None, out="r
         When a classifier fails the check (nothing is fitted).
     ClassifierSpecError, FileNotFoundError, ValueError
         For a bad classifier, missing data or a bad task name.
+
+    Examples
+    --------
+    A nearest-neighbour classifier against the quick reference forest on one
+    task of a small part of the embedded data (``check=False`` skips the
+    compatibility check):
+
+    >>> import tempfile
+    >>> from lrid_analysis.dataset import load_view
+    >>> view = load_view("embedded", filters={"task": "digits", "architecture": "knet"})
+    >>> result = run_benchmark(["knn=sklearn.neighbors:KNeighborsClassifier"], data=view,
+    ...                        tasks=["separation_grad"], n_splits=2, out=tempfile.mkdtemp(), quick=True,
+    ...                        check=False, verbose=False)
+    >>> result.leaderboard[["classifier", "is_reference", "n_splits"]].values.tolist()
+    [['random_forest', True, 2], ['knn', False, 2]]
+    >>> result.n_new, sorted(result.paths)
+    (4, ['cache', 'csv', 'figure', 'markdown', 'results', 'splits'])
     """
     seed = seed if random_state is None else random_state
     n_splits = int(n_splits) if n_splits is not None else (QUICK_SPLITS if quick else 10)

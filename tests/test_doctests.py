@@ -1,4 +1,4 @@
-"""Run the doctest Examples of every lrid_analysis module (modules without examples are skipped)."""
+"""Run the doctest Examples of every lrid_analysis and lrid_benchmarks module (modules without examples are skipped)."""
 
 import doctest
 import importlib
@@ -8,11 +8,14 @@ import matplotlib
 import pytest
 
 import lrid_analysis
+import lrid_benchmarks
 
 matplotlib.use("Agg")
 
-MODULES = sorted(["lrid_analysis"] + [m.name for m in pkgutil.walk_packages(lrid_analysis.__path__, "lrid_analysis.")
-                                      if not m.name.endswith("__main__")])
+MODULES = sorted([package.__name__ for package in (lrid_analysis, lrid_benchmarks)]
+                 + [m.name for package in (lrid_analysis, lrid_benchmarks)
+                    for m in pkgutil.walk_packages(package.__path__, f"{package.__name__}.")
+                    if not m.name.endswith("__main__")])
 
 
 @pytest.mark.parametrize("name", MODULES)

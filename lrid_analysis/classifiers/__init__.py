@@ -5,7 +5,14 @@ Every estimator here takes the flat feature layout of
 ``(n_trajectories, n_observables * n_checkpoints + n_categorical)`` in which
 observable ``j`` occupies columns ``j * n_checkpoints .. (j + 1) *
 n_checkpoints - 1`` and the ``n_categorical`` (3) layer-position one-hot
-columns come last. Labels may be strings; ``classes_`` holds them sorted.
+columns come last. :class:`Conv1DClassifier` (and a :class:`GridSelection`
+of it) also takes the trajectory layout of
+:func:`lrid_analysis.features.trajectories`, ``(n_trajectories,
+n_checkpoints, n_observables + n_categorical)``, and reads the number of
+checkpoints from it; the others get flat features from
+:class:`lrid_analysis.trajectories.Flatten` (e.g. inside a
+:class:`~lrid_analysis.trajectories.WindowGeneralizer`). Labels may be
+strings; ``classes_`` holds them sorted.
 
 Registry
     :func:`get_classifier` builds a registered classifier by name, ready for

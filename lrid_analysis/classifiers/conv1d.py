@@ -56,8 +56,13 @@ def _conv_lengths(n_checkpoints, kernel_size, stride, pooling):
 class Conv1DClassifier(ClassifierMixin, BaseEstimator):
     """A 1-D convolution over the checkpoints, then a linear layer (PyTorch).
 
-    The flat layout is reshaped to ``(n_samples, n_observables,
-    n_checkpoints)`` (observables as channels). Each observable is
+    ``X`` is either the trajectory layout ``(n_samples, n_checkpoints,
+    n_observables + n_categorical)`` of
+    :func:`lrid_analysis.features.trajectories` (the number of checkpoints
+    is read from it) or the flat layout of
+    :func:`lrid_analysis.features.flatten`, reshaped to ``(n_samples,
+    n_observables, n_checkpoints)`` with the ``n_checkpoints`` parameter;
+    the observables are the channels. Each observable is
     standardized with its mean and standard deviation over training rows and
     checkpoints (so the shape of each trajectory is kept). One convolution
     (``n_filters`` filters, ``kernel_size`` capped at ``n_checkpoints``,
@@ -86,8 +91,10 @@ class Conv1DClassifier(ClassifierMixin, BaseEstimator):
 
     Parameters
     ----------
-    n_checkpoints, n_categorical : int
-        Feature layout (see module docstring).
+    n_checkpoints : int
+        Checkpoints of a flat ``X`` (a 3-D ``X`` carries its own).
+    n_categorical : int
+        Trailing one-hot columns (flat ``X``) or constant channels (3-D ``X``).
     n_filters, kernel_size, stride : int
     pooling : {"none", "max", "avg", "global_max", "global_avg"}
     learning_rate, weight_decay : float
@@ -127,6 +134,8 @@ class Conv1DClassifier(ClassifierMixin, BaseEstimator):
         Per epoch: ``epoch``, ``train_loss``, ``val_loss``, ``val_accuracy``.
     n_epochs_ : int
         Epochs run. ``best_epoch_`` : int, the epoch whose weights were kept.
+    n_checkpoints_ : int
+        Checkpoints of the fitted layout.
     classes_ : ndarray of shape (n_classes,)
     n_features_in_ : int
     """
@@ -157,10 +166,10 @@ class Conv1DClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
 
     def _adapt_param_grid(self, grid, shape):
-        """Cap kernel sizes at the number of checkpoints and drop the duplicates."""
+        """Cap kernel sizes at the number of checkpoints (of a 3-D X, else the parameter) and drop the duplicates."""
         if "kernel_size" not in grid:
             return grid
-        limit = int(grid.get("n_checkpoints", [self.n_checkpoints])[0])
+        limit = int(shape[1]) if len(shape) == 3 else int(grid.get("n_checkpoints", [self.n_checkpoints])[0])
         sizes = []
         for k in grid["kernel_size"]:
             k = int(min(k, limit))
@@ -190,7 +199,7 @@ class Conv1DClassifier(ClassifierMixin, BaseEstimator):
         ``categorical_as_channels`` the one-hot is appended as constant
         channels and the second array has no columns.
         """
-        n_ckpt = int(self.n_checkpoints)
+        n_ckpt = self.n_checkpoints_
         n_obs = self.channel_mean_.shape[0]
         seq = X[:, : n_obs * n_ckpt].reshape(len(X), n_obs, n_ckpt)
         seq = (seq - self.channel_mean_[None, :, None]) / self.channel_scale_[None, :, None]
@@ -200,11 +209,20 @@ class Conv1DClassifier(ClassifierMixin, BaseEstimator):
             cat = cat[:, :0]
         return seq.astype(self.dtype), np.ascontiguousarray(cat, dtype=self.dtype)
 
-    def _build_network(self, n_obs, n_classes):
+    def _flat(self, X):
+        """(flat X, its number of checkpoints or None): a 3-D X is flattened (:class:`~lrid_analysis.trajectories.Flatten`)."""
+        if getattr(X, "ndim", None) == 3:
+            from ..trajectories import Flatten
+
+            return Flatten(n_categorical=self.n_categorical).fit_transform(X), X.shape[1]
+        return X, None
+
+    def _build_network(self, n_obs, n_classes, n_checkpoints=None):
         import torch
         from torch import nn
 
-        n_ckpt, n_cat = int(self.n_checkpoints), int(self.n_categorical)
+        n_ckpt = int(self.n_checkpoints if n_checkpoints is None else n_checkpoints)
+        n_cat = int(self.n_categorical)
         kernel, conv_len, pooled = _conv_lengths(n_ckpt, self.kernel_size, self.stride, self.pooling)
         channels, head_extra = (n_obs + n_cat, 0) if self.categorical_as_channels else (n_obs, n_cat)
         with torch.random.fork_rng(devices=[]):
@@ -235,7 +253,8 @@ class Conv1DClassifier(ClassifierMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_observables * n_checkpoints + n_categorical)
+        X : array-like of shape (n_samples, n_checkpoints, n_observables + n_categorical)
+            or (n_samples, n_observables * n_checkpoints + n_categorical)
         y : array-like of shape (n_samples,)
 
         Returns
@@ -251,14 +270,16 @@ class Conv1DClassifier(ClassifierMixin, BaseEstimator):
         from torch.nn import functional as F
 
         self._check_params()
+        X, n_ckpt = self._flat(X)
+        n_ckpt = int(self.n_checkpoints) if n_ckpt is None else n_ckpt
         X, y = validate_data(self, X, y, dtype=np.float64)
         check_classification_targets(y)
-        n_obs = _layout(X.shape[1], self.n_checkpoints, self.n_categorical, "Conv1DClassifier")
+        n_obs = _layout(X.shape[1], n_ckpt, self.n_categorical, "Conv1DClassifier")
+        self.n_checkpoints_ = int(n_ckpt)
         encoder = LabelEncoder().fit(y)
         self.classes_ = encoder.classes_
         _one_class_error(self.classes_, "Conv1DClassifier")
         codes = encoder.transform(y)
-        n_ckpt = int(self.n_checkpoints)
         seq = X[:, : n_obs * n_ckpt].reshape(len(X), n_obs, n_ckpt)
         if self.standardize:
             self.channel_mean_ = seq.mean(axis=(0, 2))
@@ -279,7 +300,7 @@ class Conv1DClassifier(ClassifierMixin, BaseEstimator):
             train_rows, val_rows = rows, rows[:0]
 
         device = torch.device(self.device)
-        network = self._build_network(n_obs, len(self.classes_)).to(device)
+        network = self._build_network(n_obs, len(self.classes_), self.n_checkpoints_).to(device)
         optimizer = torch.optim.Adam(network.parameters(), lr=float(self.learning_rate),
                                      weight_decay=float(self.weight_decay))
         tensors = [torch.from_numpy(a).to(device) for a in (seq, cat, codes.astype(np.int64))]
@@ -327,6 +348,9 @@ class Conv1DClassifier(ClassifierMixin, BaseEstimator):
         import torch
 
         check_is_fitted(self, "network_")
+        X, n_ckpt = self._flat(X)
+        if n_ckpt not in (None, self.n_checkpoints_):
+            raise ValueError(f"Conv1DClassifier: X has {n_ckpt} checkpoints, fitted on {self.n_checkpoints_}")
         X = validate_data(self, X, reset=False, dtype=np.float64)
         seq, cat = self._split(X)
         with _torch_threads(self.n_threads), torch.no_grad():
@@ -337,3 +361,8 @@ class Conv1DClassifier(ClassifierMixin, BaseEstimator):
         """Predicted labels, shape (n_samples,)."""
         check_is_fitted(self, "network_")
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        return tags

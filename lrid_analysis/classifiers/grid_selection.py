@@ -10,6 +10,7 @@ from sklearn.model_selection import (
     StratifiedGroupKFold,
     StratifiedKFold,
 )
+from sklearn.utils import get_tags
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _num_samples, check_is_fitted
@@ -101,7 +102,9 @@ class GridSelection(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like of shape (n_samples, n_features), or (n_samples, n_checkpoints, n_channels)
+            3-D when the estimator takes it (its tags), e.g.
+            :class:`~lrid_analysis.classifiers.Conv1DClassifier`.
         y : array-like of shape (n_samples,)
         groups : array-like of shape (n_samples,), optional
             Network id of every row: the folds are grouped by it. None:
@@ -184,3 +187,8 @@ class GridSelection(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         """Feature importances of the best estimator, when it has them."""
         check_is_fitted(self, "best_estimator_")
         return self.best_estimator_.feature_importances_
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = get_tags(self.estimator).input_tags.three_d_array
+        return tags

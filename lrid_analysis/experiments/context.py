@@ -56,6 +56,11 @@ class RunOptions:
     resume, overwrite, verbose, progress, plot : bool
     formats : tuple of str
         Figure formats.
+
+    Examples
+    --------
+    >>> RunOptions(n_jobs=2).formats
+    ('png',)
     """
 
     n_jobs: int = 1
@@ -90,6 +95,23 @@ class Context:
     grouping : {"trajectory", "network"}
         Unit of the category-balanced splits (see
         :func:`~lrid_analysis.experiments.splitting.category_balanced_pairs`).
+
+    Examples
+    --------
+    What an experiment module does with it: features, splits, conditions,
+    one parallel loop, the finish.
+
+    >>> ctx = prepare("separability", "embedded", classifier="random_forest", observables="grad",
+    ...               default_classifiers=["random_forest"], default_observables=["grad"], n_splits=2,
+    ...               params={"n_estimators": 5}, filters={"task": "digits"}, verbose=False)
+    >>> pairs, names = ctx.balanced_pairs()
+    >>> sub, X = ctx.features("grad")
+    >>> condition = ctx.condition({"classifier": "random_forest"}, ctx.classifier("random_forest", sub.X.shape[1]),
+    ...                           X, sub.y, pairs, names)
+    >>> table, _ = ctx.evaluate([condition])
+    >>> result = ctx.finish(table, table.groupby("classifier", as_index=False)["test_accuracy"].mean())
+    >>> result.table.shape[0], list(result.summary.columns)
+    (2, ['classifier', 'test_accuracy'])
     """
 
     name: str
@@ -109,19 +131,55 @@ class Context:
 
     @property
     def plot(self):
+        """Whether the run draws its figure (``options.plot``)."""
         return self.options.plot
 
     @property
     def verbose(self):
+        """Whether the run prints its data line and summary (``options.verbose``)."""
         return self.options.verbose
 
     @property
     def chance(self):
-        """Chance accuracy of balanced classes: 1 / number of rules in the data."""
+        """Chance accuracy of balanced classes: 1 / number of rules in the data.
+
+        Examples
+        --------
+        >>> ctx = prepare("separability", "embedded", classifier="random_forest", observables="grad",
+        ...               default_classifiers=["random_forest"], default_observables=["grad"], n_splits=2,
+        ...               params={"n_estimators": 5}, filters={"task": "digits"}, verbose=False)
+        >>> ctx.chance
+        0.25
+        """
         return 1.0 / len(set(self.view.y))
 
     def classifier(self, label, n_checkpoints):
-        """A fresh estimator for classifier ``label`` on features of ``n_checkpoints`` checkpoints."""
+        """A fresh estimator for classifier ``label`` on features of ``n_checkpoints`` checkpoints.
+
+        Its class and parameters are recorded in ``settings`` (written to the
+        JSON files) the first time.
+
+        Parameters
+        ----------
+        label : str
+            A key of ``classifiers``.
+        n_checkpoints : int
+            Checkpoints of the flat features (for classifiers that need it).
+
+        Returns
+        -------
+        estimator
+            Unfitted, with the run's selection mode, parameters and seed.
+
+        Examples
+        --------
+        >>> ctx = prepare("separability", "embedded", classifier="random_forest", observables="grad",
+        ...               default_classifiers=["random_forest"], default_observables=["grad"], n_splits=2,
+        ...               params={"n_estimators": 5}, filters={"task": "digits"}, verbose=False)
+        >>> est = ctx.classifier("random_forest", 21)
+        >>> type(est).__name__, est.n_estimators, ctx.settings["random_forest"]["params"]["n_estimators"]
+        ('RandomForestClassifier', 5, 5)
+        """
         estimator = build_estimator(self.classifiers[label], self.selection, self.classifier_params.get(label, {}),
                                     n_checkpoints, self.random_state)
         params = estimator.get_params(deep=False) if hasattr(estimator, "get_params") else {}
@@ -129,27 +187,111 @@ class Context:
                                          "params": json.loads(json.dumps(params, default=repr))})
         return estimator
 
-    def features(self, observables, view=None):
-        """``(subview, X)``: a view restricted to an observable set and its flat features."""
+    def features(self, observables, view=None, layout="flat"):
+        """``(subview, X)``: a view restricted to an observable set and its features.
+
+        Parameters
+        ----------
+        observables : str or list of str
+            A name of ``observable_sets`` or statistic names.
+        view : AnalysisView, optional
+            Default the run's view.
+        layout : {"flat", "trajectories"}
+            ``X`` of :func:`lrid_analysis.features.flatten`, shape
+            (n_rows, n_observables * n_checkpoints + 3), or of
+            :func:`lrid_analysis.features.trajectories`, shape
+            (n_rows, n_checkpoints, n_observables + 3).
+
+        Returns
+        -------
+        sub : AnalysisView
+            The view restricted to the observables.
+        X : ndarray
+            Its features in ``layout``.
+
+        Raises
+        ------
+        ExperimentError
+            When a statistic has non-finite values.
+
+        Examples
+        --------
+        >>> ctx = prepare("separability", "embedded", classifier="random_forest", observables="grad",
+        ...               default_classifiers=["random_forest"], default_observables=["grad"], n_splits=2,
+        ...               params={"n_estimators": 5}, filters={"task": "digits"}, verbose=False)
+        >>> sub, X = ctx.features("grad")
+        >>> sub.observables == ctx.observable_sets["grad"], X.shape == (len(sub), 3 * 21 + 3)
+        (True, True)
+        >>> ctx.features("grad", layout="trajectories")[1].shape == (len(sub), 21, 3 + 3)
+        True
+        """
+        if layout not in ("flat", "trajectories"):
+            raise ValueError(f"layout must be 'flat' or 'trajectories', got {layout!r}")
         view = self.view if view is None else view
         names = self.observable_sets[observables] if isinstance(observables, str) else observables
         try:
             sub = features.select(view, names)
         except ValueError as err:
             raise ExperimentError(str(err), 1) from None
-        return sub, features.flatten(sub, check=False)
+        layout_of = features.flatten if layout == "flat" else features.trajectories
+        return sub, layout_of(sub, check=False)
 
     def condition(self, key, estimator, X, y, pairs, names, view=None, **kwargs):
         """A :class:`~lrid_analysis.runner.Condition` whose rows are those of ``view`` (default the run's view).
 
         The rows' network ids (``run_id``) go with it as ``groups``.
+
+        Parameters
+        ----------
+        key : dict
+            The condition's columns in the result table.
+        estimator : estimator
+        X : ndarray, shape (n_rows, ...)
+        y : array-like, shape (n_rows,)
+        pairs : list of (train_index, test_index)
+        names : list of str
+            Fold names.
+        view : AnalysisView, optional
+        **kwargs
+            Further :class:`~lrid_analysis.runner.Condition` fields.
+
+        Returns
+        -------
+        lrid_analysis.runner.Condition
+
+        Examples
+        --------
+        >>> ctx = prepare("separability", "embedded", classifier="random_forest", observables="grad",
+        ...               default_classifiers=["random_forest"], default_observables=["grad"], n_splits=2,
+        ...               params={"n_estimators": 5}, filters={"task": "digits"}, verbose=False)
+        >>> pairs, names = ctx.balanced_pairs()
+        >>> sub, X = ctx.features("grad")
+        >>> c = ctx.condition({"classifier": "rf"}, ctx.classifier("random_forest", 21), X, sub.y, pairs, names)
+        >>> c.fold_names, c.groups.tolist() == ctx.view.meta["run_id"].tolist()
+        (['split0', 'split1'], True)
         """
         view = self.view if view is None else view
         groups = view.meta["run_id"].to_numpy() if "run_id" in view.meta.columns and len(view) == len(y) else None
         return runner.Condition(key, estimator, X, y, cv=pairs, fold_names=names, groups=groups, **kwargs)
 
     def balanced_pairs(self, view=None):
-        """The run's category-balanced splits of ``view`` (default the run's view), in the run's grouping."""
+        """The run's category-balanced splits of ``view`` (default the run's view), in the run's grouping.
+
+        Returns
+        -------
+        pairs : list of (ndarray, ndarray)
+            ``n_splits`` (train_index, test_index) pairs.
+        names : list of str
+
+        Examples
+        --------
+        >>> ctx = prepare("separability", "embedded", classifier="random_forest", observables="grad",
+        ...               default_classifiers=["random_forest"], default_observables=["grad"], n_splits=2,
+        ...               params={"n_estimators": 5}, filters={"task": "digits"}, verbose=False)
+        >>> pairs, names = ctx.balanced_pairs()
+        >>> len(pairs), names
+        (2, ['split0', 'split1'])
+        """
         return category_balanced_pairs(self.view if view is None else view, self.n_splits, self.random_state,
                                        self.grouping)
 
@@ -161,6 +303,18 @@ class Context:
         table : pandas.DataFrame
             :func:`lrid_analysis.runner.run`'s table without the split indices.
         extras : pandas.DataFrame or None
+
+        Examples
+        --------
+        >>> ctx = prepare("separability", "embedded", classifier="random_forest", observables="grad",
+        ...               default_classifiers=["random_forest"], default_observables=["grad"], n_splits=2,
+        ...               params={"n_estimators": 5}, filters={"task": "digits"}, verbose=False)
+        >>> pairs, names = ctx.balanced_pairs()
+        >>> sub, X = ctx.features("grad")
+        >>> table, extras = ctx.evaluate([ctx.condition({"classifier": "rf"}, ctx.classifier("random_forest", 21),
+        ...                                             X, sub.y, pairs, names)])
+        >>> table[["classifier", "split", "fold"]].values.tolist(), extras is None
+        ([['rf', 0, 'split0'], ['rf', 1, 'split1']], True)
         """
         o = self.options
         cache = o.out / "parts" if (o.out is not None and o.resume) else None
@@ -175,7 +329,23 @@ class Context:
         return table, result.extras
 
     def params(self):
-        """The run's parameters for the JSON files."""
+        """The run's parameters for the JSON files.
+
+        Returns
+        -------
+        dict
+            Experiment, classifiers, selection, parameters, observable sets,
+            splits, seed, filters and the experiment's own parameters.
+
+        Examples
+        --------
+        >>> ctx = prepare("separability", "embedded", classifier="random_forest", observables="grad",
+        ...               default_classifiers=["random_forest"], default_observables=["grad"], n_splits=2,
+        ...               params={"n_estimators": 5}, filters={"task": "digits"}, verbose=False)
+        >>> p = ctx.params()
+        >>> p["experiment"], p["classifiers"], p["n_splits"], p["random_state"]
+        ('separability', {'random_forest': 'random_forest'}, 2, 0)
+        """
         return {
             "experiment": self.name,
             "classifiers": {label: spec.text if isinstance(spec.target, str) or spec.kind == "file"
@@ -194,6 +364,23 @@ class Context:
         }
 
     def data_info(self):
+        """A description of the run's data for the JSON files.
+
+        Returns
+        -------
+        dict
+            :func:`lrid_analysis.evaluate.describe_view` plus ``description``
+            and ``filters``.
+
+        Examples
+        --------
+        >>> ctx = prepare("separability", "embedded", classifier="random_forest", observables="grad",
+        ...               default_classifiers=["random_forest"], default_observables=["grad"], n_splits=2,
+        ...               params={"n_estimators": 5}, filters={"task": "digits"}, verbose=False)
+        >>> info = ctx.data_info()
+        >>> info["n_trajectories"] == len(ctx.view), info["filters"]
+        (True, {'task': 'digits'})
+        """
         info = evaluate.describe_view(self.view)
         info["description"] = self.data_description
         info["filters"] = self.filters
@@ -205,9 +392,41 @@ class Context:
 
         Parameters
         ----------
+        table : pandas.DataFrame
+            Per-split scores.
+        summary : pandas.DataFrame
+            One row per condition.
+        comparisons : pandas.DataFrame, optional
+            Statistical comparisons (written as ``<name>_stats``).
         draw : callable, optional
             ``draw() -> Figure``: called now when plotting, else on
             ``result.figure()``.
+        tables : dict of str to pandas.DataFrame, optional
+            Further tables (``<name>_<key>``).
+        seeds : dict, optional
+            Seeds recorded besides the run's ``random_state``.
+        heading : str
+            Title of the printed summary.
+
+        Returns
+        -------
+        ExperimentResult
+            ``paths`` lists the files written (none without ``out``).
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> ctx = prepare("separability", "embedded", classifier="random_forest", observables="grad",
+        ...               default_classifiers=["random_forest"], default_observables=["grad"], n_splits=2,
+        ...               params={"n_estimators": 5}, filters={"task": "digits"}, verbose=False,
+        ...               out=tempfile.mkdtemp())
+        >>> pairs, names = ctx.balanced_pairs()
+        >>> sub, X = ctx.features("grad")
+        >>> table, _ = ctx.evaluate([ctx.condition({"classifier": "rf"}, ctx.classifier("random_forest", 21), X,
+        ...                                        sub.y, pairs, names)])
+        >>> result = ctx.finish(table, table.groupby("classifier", as_index=False)["test_accuracy"].mean())
+        >>> sorted(p.name for k, p in result.paths.items() if k in ("separability", "report", "manifest"))
+        ['README.md', 'manifest.json', 'separability.parquet']
         """
         comparisons = pd.DataFrame() if comparisons is None else comparisons
         seeds = {"seed": self.random_state, "random_state": self.random_state, "split_seed": self.random_state,
@@ -280,6 +499,19 @@ def prepare(name, data, *, classifier, observables, default_classifiers, default
     Returns
     -------
     Context
+
+    Raises
+    ------
+    ExperimentError
+        For a bad option, classifier or output folder (with its exit code).
+
+    Examples
+    --------
+    >>> ctx = prepare("separability", "embedded", classifier="random_forest", observables="grad",
+    ...               default_classifiers=["random_forest"], default_observables=["grad"], n_splits=2,
+    ...               params={"n_estimators": 5}, filters={"task": "digits"}, verbose=False)
+    >>> ctx.view.X.shape[1:], list(ctx.classifiers), ctx.observable_sets["grad"][:1], ctx.n_splits
+    ((21, 3), ['random_forest'], ['gradavgabs_id'], 2)
     """
     if seed is not None:
         random_state = seed

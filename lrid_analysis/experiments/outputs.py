@@ -75,6 +75,19 @@ class ExperimentResult:
         Further tidy tables (confusion matrices, importances, ...).
     paths : dict of str to Path
         Files written (empty when no output folder was given).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> summary = pd.DataFrame({"observables": ["grad"], "n_splits": [2], "accuracy_mean": [0.9],
+    ...                         "accuracy_sem": [0.01]})
+    >>> result = ExperimentResult("demo", pd.DataFrame({"test_accuracy": [0.89, 0.91]}), summary, pd.DataFrame(),
+    ...                           {"experiment": "demo"}, {"description": "toy"})
+    >>> result.figure() is None  # no draw function
+    True
+    >>> print(result.to_string())
+    observables  n_splits accuracy (%)
+           grad         2  90.0 ±  1.0
     """
 
     name: str
@@ -225,6 +238,32 @@ def write_outputs(result, out, seeds, figure=None, formats=("png",)):
     Returns
     -------
     ExperimentResult
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> import pandas as pd
+    >>> out = pathlib.Path(tempfile.mkdtemp())
+    >>> table = pd.DataFrame({"split": [0, 1], "test_accuracy": [0.8, 0.9]})
+    >>> summary = pd.DataFrame({"n_splits": [2], "accuracy_mean": [0.85], "accuracy_sem": [0.05]})
+    >>> result = ExperimentResult("demo", table, summary, pd.DataFrame(), {"experiment": "demo", "n_splits": 2},
+    ...                           {"description": "toy data"})
+    >>> _ = write_outputs(result, out, seeds={"random_state": 0})
+    >>> sorted(p.name for p in out.iterdir())
+    ['README.md', 'demo.json', 'demo.parquet', 'demo_summary.json', 'demo_summary.parquet', 'manifest.json']
+    >>> pd.read_parquet(out / "demo.parquet")["test_accuracy"].tolist()
+    [0.8, 0.9]
+
+    A rewrite without comparisons removes the former run's ``_stats`` table:
+
+    >>> result.comparisons = pd.DataFrame({"family": ["a vs b"], "p": [0.5]})
+    >>> _ = write_outputs(result, out, seeds={"random_state": 0})
+    >>> (out / "demo_stats.parquet").is_file()
+    True
+    >>> result.comparisons = pd.DataFrame()
+    >>> _ = write_outputs(result, out, seeds={"random_state": 0})
+    >>> [p.name for p in out.iterdir() if "stats" in p.name]
+    []
     """
     out = Path(out)
     name = result.name

@@ -1,23 +1,25 @@
 """Trajectory windows: train on one consecutive third, test on each third (Fig. 4b).
 
 The checkpoints are cut into three consecutive windows (early, middle,
-late; :func:`lrid_analysis.features.window`). For every (train window, test
-window) pair of :func:`lrid_analysis.splits.window_transfer_pairs`, the
-classifier is trained on the train rows' features from the train window and
-scored on the test rows' features from the test window
-(:func:`lrid_analysis.evaluate.cross_validate` with ``X_test``), over the
-category-balanced splits. When the windows differ in length (a number of
-checkpoints not divisible by 3), each keeps its first ``min length``
-checkpoints so that features align. Comparisons: within each train window,
-every other test window against the same window, paired by split.
+late; :func:`lrid_analysis.trajectories.window_indices`). For every (train
+window, test window) pair of :func:`lrid_analysis.splits.window_transfer_pairs`,
+the classifier is wrapped in a
+:class:`~lrid_analysis.trajectories.WindowGeneralizer` that fits it on the
+train rows' train window and scores the test rows' test window; the
+features keep the trajectory axis (:func:`lrid_analysis.features.trajectories`)
+and are evaluated over the category-balanced splits. When the windows differ
+in length (a number of checkpoints not divisible by 3), each keeps its first
+``min length`` checkpoints so that features align. Comparisons: within each
+train window, every other test window against the same window, paired by
+split. The per-split ``train_*`` columns score the train rows on the test
+window, like the test columns on the test rows.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from .. import features, plots
 from ..splits import window_transfer_pairs
+from ..trajectories import WindowGeneralizer, window_indices
 from .cli import cli_kwargs
 from .context import prepare
 from .options import ExperimentError
@@ -61,24 +63,18 @@ def run(data=None, *, classifier=None, observables=None, n_splits=10, random_sta
     n_ckpt = ctx.view.X.shape[1]
     if n_ckpt < 3:
         raise ExperimentError(f"need at least 3 checkpoints to cut windows, the data has {n_ckpt}", 1)
-    length = min(len(features.window_checkpoints(n_ckpt, w)) for w in features.WINDOWS)
-    ctx.extra_params["windows"] = {w: features.window_checkpoints(n_ckpt, w)[:length].tolist()
-                                   for w in features.WINDOWS}
+    windows = window_indices(n_ckpt, features.WINDOWS)
+    length = len(windows[features.WINDOWS[0]])
+    ctx.extra_params["windows"] = {w: cols.tolist() for w, cols in windows.items()}
     pairs, names = ctx.balanced_pairs()
     conditions = []
     for obs in ctx.observable_sets:
-        sub, _ = ctx.features(obs)
-        windowed = {}
-        for w in features.WINDOWS:
-            part = features.window(sub, w)
-            if part.X.shape[1] != length:  # keep each window's first `length` checkpoints
-                part = replace(part, X=part.X[:, :length], epochs=part.epochs[:, :length])
-            windowed[w] = features.flatten(part, check=False)
+        sub, X = ctx.features(obs, layout="trajectories")
         for train_window, test_window in window_transfer_pairs():
             key = {"classifier": label, "observables": obs, "train_window": train_window,
                    "test_window": test_window, "same_window": train_window == test_window}
-            conditions.append(ctx.condition(key, ctx.classifier(label, length), windowed[train_window], sub.y, pairs,
-                                        names, X_test=windowed[test_window]))
+            estimator = WindowGeneralizer(ctx.classifier(label, length), train_window, test_window)
+            conditions.append(ctx.condition(key, estimator, X, sub.y, pairs, names))
     table, _ = ctx.evaluate(conditions)
     summary = summarize(table, ["observables", "train_window", "test_window", "same_window"])
     comparisons = compare(table, "test_window", within=["observables", "train_window"],

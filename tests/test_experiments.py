@@ -353,6 +353,19 @@ def test_unit_noise_same_command_twice_resumes(data_dirs, tmp_path, capsys):
     assert "reused" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("name", ["trajectory_subsample", "trajectory_window"])
+def test_same_command_twice_resumes_when_the_run_derives_values(name, data_dirs, tmp_path, capsys):
+    # the derived grid / windows were added to the settings after the --out manifest check, so the same
+    # command was refused the second time; they are recorded under "derived", not compared
+    extra = ("--splits", "2", "--observables", "grad", "--no-plot", "--classifier", "random_forest")
+    _run(name, data_dirs["signal"], tmp_path, *extra)
+    capsys.readouterr()
+    _run(name, data_dirs["signal"], tmp_path, *extra)
+    assert "reused" in capsys.readouterr().out
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert ("grid" if name == "trajectory_subsample" else "windows") in manifest["derived"]
+
+
 def test_unit_noise_without_grid_exits_1(data_dirs, tmp_path, capsys):
     code = experiments.main(["unit_noise", "--data", str(data_dirs["signal"]), "--out", str(tmp_path), *FAST])
     assert code == 1

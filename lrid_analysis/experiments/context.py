@@ -92,6 +92,11 @@ class Context:
     options : RunOptions
     extra_params : dict
         Experiment-specific parameters recorded in the JSON files.
+    derived : dict
+        Values an experiment derives from the data during the run (e.g. the
+        subsample grid that fits its checkpoints): recorded under
+        ``derived`` in the JSON files, not compared by the ``--out``
+        manifest check (which runs before they are known).
     grouping : {"trajectory", "network"}
         Unit of the category-balanced splits (see
         :func:`~lrid_analysis.experiments.splitting.category_balanced_pairs`).
@@ -126,6 +131,7 @@ class Context:
     filters: dict
     options: RunOptions
     extra_params: dict = field(default_factory=dict)
+    derived: dict = field(default_factory=dict)
     settings: dict = field(default_factory=dict)
     grouping: str = "trajectory"
 
@@ -361,6 +367,7 @@ class Context:
             # recorded when not the default, so that runs made before the option resume unchanged
             **({"grouping": self.grouping} if self.grouping != "trajectory" else {}),
             **self.extra_params,
+            **({"derived": self.derived} if self.derived else {}),
         }
 
     def data_info(self):

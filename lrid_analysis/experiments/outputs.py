@@ -35,7 +35,9 @@ __all__ = ["FIGURE_FORMATS", "ExperimentResult", "parse_formats", "check_manifes
 #: Figure formats of ``--format``.
 FIGURE_FORMATS = ("png", "pdf", "svg")
 MANIFEST = "manifest.json"
-_VOLATILE = ("n_jobs", "classifier_settings")
+#: Recorded but not compared: the parallelism, the built classifier settings and values derived from the data
+#: during the run (``Context.derived``: known only after the manifest check).
+_VOLATILE = ("n_jobs", "classifier_settings", "derived")
 
 
 def parse_formats(formats):
@@ -304,6 +306,7 @@ def write_outputs(result, out, seeds, figure=None, formats=("png",)):
         kept_figures = [f"{name}.{fmt}" for fmt in FIGURE_FORMATS if f"{name}.{fmt}" in previous]
     files = [p.name for p in written + figures] + kept_figures + [report.name]
     document = {"experiment": name, "settings": settings, "data": result.data.get("description"), "files": files,
+                **({"derived": result.params["derived"]} if result.params.get("derived") else {}),
                 "versions": evaluate.run_metadata()["packages"]}
     write_text_atomic(manifest, json.dumps(document, indent=2, default=str) + "\n")
     keep = set(files) | {MANIFEST}

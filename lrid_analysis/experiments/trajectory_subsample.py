@@ -108,7 +108,7 @@ def run(data=None, *, classifier=None, observables=None, n_splits=10, random_sta
     grid = subsample_grid(n_ckpt, periods, samples)
     if len(grid) < 2:
         raise ExperimentError(f"no (period, samples) pair of {periods} x {samples} fits into {n_ckpt} checkpoints")
-    ctx.extra_params["grid"] = [list(g) for g in grid]
+    ctx.derived["grid"] = [list(g) for g in grid]
     pairs, names = ctx.balanced_pairs()
     epochs = ctx.view.epochs
     conditions = []

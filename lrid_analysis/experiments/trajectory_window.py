@@ -65,7 +65,7 @@ def run(data=None, *, classifier=None, observables=None, n_splits=10, random_sta
         raise ExperimentError(f"need at least 3 checkpoints to cut windows, the data has {n_ckpt}", 1)
     windows = window_indices(n_ckpt, features.WINDOWS)
     length = len(windows[features.WINDOWS[0]])
-    ctx.extra_params["windows"] = {w: cols.tolist() for w, cols in windows.items()}
+    ctx.derived["windows"] = {w: cols.tolist() for w, cols in windows.items()}
     pairs, names = ctx.balanced_pairs()
     conditions = []
     for obs in ctx.observable_sets:

@@ -135,7 +135,8 @@ def default_pack_size(spec, memory=None, device="cpu"):
     """
     limits = []
     if torch.device(device).type == "cpu":
-        limits.append(PACK_PARAMETERS // max(_n_parameters(spec.architecture, float(spec.width), _input_shape(spec)), 1))
+        n_parameters = _n_parameters(spec.architecture, float(spec.width), _input_shape(spec))
+        limits.append(PACK_PARAMETERS // max(n_parameters, 1))
     if memory is not None:
         limits.append(int(memory) // network_memory(spec)["total"])
     if not limits:
@@ -187,9 +188,9 @@ def network_memory(spec):
     saves for the backward pass at the spec's batch size (two views per
     example for SimCLR), float32 throughout.
 
-    The activations are measured, not modelled: two networks of the
-    architecture (rule layers converted, on the CPU) run one packed forward
-    pass (``vmap`` + ``functional_call`` on the template, as
+    The activations are measured, not modelled: two copies of the network
+    (rule layers converted) on the meta device (shapes, no arithmetic) run
+    one packed forward pass (``vmap`` + ``functional_call`` on the template, as
     :func:`train_pack`) on 2 and on 4 examples each, with
     ``torch.autograd.graph.saved_tensors_hooks`` adding up the storage of
     every saved tensor that is not a parameter or buffer (each storage once).
@@ -213,7 +214,8 @@ def network_memory(spec):
     >>> from lrid_generate.presets import get_preset
     >>> sgdm = get_preset("tiny").specs()[0]
     >>> memory = network_memory(sgdm)
-    >>> memory["total"] == 2 * (memory["parameters"] + memory["buffers"]) + 3 * memory["parameters"] + memory["activations"]
+    >>> own_and_stacked = 2 * (memory["parameters"] + memory["buffers"])
+    >>> memory["total"] == own_and_stacked + 3 * memory["parameters"] + memory["activations"]
     True
     """
     simclr = spec.task.endswith("_simclr")
@@ -281,7 +283,8 @@ def _packed_saved_bytes(model, shape, sizes, k=2):
         state = dict(buffers)
         for name, _p, call_shape in (_dropout_calls(model, x[0], dropouts) if dropouts else []):
             state[name] = torch.ones(k, *call_shape, device=device)
-        out.append(_saved_bytes(lambda: packed(params, state, x), (*params.values(), *buffers.values()))[0] / k)
+        run = functools.partial(packed, params, state, x)
+        out.append(_saved_bytes(run, (*params.values(), *buffers.values()))[0] / k)
     return out
 
 

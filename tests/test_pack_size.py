@@ -53,7 +53,7 @@ def fake_gpus(monkeypatch):
 
 
 def test_pack_size_follows_device_memory(fake_gpus):
-    totals, free = fake_gpus
+    totals, _ = fake_gpus
     spec = _spec("alexnet", 0.125)
     per_network = network_memory(spec)["total"]
     sizes = {}
@@ -242,7 +242,7 @@ def test_submission_sizes_packs_once_for_every_task(fake_gpus, monkeypatch, tmp_
             return ["job"] * len(args[0])
 
     monkeypatch.setattr(executors, "make_executor", lambda *a, **k: FakeExecutor())
-    jobs, packs = submit_sweep("tiny", tmp_path / "gpu", options, device="cuda")
+    _, packs = submit_sweep("tiny", tmp_path / "gpu", options, device="cuda")
     run_kwargs = submitted["args"][3]
     assert {kw["device_memory_gb"] for kw in run_kwargs} == {8.0}
     expected = grid_packs(TINY.specs(), device="cuda", n_gpus=1, device_memory_gb=8.0)

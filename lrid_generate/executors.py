@@ -258,7 +258,7 @@ def submit_sweep(preset, out, options, **run_kwargs):
     """
     import torch
 
-    from lrid_generate.packed import device_memory
+    from lrid_generate.packing import device_memory
     from lrid_generate.store import _update_sweep_json, check_writable
     from lrid_generate.sweep import _select_todo, grid_packs
 

@@ -34,7 +34,8 @@ from pathlib import Path
 import torch
 
 from lrid_generate.claims import Heartbeat, live_claims, pid_alive, release, try_claim
-from lrid_generate.packed import make_packs, pack_key, pack_memory, train_pack
+from lrid_generate.packed import train_pack
+from lrid_generate.packing import make_packs, pack_key, pack_memory
 from lrid_generate.presets import SweepError, get_preset
 from lrid_generate.store import (
     _check_same_spec,
@@ -142,7 +143,7 @@ def grid_packs(specs, pack=None, device="cpu", workers=1, n_gpus=1, device_memor
     the grid, ``workers``, the number of GPUs and a device *capacity* (a
     declared ``device_memory_gb``, else the GPU's total memory), never on the
     memory free when a process starts (which changes as the other workers
-    allocate theirs); see :func:`~lrid_generate.packed.pack_memory`.
+    allocate theirs); see :func:`~lrid_generate.packing.pack_memory`.
 
     Parameters
     ----------
@@ -154,7 +155,7 @@ def grid_packs(specs, pack=None, device="cpu", workers=1, n_gpus=1, device_memor
         GPUs a bare ``cuda`` spreads the workers over.
     run_ids : collection of str, optional
         Only the packs holding these networks are needed: the other groups
-        of :func:`~lrid_generate.packed.pack_key` are not sized (their
+        of :func:`~lrid_generate.packing.pack_key` are not sized (their
         packs are left out; the packs returned are those of the whole grid).
 
     Returns
@@ -367,13 +368,13 @@ def run_sweep(preset, out, device="cpu", workers=1, limit=None, data_dir=None, t
     pack : int, optional
         Networks trained together as one packed model
         (:func:`~lrid_generate.packed.train_pack`; same results as one at a
-        time); default :func:`~lrid_generate.packed.default_pack_size` of
+        time); default :func:`~lrid_generate.packing.default_pack_size` of
         the model (16 for the ``embedded`` networks). ``1`` trains one
         network at a time. Each network still gets its own shard. On CUDA
         the default is sized for the device (:func:`grid_packs`).
     device_memory_gb : float, optional
         Memory of one device in GiB that default packs are sized for
-        (:func:`~lrid_generate.packed.pack_memory`); default on CUDA the
+        (:func:`~lrid_generate.packing.pack_memory`); default on CUDA the
         GPU's total memory, on the CPU none (packs by model size alone).
         Declare it when the machines running one grid differ.
 

@@ -13,7 +13,7 @@ from torch import nn
 
 from lrid_generate import packed
 from lrid_generate.models import build_model
-from lrid_generate.packed import (
+from lrid_generate.packing import (
     MAX_PACK,
     PACK_MEMORY_FRACTION,
     PACK_PARAMETERS,

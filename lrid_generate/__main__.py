@@ -15,7 +15,7 @@ examples:
   python -m lrid_generate compact --out runs/cifar   # merge shards: one Parquet file per task
   python -m lrid_generate sweep --preset embedded --out /tmp/e --shard 0/4   # slice 0 of 4 of the grid
   python -m lrid_generate sweep --preset cifar10_knet --out /shared/cifar --device cuda --executor submitit-slurm
-      --partition gpu --time 120 --gpus-per-task 1 --networks-per-task 8   # one Slurm job array
+      --partition gpu --time 120 --gpus-per-task 1 --networks-per-task 8 --device-memory-gb 80   # one job array
   python -m lrid_generate finalize --out /shared/cifar   # once every task is done: check, compact
   python -m lrid_generate card --out lrid_analysis/data/embedded   # CARD.md: how it was made, checks
   python -m lrid_generate tune --preset tiny --out /tmp/tune-tiny --lr-file /tmp/tiny-rates.json

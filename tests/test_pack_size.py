@@ -175,7 +175,7 @@ def test_activation_estimate_matches_the_memory_a_packed_pass_allocates(architec
     estimate = network_memory(spec)["activations"]
     measured = _allocated_by_packed_forward(spec)
     assert measured > 0
-    assert estimate == pytest.approx(measured, rel=0.05)
+    assert estimate == pytest.approx(measured, rel=0.01)  # 4 bytes apart with torch 2.13
 
 
 # --------------------------------------------------------------------------- sweeps and the command line

@@ -15,6 +15,7 @@ Between 1 and :data:`MAX_PACK`. Details: docs/generate.md, "Pack sizes".
 from __future__ import annotations
 
 import functools
+import warnings
 
 import torch
 from torch import nn
@@ -124,7 +125,9 @@ def _n_parameters(architecture, width, shape):
 def _safe_default_pack_size(spec, memory=None, device="cpu"):
     try:
         return default_pack_size(spec, memory, device)
-    except Exception:  # noqa: BLE001 - a spec that cannot be built fails on its own, alone
+    except Exception as err:  # noqa: BLE001 - a spec that cannot be built fails on its own, alone
+        warnings.warn(f"cannot size the pack of {spec.run_id} ({type(err).__name__}: {err}); it trains alone",
+                      stacklevel=2)
         return 1
 
 
@@ -213,7 +216,7 @@ def _saved_bytes(fn, exclude=()):
 
 
 def _packed_saved_bytes(model, shape, sizes, k=2):
-    """Saved bytes per network of a pack of ``k`` copies of ``model`` run as :func:`~lrid_generate.packed.train_pack` runs them.
+    """Saved bytes per network of a pack of ``k`` copies of ``model``, run as ``train_pack`` runs them.
 
     One vmapped forward pass of the template per number of examples in
     ``sizes`` (zeros of ``shape``), on the model's device, each network's
@@ -272,7 +275,7 @@ def _model_memory(architecture, width, shape, head, n_outputs, rule, rule_option
 
 @functools.lru_cache(maxsize=256)
 def _loss_saved_bytes(simclr, n, n_outputs):
-    """Saved bytes per network of the pack's loss on ``n`` outputs (as :func:`~lrid_generate.packed.train_pack` computes it)."""
+    """Saved bytes per network of the pack's loss on ``n`` outputs (as ``train_pack`` computes it)."""
     from torch.func import vmap
 
     out = torch.zeros(2, n, n_outputs, device="meta", requires_grad=True)

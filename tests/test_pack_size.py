@@ -112,6 +112,13 @@ def test_cpu_packs_by_model_size_and_a_declared_memory():
         default_pack_size(spec, device="cuda")
 
 
+def test_a_pack_that_cannot_be_sized_is_one_network_with_a_warning():
+    specs = [_spec("no_such_net", model_seed=seed) for seed in (None, 0)]
+    with pytest.warns(UserWarning, match="cannot size the pack of .*no_such_net"):
+        packs = make_packs(specs, memory=GIB, device="cuda")
+    assert [len(p) for p in packs] == [1, 1]
+
+
 def test_network_memory_counts_parameters_gradients_optimizer_state_and_activations():
     spec = _spec("knet", 0.25, rule="information")
     model = convert(build_model("knet", 10, (1, 8, 8), width=0.25, seed=0), "information", seed=0)

@@ -15,7 +15,7 @@ examples:
   python -m lrid_generate compact --out runs/cifar   # merge shards: one Parquet file per task
   python -m lrid_generate sweep --preset embedded --out /tmp/e --shard 0/4   # slice 0 of 4 of the grid
   python -m lrid_generate sweep --preset cifar10_knet --out /shared/cifar --device cuda --executor submitit-slurm
-      --partition gpu --time 120 --gpus-per-task 1 --networks-per-task 8   # one Slurm job array
+      --partition gpu --time 120 --gpus-per-task 1 --networks-per-task 8 --device-memory-gb 80   # one job array
   python -m lrid_generate finalize --out /shared/cifar   # once every task is done: check, compact
   python -m lrid_generate card --out lrid_analysis/data/embedded   # CARD.md: how it was made, checks
   python -m lrid_generate tune --preset tiny --out /tmp/tune-tiny --lr-file /tmp/tiny-rates.json
@@ -55,8 +55,13 @@ def _parser():
                        help="torch threads per process (default: 1 with several workers, torch's choice otherwise)")
     sweep.add_argument("--limit", type=int, default=None, help="run at most N of the missing networks")
     sweep.add_argument("--pack", type=int, default=None,
-                       help="networks trained together as one packed model (default: by model size, up to 16; "
+                       help="networks trained together as one packed model (default: up to 16, by model size on "
+                            "the CPU, by estimated training memory against the device's memory on CUDA; "
                             "1 = one at a time)")
+    sweep.add_argument("--device-memory-gb", type=float, default=None, metavar="GB",
+                       help="memory of one device (GiB) that default packs are sized for: half of it is shared by "
+                            "the workers on that device (default on CUDA: the GPU's total memory; on the CPU: "
+                            "none, packs by model size). Give the same value to every machine of one grid")
     sweep.add_argument("--data-dir", default=None,
                        help="folder with local datasets (CIFAR-10 python batches, Fashion-MNIST IDX files)")
     sweep.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -230,7 +235,7 @@ def main(argv=None):
         return 0
     out = args.out or f"lrid-{args.preset}"
     run_kwargs = {"device": args.device, "workers": args.workers, "threads": args.threads, "data_dir": args.data_dir,
-                  "pack": args.pack}
+                  "pack": args.pack, "device_memory_gb": args.device_memory_gb}
     try:
         options = _cluster_options(args)
         if options.executor != "local":

@@ -242,8 +242,12 @@ def submit_sweep(preset, out, options, **run_kwargs):
     options : ClusterOptions
     **run_kwargs
         Passed to :func:`run_sweep` in every task (``device``, ``workers``,
-        ``threads``, ``data_dir``...). ``threads`` defaults to 1 (per
-        worker), so results do not depend on the nodes' core counts.
+        ``threads``, ``data_dir``, ``pack``, ``device_memory_gb``...).
+        ``threads`` defaults to 1 (per worker), so results do not depend on
+        the nodes' core counts. With ``device="cuda"`` and default packs,
+        ``device_memory_gb`` defaults to the total memory of this machine's
+        GPU (an error without one), passed to every task, so the tasks form
+        the packs planned here.
 
     Returns
     -------
@@ -252,9 +256,11 @@ def submit_sweep(preset, out, options, **run_kwargs):
     packs : list of list of str
         The run ids of each task.
     """
+    import torch
+
+    from lrid_generate.packing import device_memory
     from lrid_generate.store import _update_sweep_json, check_writable
-    from lrid_generate.packed import make_packs
-    from lrid_generate.sweep import _select_todo
+    from lrid_generate.sweep import _select_todo, grid_packs
 
     preset = get_preset(preset)
     if int(run_kwargs.get("workers", 1)) < 1:
@@ -265,9 +271,18 @@ def submit_sweep(preset, out, options, **run_kwargs):
     _update_sweep_json(out, preset, run_kwargs.get("device", "cpu"), run_kwargs.get("workers", 1),
                        {"total": len(specs)}, run_ids=[s.run_id for s in specs])
     missing = {s.run_id for s in todo}
-    grid_packs = [[s.run_id for s in members if s.run_id in missing]
-                  for members in make_packs(specs, run_kwargs.get("pack"))]
-    packs = plan_tasks([members for members in grid_packs if members], options.networks_per_task)
+    device = str(run_kwargs.get("device", "cpu"))
+    if device.startswith("cuda") and run_kwargs.get("pack") is None and run_kwargs.get("device_memory_gb") is None:
+        # every task must form the packs planned here: size them for a declared capacity, measured here
+        if not torch.cuda.is_available():
+            raise SweepError("sizing packs for --device cuda needs the GPUs' memory: submit from a machine with "
+                             "the nodes' GPU, or give --device-memory-gb (the memory of one GPU of the nodes, "
+                             "GiB) or --pack")
+        run_kwargs = {**run_kwargs, "device_memory_gb": device_memory(device) / 2 ** 30}
+    packed = grid_packs(specs, run_kwargs.get("pack"), device, int(run_kwargs.get("workers", 1)),
+                        max(1, int(options.gpus_per_task)), run_kwargs.get("device_memory_gb"))
+    task_packs = [[s.run_id for s in members if s.run_id in missing] for members in packed]
+    packs = plan_tasks([members for members in task_packs if members], options.networks_per_task)
     if not packs:
         return [], packs
     folder = Path(options.log_dir) if options.log_dir else out / ".submitit"

@@ -36,20 +36,21 @@ Exactness. The results equal those of training each network alone up to the
 order of floating-point sums in the grouped kernels (tests:
 ``tests/test_packed.py``, 1e-5 relative on every observable).
 
-Which networks share a pack: :func:`pack_key`; how many: :func:`default_pack_size`.
+Which networks share a pack and how many: :mod:`lrid_generate.packing` (:func:`pack_key`,
+:func:`default_pack_size`, re-exported here).
 """
 
 from __future__ import annotations
 
 import copy
-import functools
 import time
 
 import torch
 from torch import nn
 
+from lrid_generate.packing import default_pack_size, make_packs, pack_key
 from lrid_generate.presets import resolve_model_seed
-from lrid_generate.rules import canonical_rule, local_loss
+from lrid_generate.rules import local_loss
 from lrid_generate.tasks import contrastive_accuracy, nt_xent_loss
 from lrid_generate.train import (
     _build_network,
@@ -62,119 +63,6 @@ from lrid_generate.train import (
 )
 
 __all__ = ["PackedOptimizer", "default_pack_size", "make_packs", "pack_key", "train_pack"]
-
-#: Networks per pack at most (the embedded grid has 16 per task, architecture and batch size).
-MAX_PACK = 16
-#: :func:`default_pack_size` fills a pack up to about this many parameters.
-PACK_PARAMETERS = 2_000_000
-
-
-def _family(rule):
-    """Networks of one family share a template module: plain layers (sgdm, adam), FA or IA layers."""
-    rule = canonical_rule(rule)
-    return "backprop" if rule in ("sgdm", "adam") else rule
-
-
-def pack_key(spec):
-    """What networks must share to be packed: everything but seeds, rule within a family, lr and decay.
-
-    Parameters
-    ----------
-    spec : RunSpec
-
-    Returns
-    -------
-    tuple
-        Source, task, architecture, width, batch size, epochs, checkpoints,
-        validation size, task options, initialisation scaling and the rule
-        family (``backprop`` for SGDM and Adam, which share plain layers;
-        ``feedback``; ``information``).
-
-    Examples
-    --------
-    >>> from lrid_generate.presets import get_preset
-    >>> sgdm, adam, fa, ia = get_preset("tiny").specs()
-    >>> pack_key(sgdm) == pack_key(adam), pack_key(sgdm) == pack_key(fa)
-    (True, False)
-    """
-    return (spec.source, spec.task, spec.architecture, float(spec.width), int(spec.batch_size), int(spec.epochs),
-            int(spec.n_checkpoints), int(spec.n_val), tuple(spec.task_options), spec.init_scaling,
-            _family(spec.learning_rule))
-
-
-def default_pack_size(spec):
-    """Networks per pack for ``spec``'s model: ``PACK_PARAMETERS // parameters``, between 1 and 16.
-
-    Small models (the ``embedded`` KNets and AlexNets, a few thousand to a
-    few hundred thousand parameters) get packs of 16; a full-width ResNet-18
-    (11 M parameters) trains alone.
-
-    Examples
-    --------
-    >>> from lrid_generate.presets import get_preset
-    >>> default_pack_size(get_preset("tiny").specs()[0])
-    16
-    """
-    options = dict(spec.task_options)
-    size = options.get("image_size")
-    base = spec.task.removesuffix("_simclr")
-    shape = (1, size, size) if size else _INPUT_SHAPES.get(base, (3, 32, 32))
-    n = _n_parameters(spec.architecture, float(spec.width), shape)
-    return int(max(1, min(MAX_PACK, PACK_PARAMETERS // max(n, 1))))
-
-
-#: Input shapes of the tasks (without an ``image_size`` option), for :func:`default_pack_size`.
-_INPUT_SHAPES = {"digits": (1, 8, 8), "signal1d": (1, 16, 16), "fashion_mnist": (1, 28, 28), "cifar10": (3, 32, 32)}
-
-
-@functools.lru_cache(maxsize=256)
-def _n_parameters(architecture, width, shape):
-    from lrid_generate.models import build_model
-
-    return sum(p.numel() for p in build_model(architecture, 10, shape, width=width, seed=0).parameters())
-
-
-def _safe_default_pack_size(spec):
-    try:
-        return default_pack_size(spec)
-    except Exception:  # noqa: BLE001 - a spec that cannot be built fails on its own, alone
-        return 1
-
-
-def make_packs(specs, pack=None):
-    """Group run specs into packs, in their order.
-
-    Parameters
-    ----------
-    specs : sequence of RunSpec
-    pack : int, optional
-        Networks per pack at most; default :func:`default_pack_size` of each
-        group. ``1`` gives one network per pack.
-
-    Returns
-    -------
-    list of list of RunSpec
-        Each inner list shares a :func:`pack_key`; packs are listed in the
-        order of their first network.
-
-    Examples
-    --------
-    >>> from lrid_generate.presets import get_preset
-    >>> [[s.learning_rule for s in p] for p in make_packs(get_preset("tiny").specs())]
-    [['sgdm', 'adam'], ['feedback'], ['information']]
-    """
-    if pack is not None and int(pack) < 1:
-        raise ValueError(f"pack must be >= 1, got {pack}")
-    groups = {}
-    for spec in specs:
-        groups.setdefault(pack_key(spec), []).append(spec)
-    packs = []
-    for members in groups.values():
-        size = int(pack) if pack is not None else _safe_default_pack_size(members[0])
-        packs.extend(members[i:i + size] for i in range(0, len(members), size))
-    first = {id(s): i for i, s in enumerate(specs)}
-    return sorted(packs, key=lambda p: first[id(p[0])])
-
 
 # --------------------------------------------------------------------------- optimizer
 

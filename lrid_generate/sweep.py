@@ -34,7 +34,8 @@ from pathlib import Path
 import torch
 
 from lrid_generate.claims import Heartbeat, live_claims, pid_alive, release, try_claim
-from lrid_generate.packed import make_packs, train_pack
+from lrid_generate.packed import train_pack
+from lrid_generate.packing import make_packs, pack_key, pack_memory
 from lrid_generate.presets import SweepError, get_preset
 from lrid_generate.store import (
     _check_same_spec,
@@ -52,7 +53,7 @@ from lrid_generate.store import (
 )
 from lrid_generate.train import keep_freed_memory, train_network
 
-__all__ = ["device_for_rank", "parse_shard", "run_sweep", "select_shard", "shard_from_env"]
+__all__ = ["device_for_rank", "grid_packs", "parse_shard", "run_sweep", "select_shard", "shard_from_env"]
 
 _HEARTBEAT = Heartbeat()
 #: Set in pool workers: (device of this worker, main process id).
@@ -131,6 +132,46 @@ def device_for_rank(device, rank, n_gpus):
     if n_gpus < 1:
         raise SweepError("--device cuda asked for, but torch sees no CUDA device")
     return f"cuda:{int(rank) % int(n_gpus)}"
+
+
+def grid_packs(specs, pack=None, device="cpu", workers=1, n_gpus=1, device_memory_gb=None, run_ids=None):
+    """The packs of a grid: the same in every process of a sweep, however it is cut or resumed.
+
+    Packs are fixed by the whole grid, and slices, run ids and limits take
+    whole packs, so a network trains with the same pack-mates (and gives the
+    same bits) in any process. Default pack sizes therefore depend only on
+    the grid, ``workers``, the number of GPUs and a device *capacity* (a
+    declared ``device_memory_gb``, else the GPU's total memory), never on the
+    memory free when a process starts (which changes as the other workers
+    allocate theirs); see :func:`~lrid_generate.packing.pack_memory`.
+
+    Parameters
+    ----------
+    specs : list of RunSpec
+        The whole grid.
+    pack, device, workers, device_memory_gb
+        As :func:`run_sweep`.
+    n_gpus : int
+        GPUs a bare ``cuda`` spreads the workers over.
+    run_ids : collection of str, optional
+        Only the packs holding these networks are needed: the other groups
+        of :func:`~lrid_generate.packing.pack_key` are not sized (their
+        packs are left out; the packs returned are those of the whole grid).
+
+    Returns
+    -------
+    list of list of RunSpec
+    """
+    if run_ids is not None:
+        keys = {pack_key(s) for s in specs if s.run_id in run_ids}
+        specs = [s for s in specs if pack_key(s) in keys]
+    memory = None
+    if pack is None:
+        try:
+            memory = pack_memory(device, workers, n_gpus, device_memory_gb)
+        except (ValueError, RuntimeError) as err:
+            raise SweepError(f"cannot size packs for {device}: {err}") from err
+    return make_packs(specs, pack, memory=memory, device=device)
 
 
 # --------------------------------------------------------------------------- one network
@@ -291,7 +332,7 @@ def _select_todo(specs, out):
 
 
 def run_sweep(preset, out, device="cpu", workers=1, limit=None, data_dir=None, threads=None, progress=True,
-              compact_when_done=None, shard=None, run_ids=None, pack=None):
+              compact_when_done=None, shard=None, run_ids=None, pack=None, device_memory_gb=None):
     """Run every network of a preset (or of a slice of it) that is not stored under ``out`` yet.
 
     Parameters
@@ -327,9 +368,15 @@ def run_sweep(preset, out, device="cpu", workers=1, limit=None, data_dir=None, t
     pack : int, optional
         Networks trained together as one packed model
         (:func:`~lrid_generate.packed.train_pack`; same results as one at a
-        time); default :func:`~lrid_generate.packed.default_pack_size` of
+        time); default :func:`~lrid_generate.packing.default_pack_size` of
         the model (16 for the ``embedded`` networks). ``1`` trains one
-        network at a time. Each network still gets its own shard.
+        network at a time. Each network still gets its own shard. On CUDA
+        the default is sized for the device (:func:`grid_packs`).
+    device_memory_gb : float, optional
+        Memory of one device in GiB that default packs are sized for
+        (:func:`~lrid_generate.packing.pack_memory`); default on CUDA the
+        GPU's total memory, on the CPU none (packs by model size alone).
+        Declare it when the machines running one grid differ.
 
     Returns
     -------
@@ -354,14 +401,16 @@ def run_sweep(preset, out, device="cpu", workers=1, limit=None, data_dir=None, t
     clean_temporary(out, live=live_claims(out))
     drop_compacted_duplicates(out)
     specs = preset.specs()
-    # packs are fixed by the whole grid, and slices, run ids and limits take whole packs, so a network trains
-    # with the same pack-mates (and gives the same bits) however the sweep is cut or resumed
-    packs = select_shard(make_packs(specs, pack), shard)
-    if run_ids is not None:
-        wanted = set(run_ids)
+    wanted = None if run_ids is None else set(run_ids)
+    if wanted is not None:
         unknown = sorted(wanted - {s.run_id for s in specs})
         if unknown:
             raise SweepError(f"preset {preset.name!r} has no network(s) {', '.join(unknown)}")
+    # packs are fixed by the whole grid (grid_packs), slices and run ids take whole packs
+    packs = grid_packs(specs, pack, device, workers, n_gpus, device_memory_gb,
+                       run_ids=wanted if shard is None else None)
+    packs = select_shard(packs, shard)
+    if wanted is not None:
         packs = [members for members in packs if any(s.run_id in wanted for s in members)]
     selected = [s for members in packs for s in members]
     missing = {s.run_id for s in _select_todo(selected, out)}

@@ -120,7 +120,8 @@ def test_slurm_submission_is_one_array_of_the_missing_networks(tmp_path, monkeyp
         settings.append(run_kwargs)
     stored = TINY.specs()[0].run_id
     assert sorted(r for pack in packs for r in pack) == sorted(s.run_id for s in TINY.specs() if s.run_id != stored)
-    assert all(s == {"device": "cuda", "workers": 2, "threads": 1, "data_dir": None, "pack": 1} for s in settings)
+    assert all(s == {"device": "cuda", "workers": 2, "threads": 1, "data_dir": None, "pack": 1,
+                     "device_memory_gb": None} for s in settings)
 
 
 def test_submitit_local_array_equals_plain_run(tmp_path, capsys):

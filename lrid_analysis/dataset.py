@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .atomic import write_atomic
-from .observables import OBSERVABLE_NAMES
+from .observables import FORWARD_GRADIENT_NAMES, OBSERVABLE_NAMES
 from .observables import resolve_observables as _resolve_observables
 from .sources import parquet_files, resolve_data
 
@@ -29,13 +29,16 @@ __all__ = [
     "Column",
     "COLUMNS",
     "META_COLUMNS",
+    "OPTIONAL_COLUMNS",
     "LEARNING_CURVE_COLUMNS",
+    "SIZE_COLUMNS",
     "TRAJECTORY_KEY",
     "LAYER_POSITIONS",
     "LEARNING_RULES",
     "SCHEMA",
     "DatasetError",
     "check_learning_rules",
+    "check_forward_gradient",
     "validate_table",
     "write_table",
     "write_partitioned",
@@ -53,12 +56,17 @@ class DatasetError(ValueError):
 
 @dataclass(frozen=True)
 class Column:
-    """One declared column: name, Arrow type, whether nulls are allowed, meaning."""
+    """One declared column: name, Arrow type, whether nulls are allowed, meaning, and whether it is optional.
+
+    An optional column may be absent from a table or file (the public data,
+    older files): it then reads as all null.
+    """
 
     name: str
     type: pa.DataType
     nullable: bool
     doc: str
+    optional: bool = False
 
 
 LAYER_POSITIONS = ("early", "middle", "deep")
@@ -87,29 +95,54 @@ _META = (
     Column("noise_std", pa.float64(), False, "measurement noise std (0 = none)"),
     Column("obs_seed", pa.int64(), False, "seed of the unit subsample and the noise"),
 )
+_OBSERVABLES = tuple(Column(name, pa.float32(), True, "observable statistic") for name in OBSERVABLE_NAMES)
 
-#: The network's learning curve at each checkpoint, recorded by the generator: optional columns
-#: (a table or file without them, like the public data, reads as all null).
+# Optional columns (absent in a table or file, such as the public data or the shipped v1 embedded
+# data, they read as null), recorded by lrid_generate:
+#: the forward-Jacobian layer-wise change, observables like the 45 (``observables.FORWARD_GRADIENT_NAMES``);
+_FORWARD = tuple(
+    Column(name, pa.float32(), True, "layer-wise change through the forward weights W (gradavg reads B under FA/IA)",
+           optional=True)
+    for name in FORWARD_GRADIENT_NAMES
+)
+#: the network's learning curve at each checkpoint (per-checkpoint values, not trajectory metadata);
 _CURVE = (
-    Column("train_accuracy", pa.float64(), True, "mean training accuracy over the steps since the previous checkpoint"),
-    Column("val_accuracy", pa.float64(), True, "validation accuracy at this checkpoint"),
-    Column("train_loss", pa.float64(), True, "mean training loss over the steps since the previous checkpoint"),
-    Column("val_loss", pa.float64(), True, "validation loss at this checkpoint"),
+    Column("train_accuracy", pa.float64(), True, "mean training accuracy over the steps since the previous checkpoint",
+           optional=True),
+    Column("val_accuracy", pa.float64(), True, "validation accuracy at this checkpoint", optional=True),
+    Column("train_loss", pa.float64(), True, "mean training loss over the steps since the previous checkpoint",
+           optional=True),
+    Column("val_loss", pa.float64(), True, "validation loss at this checkpoint", optional=True),
+)
+#: the layer's size, the same at every checkpoint (trajectory metadata, in the view's ``meta``).
+_SIZES = (
+    Column("n_inputs", pa.int64(), True, "input units of the layer per example", optional=True),
+    Column("n_outputs", pa.int64(), True, "output units of the layer per example", optional=True),
+    Column("n_weights", pa.int64(), True, "entries of the layer's forward kernel", optional=True),
 )
 LEARNING_CURVE_COLUMNS = tuple(c.name for c in _CURVE)
+SIZE_COLUMNS = tuple(c.name for c in _SIZES)
 
-#: Every column of the contract, in order: metadata, the 45 observables, then the optional learning curve.
-COLUMNS = _META + tuple(
-    Column(name, pa.float32(), True, "observable statistic") for name in OBSERVABLE_NAMES
-) + _CURVE
+#: Every column of the contract, in order: metadata, the 45 observables, then the optional columns:
+#: the forward-Jacobian gradient, the learning curve and the layer size.
+COLUMNS = _META + _OBSERVABLES + _FORWARD + _CURVE + _SIZES
 META_COLUMNS = tuple(c.name for c in _META)
+#: Columns a table may lack (they read as null): ``FORWARD_GRADIENT_NAMES``, ``LEARNING_CURVE_COLUMNS``,
+#: ``SIZE_COLUMNS``.
+OPTIONAL_COLUMNS = tuple(c.name for c in COLUMNS if c.optional)
 #: Columns that identify one trajectory (all checkpoints of one measured layer).
 TRAJECTORY_KEY = ("source", "run_id", "layer_name", "unit_fraction", "noise_std", "obs_seed")
 SCHEMA = pa.schema([pa.field(c.name, c.type, nullable=c.nullable) for c in COLUMNS])
 
-_INT_COLUMNS = [c.name for c in _META if pa.types.is_integer(c.type)]
-_FLOAT_COLUMNS = [c.name for c in _META + _CURVE if pa.types.is_floating(c.type)]
+#: Observable columns (float32 statistics): the 45 public ones and the optional forward gradient.
+_STATISTIC_COLUMNS = tuple(c.name for c in _OBSERVABLES + _FORWARD)
+#: Columns typed (and range-checked) one by one in validate_table: everything but the statistics.
+_TYPED = _META + _CURVE + _SIZES
+_INT_COLUMNS = [c.name for c in _TYPED if pa.types.is_integer(c.type)]
+_FLOAT_COLUMNS = [c.name for c in _TYPED if pa.types.is_floating(c.type)]
 _STRING_COLUMNS = [c.name for c in _META if pa.types.is_string(c.type)]
+#: Values that change along a trajectory (never trajectory metadata).
+_PER_CHECKPOINT = ("checkpoint", "epoch", *LEARNING_CURVE_COLUMNS)
 
 
 def _plain(value):
@@ -200,12 +233,12 @@ def validate_table(frame, where="table", extra_rules=None):
         it, an unknown learning rule, or a trajectory whose per-trajectory
         columns change between checkpoints.
     """
-    missing = [c.name for c in COLUMNS if c.name not in frame.columns and c not in _CURVE]
+    missing = [c.name for c in COLUMNS if c.name not in frame.columns and not c.optional]
     if missing:
         raise DatasetError(f"{where}: missing column(s) {missing}")
-    frame = _with_curve_columns(frame)
+    frame = _with_optional_columns(frame)
     out = frame[list(SCHEMA.names) + [c for c in frame.columns if c not in SCHEMA.names]].copy()
-    for column in _META + _CURVE:
+    for column in _TYPED:
         values = out[column.name]
         if not column.nullable and values.isna().any():
             raise DatasetError(f"{where}: null not allowed in {_first_bad(out, values.isna(), column.name)}")
@@ -229,12 +262,13 @@ def validate_table(frame, where="table", extra_rules=None):
         ("batch_size", out["batch_size"] <= 0, "must be > 0"),
         ("unit_fraction", ~((out["unit_fraction"] > 0) & (out["unit_fraction"] <= 1)), "must be in (0, 1]"),
         ("noise_std", ~(out["noise_std"] >= 0), "must be >= 0"),
+        *((name, (out[name] <= 0).fillna(False), "must be > 0") for name in SIZE_COLUMNS),
     )
     for name, bad, rule in checks:
         if bad.any():
             raise DatasetError(f"{where}: {_first_bad(out, bad, name)} {rule}")
     check_learning_rules(out["learning_rule"].to_numpy(dtype=object), extra_rules, where)
-    for name in OBSERVABLE_NAMES:
+    for name in _STATISTIC_COLUMNS:
         values = pd.to_numeric(out[name], errors="coerce")
         bad = values.isna() & out[name].notna()
         if bad.any():
@@ -265,14 +299,23 @@ def _parquet_options(table):
             "write_page_checksum": True}
 
 
-def _with_curve_columns(frame):
-    """``frame`` with the learning-curve columns it lacks added as nulls (a copy only when some are missing)."""
-    absent = [name for name in LEARNING_CURVE_COLUMNS if name not in frame.columns]
-    return frame.assign(**{name: np.nan for name in absent}) if absent else frame
+def _null_values(column, n):
+    """``n`` nulls of a declared column's pandas dtype (NaN for floats, ``<NA>`` for integers)."""
+    if pa.types.is_integer(column.type):
+        return pd.array([pd.NA] * n, dtype="Int64")
+    if pa.types.is_floating(column.type):
+        return np.full(n, np.nan, dtype=column.type.to_pandas_dtype())
+    return pd.array([pd.NA] * n, dtype="string")
+
+
+def _with_optional_columns(frame, names=OPTIONAL_COLUMNS):
+    """``frame`` with the optional columns it lacks added as nulls (a copy only when some are missing)."""
+    absent = [name for name in names if name not in frame.columns]
+    return frame.assign(**{name: _null_values(_DECLARED[name], len(frame)) for name in absent}) if absent else frame
 
 
 def _to_arrow(frame):
-    frame = _with_curve_columns(frame)
+    frame = _with_optional_columns(frame)
     extra = [c for c in frame.columns if c not in SCHEMA.names]
     table = pa.Table.from_pandas(frame[list(SCHEMA.names)], schema=SCHEMA, preserve_index=False)
     for name in extra:
@@ -357,7 +400,8 @@ def write_partitioned(frame, root, partition_by=("source",), name=None, metadata
     return paths
 
 
-_NULLABLE_INT_COLUMNS = [c.name for c in _META if c.nullable and pa.types.is_integer(c.type)]
+_NULLABLE_INT_COLUMNS = [c.name for c in _TYPED if c.nullable and pa.types.is_integer(c.type)]
+_OPTIONAL = tuple(c for c in COLUMNS if c.optional)
 _STRING_TYPES = {pa.string(): pd.StringDtype(), pa.large_string(): pd.StringDtype()}
 _DECLARED = {c.name: c for c in COLUMNS}
 
@@ -447,7 +491,7 @@ def _read_arrow(files, columns=None, extra_columns=False, dictionary=()):
                 if columns is None:
                     wanted = names
                 else:
-                    missing = [c for c in columns if c not in names and c not in LEARNING_CURVE_COLUMNS]
+                    missing = [c for c in columns if c not in names and c not in OPTIONAL_COLUMNS]
                     if missing:
                         raise DatasetError(f"{file}: missing column(s) {missing}; the file has {names}")
                     wanted = [c for c in columns if c in names]
@@ -458,7 +502,7 @@ def _read_arrow(files, columns=None, extra_columns=False, dictionary=()):
                                   page_checksum_verification=True)
         except (pa.ArrowException, OSError) as err:
             raise _read_error(file, err) from err
-        for column in _CURVE:  # optional: absent (older files, the public data) reads as null
+        for column in _OPTIONAL:  # absent (older files, the public data) reads as null
             if column.name not in table.column_names and (columns is None or column.name in columns):
                 table = table.append_column(pa.field(column.name, column.type, nullable=True),
                                             pa.nulls(len(table), column.type))
@@ -645,6 +689,45 @@ class AnalysisView:
         return AnalysisView(self.X[:, :, cols], self.layer_onehot, self.meta, names, self.epochs)
 
 
+def check_forward_gradient(frame, names, where="table"):
+    """Refuse to use the forward-Jacobian gradient where the data did not record it.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Tidy rows (or any frame with the requested columns).
+    names : sequence of str
+        The requested statistics; only :data:`~lrid_analysis.observables.FORWARD_GRADIENT_NAMES`
+        among them are checked.
+    where : str
+        The data source, named in the message.
+
+    Raises
+    ------
+    DatasetError
+        When a requested ``gradfwd`` column is absent or null in every row
+        (the public data, the shipped v1 embedded data, data generated
+        before lrid recorded it).
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"gradfwdabs_id": [np.nan, np.nan], "gradavgabs_id": [1.0, 2.0]})
+    >>> check_forward_gradient(frame, ["gradavgabs_id"])
+    >>> check_forward_gradient(frame, ["gradfwdabs_id"], where="public")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    lrid_analysis.dataset.DatasetError: public: this data has no forward-Jacobian recording ...
+    """
+    absent = [n for n in names if n in FORWARD_GRADIENT_NAMES and (n not in frame.columns or frame[n].isna().all())]
+    if absent:
+        raise DatasetError(
+            f"{where}: this data has no forward-Jacobian recording ({', '.join(absent)} null in every row; the "
+            "public data, the shipped v1 embedded data and older generated data have none). The paper used "
+            "gradavg (each layer's own backward, which reads the feedback weights B under FA / IA): use the "
+            "observable sets 'grad' / 'all', or generate data with lrid_generate to get 'gradfwd' / 'all_fwd'"
+        )
+
+
 def _trajectory_codes(frame):
     """Trajectory number of every row, in order of first appearance.
 
@@ -684,7 +767,7 @@ def _first_rows(codes):
 
 
 #: Contract columns that describe a whole trajectory (the same at every checkpoint).
-_PER_TRAJECTORY = tuple(c for c in META_COLUMNS if c not in TRAJECTORY_KEY + ("checkpoint", "epoch"))
+_PER_TRAJECTORY = tuple(c for c in META_COLUMNS + SIZE_COLUMNS if c not in TRAJECTORY_KEY + _PER_CHECKPOINT)
 
 
 def _varying_rows(values, codes, first):
@@ -722,6 +805,7 @@ def _view(frame, names, where, private=False, extra_rules=None):
     """
     if len(frame) == 0:
         raise DatasetError(f"{where}: no rows left to build a view from")
+    check_forward_gradient(frame, names, where)
     missing = [c for c in TRAJECTORY_KEY + ("checkpoint", "layer_position") + tuple(names) if c not in frame.columns]
     if missing:
         raise DatasetError(f"{where}: missing column(s) {missing}")
@@ -743,9 +827,9 @@ def _view(frame, names, where, private=False, extra_rules=None):
             f"(every trajectory needs checkpoints 0..{n_ckpt - 1} exactly once)"
         )
     first = _first_rows(codes)
-    per_checkpoint = ("checkpoint", "epoch", *LEARNING_CURVE_COLUMNS)  # not trajectory metadata
-    meta_cols = [c for c in frame.columns if c not in OBSERVABLE_NAMES and c not in per_checkpoint]
-    varying = [c for c in meta_cols if c not in META_COLUMNS and _varying_rows(frame[c], codes, first).any()]
+    meta_cols = [c for c in frame.columns if c not in _STATISTIC_COLUMNS and c not in _PER_CHECKPOINT]
+    varying = [c for c in meta_cols if c not in META_COLUMNS + SIZE_COLUMNS
+               and _varying_rows(frame[c], codes, first).any()]
     if varying:
         warnings.warn(f"{where}: extra column(s) {varying} change along trajectories; left out of the view's meta",
                       UserWarning, stacklevel=3)
@@ -762,7 +846,7 @@ def _view(frame, names, where, private=False, extra_rules=None):
     epochs = np.full(n_traj * n_ckpt, np.nan)
     if "epoch" in frame.columns:
         epochs[cell] = frame["epoch"].to_numpy(dtype=np.float64, na_value=np.nan)
-    meta = frame[meta_cols].iloc[first].reset_index(drop=True)
+    meta = _with_optional_columns(frame[meta_cols].iloc[first].reset_index(drop=True), SIZE_COLUMNS)
     if "learning_rule" in meta.columns:
         check_learning_rules(meta["learning_rule"].astype(object).to_numpy(), extra_rules, where)
     unknown = ~meta["layer_position"].isin(LAYER_POSITIONS).to_numpy()
@@ -881,9 +965,8 @@ def load_view(source="auto", observables=None, filters=None, full_access=True, e
     # String metadata is read dictionary-encoded, so grouping rows into
     # trajectories works on integer codes; only the one row kept per
     # trajectory is turned back into strings.
-    table = _read_arrow(
-        parquet_files(path), columns=list(META_COLUMNS) + names, extra_columns=True, dictionary=_STRING_COLUMNS
-    )
+    table = _read_arrow(parquet_files(path), columns=list(META_COLUMNS + SIZE_COLUMNS) + names, extra_columns=True,
+                        dictionary=_STRING_COLUMNS)
     frame = _to_frame(table)
     del table
     if filters:

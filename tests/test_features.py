@@ -183,5 +183,8 @@ def test_observable_sets_are_defined_once():
         assert observable_sets(name, ())[name] == list(OBSERVABLE_SETS[name])
     assert not hasattr(F, "OBSERVABLE_SETS")
     assert resolve_observables(["grad", "gradavgsq_id", "actabs_norm"]) == list(OBSERVABLE_SETS["grad"]) + ["actabs_norm"]
-    with pytest.raises(ValueError, match="sets: weight, act, grad, all, all45"):
+    with pytest.raises(ValueError, match="sets: weight, act, grad, gradfwd, all, all_fwd, all45"):
         resolve_observables("weights")
+    # the forward-Jacobian variant of all: the paper's gradient set replaced, nothing else
+    assert OBSERVABLE_SETS["all_fwd"] == OBSERVABLE_SETS["weight"] + OBSERVABLE_SETS["act"] + OBSERVABLE_SETS["gradfwd"]
+    assert [n.replace("gradfwd", "gradavg") for n in OBSERVABLE_SETS["gradfwd"]] == list(OBSERVABLE_SETS["grad"])

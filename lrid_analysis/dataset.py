@@ -300,12 +300,10 @@ def _parquet_options(table):
 
 
 def _null_values(column, n):
-    """``n`` nulls of a declared column's pandas dtype (NaN for floats, ``<NA>`` for integers)."""
+    """``n`` nulls of a declared numeric column's pandas dtype (``<NA>`` for integers, else NaN)."""
     if pa.types.is_integer(column.type):
         return pd.array([pd.NA] * n, dtype="Int64")
-    if pa.types.is_floating(column.type):
-        return np.full(n, np.nan, dtype=column.type.to_pandas_dtype())
-    return pd.array([pd.NA] * n, dtype="string")
+    return np.full(n, np.nan, dtype=column.type.to_pandas_dtype())
 
 
 def _with_optional_columns(frame, names=OPTIONAL_COLUMNS):
@@ -645,7 +643,8 @@ class AnalysisView:
         One-hot layer position in ``LAYER_POSITIONS`` order.
     meta : pandas.DataFrame, shape (n_trajectories, n_meta)
         One row per trajectory: the metadata columns except ``checkpoint``
-        and ``epoch``.
+        and ``epoch``, the layer sizes (:data:`SIZE_COLUMNS`, null where not
+        recorded) and the extra columns constant along trajectories.
     observables : list of str
         Names of the last axis of ``X``.
     epochs : ndarray, shape (n_trajectories, n_checkpoints)
@@ -914,8 +913,8 @@ def _full_access_rows(frame, where):
 def load_view(source="auto", observables=None, filters=None, full_access=True, extra_rules=None, cache=None):
     """Read a data source and return its :class:`AnalysisView`.
 
-    Only the metadata columns, extra columns and the requested observables
-    are read; the result equals ``to_view(read_table(path), observables,
+    Only the metadata columns (layer sizes included), extra columns and the
+    requested observables are read; the result equals ``to_view(read_table(path), observables,
     filters)`` restricted to the full-access rows.
 
     Parameters

@@ -12,6 +12,7 @@ from importlib import resources
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from .dataset import OPTIONAL_COLUMNS, SCHEMA
 from .observables import ADMISSIBLE_NAMES, FORWARD_GRADIENT_NAMES, OBSERVABLE_NAMES
@@ -162,7 +163,8 @@ def synthetic_table(meta, n_checkpoints=21, signal=1.0, seed=0, source="syntheti
     out = pd.concat(frames, ignore_index=True)
     for name in OPTIONAL_COLUMNS:  # not recorded unless given above or by the caller's meta
         if name not in out.columns:
-            out[name] = pd.array([pd.NA] * len(out), dtype="Int64") if SCHEMA.field(name).type == "int64" else np.nan
+            integer = pa.types.is_integer(SCHEMA.field(name).type)
+            out[name] = pd.array([pd.NA] * len(out), dtype="Int64") if integer else np.nan
     extra = [c for c in out.columns if c not in SCHEMA.names
              and c not in ("layer_position_inferred", "start_idxs", "end_idxs")]
     return out[list(SCHEMA.names) + extra]

@@ -123,7 +123,7 @@ def summarize_importances(per_split, by=()):
 
 
 def ranking(summary):
-    """The rankings of several observable sets side by side.
+    """Rank the groups of each observable set and put the rankings side by side.
 
     Parameters
     ----------
@@ -132,14 +132,17 @@ def ranking(summary):
 
     Returns
     -------
-    pandas.DataFrame
+    ranked : pandas.DataFrame
+        ``summary`` with ``rank``: 1 for the most important group of its
+        (observables, method), ties in summary order.
+    side_by_side : pandas.DataFrame
         One row per (method, rank): the group at that rank under each set
-        (a column per set), most important first.
+        (a column per set, in summary order).
     """
-    ranked = summary.sort_values("importance_mean", ascending=False, kind="stable")
-    ranked = ranked.assign(rank=ranked.groupby(["observables", "method"]).cumcount() + 1)
-    table = ranked.pivot(index=["method", "rank"], columns="observables", values="group")
-    return table[list(pd.unique(summary["observables"]))].reset_index().rename_axis(columns=None)
+    rank = summary.groupby(["observables", "method"])["importance_mean"].rank(ascending=False, method="first")
+    ranked = summary.assign(rank=rank.astype("Int64"))
+    side_by_side = ranked.pivot(index=["method", "rank"], columns="observables", values="group")
+    return ranked, side_by_side[list(pd.unique(summary["observables"]))].reset_index().rename_axis(columns=None)
 
 
 def run(data=None, *, classifier=None, observables=None, n_splits=10, random_state=0, n_jobs=1, out=None, n_repeats=5,
@@ -201,9 +204,7 @@ def run(data=None, *, classifier=None, observables=None, n_splits=10, random_sta
     accuracy = summarize(table, ["classifier", "observables"])
     tables = {"per_split": per_split, "accuracy": accuracy}
     if several:
-        tables["ranking"] = ranking(summary)
-        summary = summary.merge(tables["ranking"].melt(["method", "rank"], var_name="observables", value_name="group")
-                                .dropna(), on=["observables", "method", "group"], how="left")
+        summary, tables["ranking"] = ranking(summary)
 
     comparisons = _greater_than_zero(per_split[per_split["method"] == "permutation"], table, outer)
 

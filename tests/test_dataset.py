@@ -1,8 +1,8 @@
 """Tests for lrid_analysis.dataset: contract, atomic writes, reading, the analysis view."""
 
 import os
-import warnings
 import stat
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +33,12 @@ from lrid_analysis.dataset import (
     write_partitioned,
     write_table,
 )
-from lrid_analysis.observables import ADMISSIBLE_NAMES, FORWARD_GRADIENT_NAMES, MEASURE_GROUPS, OBSERVABLE_NAMES
+from lrid_analysis.observables import (
+    ADMISSIBLE_NAMES,
+    FORWARD_GRADIENT_NAMES,
+    MEASURE_GROUPS,
+    OBSERVABLE_NAMES,
+)
 from lrid_analysis.synthetic import synthetic_table
 
 N_CKPT = 21
@@ -781,3 +786,11 @@ def test_forward_gradient_on_data_without_it_is_one_clear_error(small_table, tmp
     with pytest.raises(DatasetError, match=r"^table: this data has no forward-Jacobian recording"):
         to_view(small_table.drop(columns=list(FORWARD_GRADIENT_NAMES)), "gradfwd")
     assert load_view(path, "grad").observables == list(MEASURE_GROUPS["grad"])  # the paper's gradient is there
+
+
+def test_the_contract_module_is_re_exported_by_dataset():
+    from lrid_analysis import contract
+
+    for name in contract.__all__:
+        assert getattr(dataset, name) is getattr(contract, name)
+        assert name in dataset.__all__

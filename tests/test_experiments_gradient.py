@@ -15,8 +15,16 @@ import pytest
 
 from lrid_analysis import experiments
 from lrid_analysis.dataset import load_view, write_table
-from lrid_analysis.experiments.gradient import forward_gradient_recorded, gradient_sets, resolve_gradient
-from lrid_analysis.observables import FORWARD_GRADIENT_NAMES, FORWARD_SETS, OBSERVABLE_SETS
+from lrid_analysis.experiments.gradient import (
+    forward_gradient_recorded,
+    gradient_sets,
+    resolve_gradient,
+)
+from lrid_analysis.observables import (
+    FORWARD_GRADIENT_NAMES,
+    FORWARD_SETS,
+    OBSERVABLE_SETS,
+)
 from lrid_analysis.synthetic import synthetic_table
 
 FAST = ["--param", "n_estimators=20", "--n-jobs", "1", "--quiet", "--no-plot"]

@@ -21,7 +21,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..dataset import AnalysisView, DatasetError, apply_filters, check_forward_gradient, read_table
+from ..dataset import (
+    AnalysisView,
+    DatasetError,
+    apply_filters,
+    check_forward_gradient,
+    read_table,
+)
 from ..observables import FORWARD_GRADIENT_NAMES, FORWARD_SETS, OBSERVABLE_SETS
 from ..sources import resolve_data
 from .options import ExperimentError, observable_sets, parse_filters

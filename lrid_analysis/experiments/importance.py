@@ -33,7 +33,12 @@ from .. import importance, plots, stats
 from ..features import feature_groups
 from .cli import cli_kwargs
 from .context import prepare
-from .gradient import add_gradient_argument, gradient_params, gradient_sets, resolve_gradient
+from .gradient import (
+    add_gradient_argument,
+    gradient_params,
+    gradient_sets,
+    resolve_gradient,
+)
 from .options import ExperimentError, observable_sets
 from .summaries import format_summary, summarize
 

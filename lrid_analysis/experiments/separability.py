@@ -25,7 +25,13 @@ from ..observables import FORWARD_SETS
 from ..splits import GROUPINGS
 from .cli import cli_kwargs
 from .context import prepare
-from .gradient import add_gradient_argument, gradient_comparisons, gradient_params, gradient_sets, resolve_gradient
+from .gradient import (
+    add_gradient_argument,
+    gradient_comparisons,
+    gradient_params,
+    gradient_sets,
+    resolve_gradient,
+)
 from .options import ExperimentError
 from .splitting import category_balanced_pairs
 from .summaries import compare, summarize

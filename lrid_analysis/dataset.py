@@ -1,15 +1,17 @@
-"""The tidy Parquet data contract and the analysis view.
+"""Tidy Parquet files and the analysis view.
 
 One table holds one row per (network, layer, checkpoint, measurement
-condition); each observable statistic is a column (see :data:`COLUMNS`).
-:func:`load_view` turns such a table into the arrays the analysis uses:
-``X`` of shape (n_trajectories, n_checkpoints, n_observables), the layer
-position one-hot and a per-trajectory metadata DataFrame.
+condition); each observable statistic is a column. The contract itself
+(columns, types, :func:`validate_table`) is :mod:`lrid_analysis.contract`,
+whose names this module re-exports. :func:`write_table` and :func:`read_table`
+store and read tables (atomic, checksummed Parquet); :func:`load_view` turns
+one into the arrays the analysis uses: ``X`` of shape (n_trajectories,
+n_checkpoints, n_observables), the layer position one-hot and a
+per-trajectory metadata DataFrame.
 """
 
 from __future__ import annotations
 
-import difflib
 import uuid
 import warnings
 from dataclasses import dataclass
@@ -21,7 +23,35 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .atomic import write_atomic
-from .observables import OBSERVABLE_NAMES
+from .contract import (
+    _DECLARED,
+    _NULLABLE_INT_COLUMNS,
+    _OPTIONAL,
+    _PER_CHECKPOINT,
+    _STATISTIC_COLUMNS,
+    _STRING_COLUMNS,
+    COLUMNS,
+    LAYER_POSITIONS,
+    LEARNING_CURVE_COLUMNS,
+    LEARNING_RULES,
+    META_COLUMNS,
+    OPTIONAL_COLUMNS,
+    SCHEMA,
+    SIZE_COLUMNS,
+    TRAJECTORY_KEY,
+    Column,
+    DatasetError,
+    _check_constant_within_trajectories,
+    _first_bad,
+    _first_rows,
+    _plain,
+    _trajectory_codes,
+    _varying_rows,
+    _with_optional_columns,
+    check_forward_gradient,
+    check_learning_rules,
+    validate_table,
+)
 from .observables import resolve_observables as _resolve_observables
 from .sources import parquet_files, resolve_data
 
@@ -29,13 +59,16 @@ __all__ = [
     "Column",
     "COLUMNS",
     "META_COLUMNS",
+    "OPTIONAL_COLUMNS",
     "LEARNING_CURVE_COLUMNS",
+    "SIZE_COLUMNS",
     "TRAJECTORY_KEY",
     "LAYER_POSITIONS",
     "LEARNING_RULES",
     "SCHEMA",
     "DatasetError",
     "check_learning_rules",
+    "check_forward_gradient",
     "validate_table",
     "write_table",
     "write_partitioned",
@@ -45,209 +78,6 @@ __all__ = [
     "load_view",
     "resolve_observables",
 ]
-
-
-class DatasetError(ValueError):
-    """A table or file that breaks the data contract."""
-
-
-@dataclass(frozen=True)
-class Column:
-    """One declared column: name, Arrow type, whether nulls are allowed, meaning."""
-
-    name: str
-    type: pa.DataType
-    nullable: bool
-    doc: str
-
-
-LAYER_POSITIONS = ("early", "middle", "deep")
-#: Learning-rule names the contract knows: those of the public dataset, which
-#: lrid_generate uses too (``information`` is Information Alignment, IA;
-#: ``feedback`` is Feedback Alignment, FA). Other names need ``extra_rules=``.
-LEARNING_RULES = ("adam", "sgdm", "information", "feedback")
-_RULE_ALIASES = {"sgd": "sgdm", "fa": "feedback", "ia": "information", "feedback_alignment": "feedback",
-                 "information_alignment": "information"}
-
-_META = (
-    Column("source", pa.string(), False, "nayebi2020 for the public data, else the generator preset"),
-    Column("run_id", pa.string(), False, "stable id of one trained network"),
-    Column("task", pa.string(), False, "training task"),
-    Column("architecture", pa.string(), False, "network architecture"),
-    Column("learning_rule", pa.string(), False, "adam, sgdm, feedback (FA) or information (IA)"),
-    Column("batch_size", pa.int64(), False, "training batch size"),
-    Column("model_seed", pa.int64(), True, "initialisation seed (null: unseeded)"),
-    Column("dataset_seed", pa.int64(), True, "data order seed (null: unseeded)"),
-    Column("layer_name", pa.string(), False, "layer name"),
-    Column("layer_index", pa.int64(), True, "depth order within the network"),
-    Column("layer_position", pa.string(), False, "early, middle or deep"),
-    Column("checkpoint", pa.int64(), False, "0 .. n_checkpoints - 1"),
-    Column("epoch", pa.float64(), True, "training progress in epochs"),
-    Column("unit_fraction", pa.float64(), False, "fraction of units measured (1 = all)"),
-    Column("noise_std", pa.float64(), False, "measurement noise std (0 = none)"),
-    Column("obs_seed", pa.int64(), False, "seed of the unit subsample and the noise"),
-)
-
-#: The network's learning curve at each checkpoint, recorded by the generator: optional columns
-#: (a table or file without them, like the public data, reads as all null).
-_CURVE = (
-    Column("train_accuracy", pa.float64(), True, "mean training accuracy over the steps since the previous checkpoint"),
-    Column("val_accuracy", pa.float64(), True, "validation accuracy at this checkpoint"),
-    Column("train_loss", pa.float64(), True, "mean training loss over the steps since the previous checkpoint"),
-    Column("val_loss", pa.float64(), True, "validation loss at this checkpoint"),
-)
-LEARNING_CURVE_COLUMNS = tuple(c.name for c in _CURVE)
-
-#: Every column of the contract, in order: metadata, the 45 observables, then the optional learning curve.
-COLUMNS = _META + tuple(
-    Column(name, pa.float32(), True, "observable statistic") for name in OBSERVABLE_NAMES
-) + _CURVE
-META_COLUMNS = tuple(c.name for c in _META)
-#: Columns that identify one trajectory (all checkpoints of one measured layer).
-TRAJECTORY_KEY = ("source", "run_id", "layer_name", "unit_fraction", "noise_std", "obs_seed")
-SCHEMA = pa.schema([pa.field(c.name, c.type, nullable=c.nullable) for c in COLUMNS])
-
-_INT_COLUMNS = [c.name for c in _META if pa.types.is_integer(c.type)]
-_FLOAT_COLUMNS = [c.name for c in _META + _CURVE if pa.types.is_floating(c.type)]
-_STRING_COLUMNS = [c.name for c in _META if pa.types.is_string(c.type)]
-
-
-def _plain(value):
-    """A numpy scalar as the Python value, so messages read ``12.5``, not ``np.float64(12.5)``."""
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def _first_bad(frame, mask, column):
-    position = np.flatnonzero(np.asarray(mask))[0]
-    return f"column {column!r}, row {_plain(frame.index[position])}: value {_plain(frame[column].iloc[position])!r}"
-
-
-def check_learning_rules(rules, extra_rules=None, where="table"):
-    """Refuse learning-rule names that are not known.
-
-    Parameters
-    ----------
-    rules : array-like of str
-        Learning-rule values (repeats allowed).
-    extra_rules : sequence of str, optional
-        Names admitted besides :data:`LEARNING_RULES`, for your own data
-        (say ``["kp", "hebbian"]``).
-    where : str
-        Origin named in error messages.
-
-    Raises
-    ------
-    DatasetError
-        Naming the unknown value, with the close known name when there is
-        one (``"sgd"``: did you mean ``"sgdm"``?).
-
-    Examples
-    --------
-    >>> check_learning_rules(["adam", "feedback"])
-    >>> check_learning_rules(["Adam "])
-    Traceback (most recent call last):
-    ...
-    lrid_analysis.dataset.DatasetError: table: unknown learning rule 'Adam ' (did you mean 'adam'?); known rules are ['adam', 'sgdm', 'information', 'feedback'] (admit others with extra_rules=)
-    >>> check_learning_rules(["adam", "kp"], extra_rules=["kp"])
-    """
-    if isinstance(extra_rules, str):
-        extra_rules = [extra_rules]
-    known = list(LEARNING_RULES) + [str(r) for r in (extra_rules or ()) if str(r) not in LEARNING_RULES]
-    unknown = [r for r in pd.unique(pd.Series(np.asarray(rules, dtype=object))) if r not in known]
-    if not unknown:
-        return
-    value = _plain(unknown[0])
-    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
-        raise DatasetError(f"{where}: a learning rule is null; every trajectory needs one of {known}")
-    if not isinstance(value, str):
-        raise DatasetError(f"{where}: learning rule {value!r} is not a name (a string); known rules are {known}")
-    key = value.strip().lower()
-    close = key if key in known else _RULE_ALIASES.get(key)
-    if close is None:
-        close = next(iter(difflib.get_close_matches(key, known, n=1, cutoff=0.6)), None)
-    hint = f" (did you mean {close!r}?)" if close else ""
-    more = f" and {len(unknown) - 1} other(s): {[_plain(u) for u in unknown[1:4]]}" if len(unknown) > 1 else ""
-    raise DatasetError(
-        f"{where}: unknown learning rule {value!r}{hint}{more}; known rules are {known} "
-        "(admit others with extra_rules=)"
-    )
-
-
-def validate_table(frame, where="table", extra_rules=None):
-    """Check a DataFrame against the contract and return it with declared dtypes.
-
-    Parameters
-    ----------
-    frame : pandas.DataFrame
-        One row per (network, layer, checkpoint, condition). Extra columns
-        are kept as they are.
-    where : str
-        Name of the origin (a file path, say) used in error messages.
-    extra_rules : sequence of str, optional
-        Learning-rule names admitted besides :data:`LEARNING_RULES`.
-
-    Returns
-    -------
-    pandas.DataFrame
-        A copy with integer, float, string and float32 observable columns,
-        in :data:`COLUMNS` order followed by the extra columns (the order
-        :func:`write_table` stores).
-
-    Raises
-    ------
-    DatasetError
-        Naming the missing column, or the column, row and value that break
-        it, an unknown learning rule, or a trajectory whose per-trajectory
-        columns change between checkpoints.
-    """
-    missing = [c.name for c in COLUMNS if c.name not in frame.columns and c not in _CURVE]
-    if missing:
-        raise DatasetError(f"{where}: missing column(s) {missing}")
-    frame = _with_curve_columns(frame)
-    out = frame[list(SCHEMA.names) + [c for c in frame.columns if c not in SCHEMA.names]].copy()
-    for column in _META + _CURVE:
-        values = out[column.name]
-        if not column.nullable and values.isna().any():
-            raise DatasetError(f"{where}: null not allowed in {_first_bad(out, values.isna(), column.name)}")
-        if column.name in _INT_COLUMNS:
-            numeric = pd.to_numeric(values, errors="coerce")
-            bad = numeric.isna() & values.notna() | (numeric.notna() & (numeric % 1 != 0))
-            if bad.any():
-                raise DatasetError(f"{where}: expected integers in {_first_bad(out, bad, column.name)}")
-            out[column.name] = numeric.astype("Int64" if column.nullable else "int64")
-        elif column.name in _FLOAT_COLUMNS:
-            numeric = pd.to_numeric(values, errors="coerce")
-            bad = numeric.isna() & values.notna()
-            if bad.any():
-                raise DatasetError(f"{where}: expected numbers in {_first_bad(out, bad, column.name)}")
-            out[column.name] = numeric.astype("float64")
-        else:
-            out[column.name] = values.astype("string")
-    checks = (
-        ("layer_position", ~out["layer_position"].isin(LAYER_POSITIONS), f"must be one of {LAYER_POSITIONS}"),
-        ("checkpoint", out["checkpoint"] < 0, "must be >= 0"),
-        ("batch_size", out["batch_size"] <= 0, "must be > 0"),
-        ("unit_fraction", ~((out["unit_fraction"] > 0) & (out["unit_fraction"] <= 1)), "must be in (0, 1]"),
-        ("noise_std", ~(out["noise_std"] >= 0), "must be >= 0"),
-    )
-    for name, bad, rule in checks:
-        if bad.any():
-            raise DatasetError(f"{where}: {_first_bad(out, bad, name)} {rule}")
-    check_learning_rules(out["learning_rule"].to_numpy(dtype=object), extra_rules, where)
-    for name in OBSERVABLE_NAMES:
-        values = pd.to_numeric(out[name], errors="coerce")
-        bad = values.isna() & out[name].notna()
-        if bad.any():
-            raise DatasetError(f"{where}: expected numbers in {_first_bad(out, bad, name)}")
-        out[name] = values.astype("float32")
-    duplicated = out.duplicated(list(TRAJECTORY_KEY) + ["checkpoint"])
-    if duplicated.any():
-        position = np.flatnonzero(duplicated.to_numpy())[0]
-        key = {k: _plain(out[k].iloc[position]) for k in TRAJECTORY_KEY + ("checkpoint",)}
-        raise DatasetError(f"{where}: duplicated trajectory checkpoint at row {_plain(out.index[position])}: {key}")
-    codes, _ = _trajectory_codes(out)
-    _check_constant_within_trajectories(out, codes, _first_rows(codes), where)
-    return out
 
 
 #: Parquet encoding. Strings are dictionary-encoded; floats are not (their
@@ -265,14 +95,8 @@ def _parquet_options(table):
             "write_page_checksum": True}
 
 
-def _with_curve_columns(frame):
-    """``frame`` with the learning-curve columns it lacks added as nulls (a copy only when some are missing)."""
-    absent = [name for name in LEARNING_CURVE_COLUMNS if name not in frame.columns]
-    return frame.assign(**{name: np.nan for name in absent}) if absent else frame
-
-
 def _to_arrow(frame):
-    frame = _with_curve_columns(frame)
+    frame = _with_optional_columns(frame)
     extra = [c for c in frame.columns if c not in SCHEMA.names]
     table = pa.Table.from_pandas(frame[list(SCHEMA.names)], schema=SCHEMA, preserve_index=False)
     for name in extra:
@@ -357,9 +181,7 @@ def write_partitioned(frame, root, partition_by=("source",), name=None, metadata
     return paths
 
 
-_NULLABLE_INT_COLUMNS = [c.name for c in _META if c.nullable and pa.types.is_integer(c.type)]
 _STRING_TYPES = {pa.string(): pd.StringDtype(), pa.large_string(): pd.StringDtype()}
-_DECLARED = {c.name: c for c in COLUMNS}
 
 
 def _declared_type(column, dictionary):
@@ -447,7 +269,7 @@ def _read_arrow(files, columns=None, extra_columns=False, dictionary=()):
                 if columns is None:
                     wanted = names
                 else:
-                    missing = [c for c in columns if c not in names and c not in LEARNING_CURVE_COLUMNS]
+                    missing = [c for c in columns if c not in names and c not in OPTIONAL_COLUMNS]
                     if missing:
                         raise DatasetError(f"{file}: missing column(s) {missing}; the file has {names}")
                     wanted = [c for c in columns if c in names]
@@ -458,7 +280,7 @@ def _read_arrow(files, columns=None, extra_columns=False, dictionary=()):
                                   page_checksum_verification=True)
         except (pa.ArrowException, OSError) as err:
             raise _read_error(file, err) from err
-        for column in _CURVE:  # optional: absent (older files, the public data) reads as null
+        for column in _OPTIONAL:  # absent (older files, the public data) reads as null
             if column.name not in table.column_names and (columns is None or column.name in columns):
                 table = table.append_column(pa.field(column.name, column.type, nullable=True),
                                             pa.nulls(len(table), column.type))
@@ -601,7 +423,8 @@ class AnalysisView:
         One-hot layer position in ``LAYER_POSITIONS`` order.
     meta : pandas.DataFrame, shape (n_trajectories, n_meta)
         One row per trajectory: the metadata columns except ``checkpoint``
-        and ``epoch``.
+        and ``epoch``, the layer sizes (:data:`SIZE_COLUMNS`, null where not
+        recorded) and the extra columns constant along trajectories.
     observables : list of str
         Names of the last axis of ``X``.
     epochs : ndarray, shape (n_trajectories, n_checkpoints)
@@ -645,75 +468,6 @@ class AnalysisView:
         return AnalysisView(self.X[:, :, cols], self.layer_onehot, self.meta, names, self.epochs)
 
 
-def _trajectory_codes(frame):
-    """Trajectory number of every row, in order of first appearance.
-
-    Returns
-    -------
-    codes : ndarray of int64, shape (n_rows,)
-    n_trajectories : int
-    """
-    combined = np.zeros(len(frame), dtype=np.int64)
-    size = 1
-    for column in TRAJECTORY_KEY:
-        values = frame[column]
-        if isinstance(values.dtype, pd.CategoricalDtype):  # integer codes exist already (-1 is null)
-            codes, n_values = values.cat.codes.to_numpy().astype(np.int64) + 1, len(values.cat.categories) + 1
-        else:
-            codes, uniques = pd.factorize(values, use_na_sentinel=False)
-            n_values = len(uniques)
-        if size * n_values >= 2**62:  # keep the mixed-radix code inside int64
-            combined, kept = pd.factorize(combined)
-            size = len(kept)
-        combined = combined * n_values + codes
-        size *= n_values
-    codes, uniques = pd.factorize(combined)
-    return codes.astype(np.int64, copy=False), len(uniques)
-
-
-def _first_rows(codes):
-    """Row of each trajectory's first appearance, in trajectory order.
-
-    ``codes`` number trajectories by first appearance, so a row is a
-    trajectory's first exactly where the running maximum of the codes grows.
-    """
-    if len(codes) == 0:
-        return np.zeros(0, dtype=np.intp)
-    running = np.maximum.accumulate(codes)
-    return np.flatnonzero(np.concatenate(([True], running[1:] > running[:-1])))
-
-
-#: Contract columns that describe a whole trajectory (the same at every checkpoint).
-_PER_TRAJECTORY = tuple(c for c in META_COLUMNS if c not in TRAJECTORY_KEY + ("checkpoint", "epoch"))
-
-
-def _varying_rows(values, codes, first):
-    """Boolean mask of the rows whose value differs from their trajectory's first row (nulls compare equal)."""
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        value_codes = values.cat.codes.to_numpy()
-    else:
-        value_codes, _ = pd.factorize(values, use_na_sentinel=False)
-    return value_codes != value_codes[first][codes]
-
-
-def _check_constant_within_trajectories(frame, codes, first, where, columns=_PER_TRAJECTORY):
-    """Refuse a trajectory whose per-trajectory column changes between its checkpoints."""
-    for column in columns:
-        if column not in frame.columns:
-            continue
-        bad = _varying_rows(frame[column], codes, first)
-        if bad.any():
-            row = int(np.flatnonzero(bad)[0])
-            start = int(first[codes[row]])
-            key = {k: _plain(frame[k].iloc[start]) for k in TRAJECTORY_KEY}
-            seen = [(_plain(frame[column].iloc[r]), _plain(frame["checkpoint"].iloc[r])) for r in (start, row)]
-            raise DatasetError(
-                f"{where}: trajectory {key}: column {column!r} differs between its checkpoints "
-                f"({seen[0][0]!r} at checkpoint {seen[0][1]}, {seen[1][0]!r} at checkpoint {seen[1][1]}); "
-                "it must be the same at every checkpoint of a trajectory"
-            )
-
-
 def _view(frame, names, where, private=False, extra_rules=None):
     """Pivot ``frame`` (filters already applied) into an :class:`AnalysisView`.
 
@@ -722,6 +476,7 @@ def _view(frame, names, where, private=False, extra_rules=None):
     """
     if len(frame) == 0:
         raise DatasetError(f"{where}: no rows left to build a view from")
+    check_forward_gradient(frame, names, where)
     missing = [c for c in TRAJECTORY_KEY + ("checkpoint", "layer_position") + tuple(names) if c not in frame.columns]
     if missing:
         raise DatasetError(f"{where}: missing column(s) {missing}")
@@ -743,9 +498,9 @@ def _view(frame, names, where, private=False, extra_rules=None):
             f"(every trajectory needs checkpoints 0..{n_ckpt - 1} exactly once)"
         )
     first = _first_rows(codes)
-    per_checkpoint = ("checkpoint", "epoch", *LEARNING_CURVE_COLUMNS)  # not trajectory metadata
-    meta_cols = [c for c in frame.columns if c not in OBSERVABLE_NAMES and c not in per_checkpoint]
-    varying = [c for c in meta_cols if c not in META_COLUMNS and _varying_rows(frame[c], codes, first).any()]
+    meta_cols = [c for c in frame.columns if c not in _STATISTIC_COLUMNS and c not in _PER_CHECKPOINT]
+    varying = [c for c in meta_cols if c not in META_COLUMNS + SIZE_COLUMNS
+               and _varying_rows(frame[c], codes, first).any()]
     if varying:
         warnings.warn(f"{where}: extra column(s) {varying} change along trajectories; left out of the view's meta",
                       UserWarning, stacklevel=3)
@@ -762,7 +517,7 @@ def _view(frame, names, where, private=False, extra_rules=None):
     epochs = np.full(n_traj * n_ckpt, np.nan)
     if "epoch" in frame.columns:
         epochs[cell] = frame["epoch"].to_numpy(dtype=np.float64, na_value=np.nan)
-    meta = frame[meta_cols].iloc[first].reset_index(drop=True)
+    meta = _with_optional_columns(frame[meta_cols].iloc[first].reset_index(drop=True), SIZE_COLUMNS)
     if "learning_rule" in meta.columns:
         check_learning_rules(meta["learning_rule"].astype(object).to_numpy(), extra_rules, where)
     unknown = ~meta["layer_position"].isin(LAYER_POSITIONS).to_numpy()
@@ -830,8 +585,8 @@ def _full_access_rows(frame, where):
 def load_view(source="auto", observables=None, filters=None, full_access=True, extra_rules=None, cache=None):
     """Read a data source and return its :class:`AnalysisView`.
 
-    Only the metadata columns, extra columns and the requested observables
-    are read; the result equals ``to_view(read_table(path), observables,
+    Only the metadata columns (layer sizes included), extra columns and the
+    requested observables are read; the result equals ``to_view(read_table(path), observables,
     filters)`` restricted to the full-access rows.
 
     Parameters
@@ -881,9 +636,8 @@ def load_view(source="auto", observables=None, filters=None, full_access=True, e
     # String metadata is read dictionary-encoded, so grouping rows into
     # trajectories works on integer codes; only the one row kept per
     # trajectory is turned back into strings.
-    table = _read_arrow(
-        parquet_files(path), columns=list(META_COLUMNS) + names, extra_columns=True, dictionary=_STRING_COLUMNS
-    )
+    table = _read_arrow(parquet_files(path), columns=list(META_COLUMNS + SIZE_COLUMNS) + names, extra_columns=True,
+                        dictionary=_STRING_COLUMNS)
     frame = _to_frame(table)
     del table
     if filters:

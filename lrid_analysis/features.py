@@ -4,8 +4,9 @@ Observable sets
     ``"weight"``, ``"act"``, ``"grad"`` and ``"all"`` name the admissible
     statistics of each measure (24 in all, see
     :data:`lrid_analysis.observables.OBSERVABLE_SETS`, where ``"all45"``
-    names all 45); any explicit list of
-    observable names is accepted as well (:func:`select`).
+    names all 45, ``"gradfwd"`` the forward-Jacobian gradient of generated
+    data and ``"all_fwd"`` the 24 with ``grad`` replaced by ``gradfwd``); any
+    explicit list of observable names is accepted as well (:func:`select`).
 
 Flat layout (used by every 2-D classifier, importance and plot)
     :func:`flatten` returns an array of shape
@@ -51,7 +52,7 @@ from dataclasses import replace
 import numpy as np
 
 from .dataset import LAYER_POSITIONS
-from .observables import MEASURE_GROUPS, parse_observable, resolve_observables
+from .observables import MEASURE_GROUPS, measure_group, resolve_observables
 
 __all__ = [
     "WINDOWS",
@@ -73,7 +74,6 @@ __all__ = [
 WINDOWS = ("early", "middle", "late")
 
 _POSITION_GROUP = "layer_position"
-_MEASURE_SHORT = {"weight": "weight", "act": "act", "gradavg": "grad"}
 
 
 def select(view, observables="all", check=True):
@@ -84,7 +84,7 @@ def select(view, observables="all", check=True):
     view : AnalysisView
     observables : str or sequence of str
         ``"weight"``, ``"act"``, ``"grad"``, ``"all"`` (admissible statistics),
-        ``"all45"`` or explicit observable names (see
+        ``"gradfwd"``, ``"all_fwd"``, ``"all45"`` or explicit observable names (see
         :func:`lrid_analysis.observables.resolve_observables`).
     check : bool
         Run :func:`check_finite` on the result.
@@ -202,10 +202,6 @@ def trajectories(view, include_position=True, check=True):
     return np.concatenate([view.X, onehot], axis=2)
 
 
-def _measure_of(name):
-    return _MEASURE_SHORT[parse_observable(name)[0]]
-
-
 def feature_groups(observables, n_checkpoints, include_position=True, by="statistic"):
     """Column indices of the flat layout, grouped by statistic or by measure.
 
@@ -218,7 +214,8 @@ def feature_groups(observables, n_checkpoints, include_position=True, by="statis
         Whether the layout has the one-hot columns (group ``"layer_position"``).
     by : {"statistic", "measure"}
         ``"statistic"``: one group per observable (its whole trajectory);
-        ``"measure"``: one group per measure ``weight``, ``act``, ``grad``.
+        ``"measure"``: one group per measure ``weight``, ``act``, ``grad``
+        (and ``gradfwd``, see :func:`lrid_analysis.observables.measure_group`).
 
     Returns
     -------
@@ -234,7 +231,7 @@ def feature_groups(observables, n_checkpoints, include_position=True, by="statis
         raise ValueError(f"by must be 'statistic' or 'measure', got {by!r}")
     groups = {}
     for j, name in enumerate(names):
-        key = name if by == "statistic" else _measure_of(name)
+        key = name if by == "statistic" else measure_group(name)
         cols = np.arange(j * n_checkpoints, (j + 1) * n_checkpoints)
         groups[key] = np.concatenate([groups[key], cols]) if key in groups else cols
     if include_position:

@@ -25,12 +25,12 @@ from sklearn.metrics import get_scorer
 from sklearn.pipeline import Pipeline
 
 from .features import feature_groups
-from .observables import parse_observable
+from .observables import KNOWN_NAMES, measure_group
 
 __all__ = ["forest_of", "gini_importance", "permutation_importance", "summarize_importance"]
 
 _POSITION_GROUP = "layer_position"
-_MEASURE_SHORT = {"weight": "weight", "act": "act", "gradavg": "grad"}
+_MEASURES = frozenset(measure_group(name) for name in KNOWN_NAMES)  # weight, act, grad, gradfwd
 
 
 def _is_forest(estimator):
@@ -90,9 +90,9 @@ def _as_list(estimators):
 def _group_measure(name):
     if name == _POSITION_GROUP:
         return _POSITION_GROUP
-    if name in _MEASURE_SHORT.values():
+    if name in _MEASURES:
         return name
-    return _MEASURE_SHORT[parse_observable(name)[0]]
+    return measure_group(name)
 
 
 def _maybe_measure(name):

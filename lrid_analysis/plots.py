@@ -79,7 +79,9 @@ MEASURE_COLORS = {
     "weight": "#1f77b4",
     "act": "#ff7f0e",
     "grad": "#2ca02c",
+    "gradfwd": "#17becf",
     "all": "#7f7f7f",
+    "all_fwd": "#bcbd22",
     "layer_position": "#9467bd",
 }
 

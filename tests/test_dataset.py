@@ -2,6 +2,7 @@
 
 import os
 import stat
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,9 @@ from lrid_analysis.dataset import (
     LAYER_POSITIONS,
     LEARNING_CURVE_COLUMNS,
     META_COLUMNS,
+    OPTIONAL_COLUMNS,
     SCHEMA,
+    SIZE_COLUMNS,
     TRAJECTORY_KEY,
     AnalysisView,
     DatasetError,
@@ -30,7 +33,12 @@ from lrid_analysis.dataset import (
     write_partitioned,
     write_table,
 )
-from lrid_analysis.observables import ADMISSIBLE_NAMES, MEASURE_GROUPS, OBSERVABLE_NAMES
+from lrid_analysis.observables import (
+    ADMISSIBLE_NAMES,
+    FORWARD_GRADIENT_NAMES,
+    MEASURE_GROUPS,
+    OBSERVABLE_NAMES,
+)
 from lrid_analysis.synthetic import synthetic_table
 
 N_CKPT = 21
@@ -56,13 +64,19 @@ def assert_views_equal(a, b):
 def test_columns_and_schema():
     names = [c.name for c in COLUMNS]
     curve = ["train_accuracy", "val_accuracy", "train_loss", "val_loss"]
-    assert names == list(META_COLUMNS) + list(OBSERVABLE_NAMES) + curve
-    assert list(LEARNING_CURVE_COLUMNS) == curve
+    sizes = ["n_inputs", "n_outputs", "n_weights"]
+    forward = ["gradfwdabs_id", "gradfwdraw_id", "gradfwdsq_id"]
+    assert names == list(META_COLUMNS) + list(OBSERVABLE_NAMES) + forward + curve + sizes
+    assert list(LEARNING_CURVE_COLUMNS) == curve and list(SIZE_COLUMNS) == sizes
+    assert list(FORWARD_GRADIENT_NAMES) == forward
+    assert list(OPTIONAL_COLUMNS) == forward + curve + sizes
     assert SCHEMA.names == names
-    assert all(SCHEMA.field(n).type == pa.float32() for n in OBSERVABLE_NAMES)
+    assert all(SCHEMA.field(n).type == pa.float32() for n in OBSERVABLE_NAMES + FORWARD_GRADIENT_NAMES)
     assert all(SCHEMA.field(n).type == pa.float64() for n in curve)
+    assert all(SCHEMA.field(n).type == pa.int64() for n in sizes)
     nullable = {c.name for c in COLUMNS if c.nullable}
-    assert nullable == {"model_seed", "dataset_seed", "layer_index", "epoch"} | set(OBSERVABLE_NAMES) | set(curve)
+    assert nullable == ({"model_seed", "dataset_seed", "layer_index", "epoch"} | set(OBSERVABLE_NAMES)
+                        | set(OPTIONAL_COLUMNS))
     assert set(TRAJECTORY_KEY) <= set(META_COLUMNS) and "checkpoint" not in TRAJECTORY_KEY
     assert all(c.doc for c in COLUMNS)
 
@@ -487,19 +501,21 @@ def test_view_subset_and_select_observables(small_table):
 # ---------------------------------------------------------------- integrity (issue 9, items 7-9)
 
 
-def _chunk_ends(path):
-    """End offset (exclusive) of every column chunk: the last bytes of each chunk's last data page."""
+def _chunk_ends(path, columns=None):
+    """End offset (exclusive) of every column chunk (of ``columns``): the last bytes of each chunk's last data page."""
     metadata = pq.ParquetFile(path).metadata
     ends = []
     for g in range(metadata.num_row_groups):
         for j in range(metadata.num_columns):
             chunk = metadata.row_group(g).column(j)
+            if columns is not None and chunk.path_in_schema not in columns:
+                continue
             start = chunk.dictionary_page_offset or chunk.data_page_offset
             ends.append(start + chunk.total_compressed_size)
     return ends
 
 
-def _flipped_copies(path, folder, n_flips, seed=0):
+def _flipped_copies(path, folder, n_flips, seed=0, columns=None):
     """Copies of ``path``, each with one bit flipped inside a data page's payload.
 
     A column chunk ends with its last data page, whose compressed values end
@@ -507,13 +523,13 @@ def _flipped_copies(path, folder, n_flips, seed=0):
     page data, never a page header.
     """
     data = Path(path).read_bytes()
-    ends = _chunk_ends(path)
+    ends = _chunk_ends(path, columns)
     rng = np.random.default_rng(seed)
     for k in range(n_flips):
         offset = ends[rng.integers(len(ends))] - 1 - int(rng.integers(8))
         flipped = bytearray(data)
         flipped[offset] ^= 1 << int(rng.integers(8))
-        copy = Path(folder) / f"flip{k}" / Path(path).name
+        copy = Path(folder) / f"flip{k}{'' if columns is None else '-read'}" / Path(path).name
         copy.parent.mkdir(parents=True)
         copy.write_bytes(bytes(flipped))
         yield copy
@@ -525,8 +541,11 @@ def test_written_files_carry_page_checksums(small_table, tmp_path):
     for copy in _flipped_copies(path, tmp_path, n_flips=30):
         with pytest.raises(DatasetError, match=rf"{copy.parent.name}.runs\.parquet: corrupt Parquet file: a page checksum"):
             read_table(copy)
+    # load_view reads (and checks) only the columns it needs: flips in those
+    read = set(META_COLUMNS + SIZE_COLUMNS + OBSERVABLE_NAMES)
+    for copy in _flipped_copies(path, tmp_path, n_flips=30, columns=read):
         with pytest.raises(DatasetError, match="corrupt Parquet file"):
-            load_view(copy, observables="all45")  # load_view reads (and checks) only the columns it needs
+            load_view(copy, observables="all45")
 
 
 def test_shipped_files_carry_page_checksums(tmp_path):
@@ -688,3 +707,90 @@ def test_learning_curve_columns_are_optional_and_round_trip(small_table, tmp_pat
     assert validate_table(old)[curve].isna().all().all()
     view = load_view(tmp_path, "grad")
     assert not set(curve) & set(view.meta.columns)  # per-checkpoint values, not trajectory metadata
+
+
+# ---------------------------------------------------------------- optional columns: gradfwd and layer sizes (issue 14)
+
+
+def _with_recorded_columns(frame):
+    """``frame`` as lrid_generate writes it: gradfwd values and per-layer sizes."""
+    out = frame.copy()
+    rng = np.random.default_rng(7)
+    for name in FORWARD_GRADIENT_NAMES:
+        out[name] = rng.normal(size=len(out)).astype(np.float32)
+    codes = pd.factorize(out["layer_name"])[0]
+    out["n_inputs"], out["n_outputs"], out["n_weights"] = 10 + codes, 20 + codes, (10 + codes) * (20 + codes)
+    return out
+
+
+def test_forward_gradient_and_size_columns_are_optional_typed_and_round_trip(small_table, tmp_path):
+    optional = list(FORWARD_GRADIENT_NAMES + SIZE_COLUMNS)
+    old = validate_table(small_table).drop(columns=optional)  # a file written before the columns existed
+    pq.write_table(pa.Table.from_pandas(old, preserve_index=False), tmp_path / "a_old.parquet")
+    new = _with_recorded_columns(small_table)
+    new["run_id"] = new["run_id"] + "-new"
+    new["n_weights"] = new["n_weights"].astype(np.int32)  # a narrower integer type is cast, as for other columns
+    write_table(new, tmp_path / "b_new.parquet")
+    both = read_table(tmp_path)
+    assert sorted(both.columns) == sorted(SCHEMA.names)
+    assert both[list(FORWARD_GRADIENT_NAMES)].dtypes.tolist() == [np.float32] * 3
+    assert both[list(SIZE_COLUMNS)].dtypes.tolist() == ["Int64"] * 3
+    first, second = both.iloc[: len(old)], both.iloc[len(old):].reset_index(drop=True)
+    assert first[optional].isna().all().all()  # absent = null
+    np.testing.assert_array_equal(second["gradfwdraw_id"], new["gradfwdraw_id"].to_numpy())
+    np.testing.assert_array_equal(second["n_weights"].to_numpy(dtype=np.int64), new["n_weights"].to_numpy())
+    assert validate_table(small_table.drop(columns=optional))[optional].isna().all().all()
+    # sizes are trajectory metadata: in the view's meta, null where not recorded
+    view = load_view(tmp_path, "gradfwd", filters={"run_id": list(new["run_id"].unique())})
+    assert view.observables == list(FORWARD_GRADIENT_NAMES)
+    sizes = new.drop_duplicates("layer_name").set_index("layer_name")["n_inputs"]
+    np.testing.assert_array_equal(view.meta["n_inputs"].to_numpy(dtype=np.int64),
+                                  sizes.loc[view.meta["layer_name"].astype(str)].to_numpy())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "extra column(s) change along trajectories" any more
+        everything = load_view(tmp_path, "all")
+    assert list(everything.meta.columns[-3:]) == list(SIZE_COLUMNS)
+    assert everything.meta["n_inputs"].isna().sum() == len(everything) // 2
+    assert list(to_view(small_table.drop(columns=optional)).meta.columns[-3:]) == list(SIZE_COLUMNS)
+
+
+@pytest.mark.parametrize("column, value, message", [
+    ("n_inputs", 0, "must be > 0"), ("n_weights", -3, "must be > 0"), ("n_outputs", 2.5, "expected integers"),
+    ("gradfwdabs_id", "x", "expected numbers"),
+])
+def test_forward_gradient_and_size_columns_are_validated(small_table, column, value, message):
+    frame = _with_recorded_columns(small_table)
+    frame[column] = frame[column].astype(object)
+    frame.loc[3, column] = value
+    with pytest.raises(DatasetError, match=rf"(?=.*{message})(?=.*column '{column}', row 3: value)"):
+        validate_table(frame)
+
+
+def test_layer_sizes_must_be_the_same_along_a_trajectory(small_table, tmp_path):
+    frame = _with_recorded_columns(small_table)
+    frame.loc[5, "n_outputs"] += 1
+    pattern = r"column 'n_outputs' differs between its checkpoints"
+    with pytest.raises(DatasetError, match=pattern):
+        validate_table(frame)
+    _write_plain(frame, tmp_path / "runs.parquet")
+    with pytest.raises(DatasetError, match=pattern):
+        load_view(tmp_path / "runs.parquet")
+
+
+def test_forward_gradient_on_data_without_it_is_one_clear_error(small_table, tmp_path):
+    path = write_table(small_table, tmp_path / "old.parquet")  # the optional columns stored as nulls
+    pattern = r"old\.parquet: this data has no forward-Jacobian recording \(gradfwd.*The paper used gradavg"
+    for observables in ("gradfwd", "all_fwd", "gradfwdsq_id"):
+        with pytest.raises(DatasetError, match=pattern):
+            load_view(path, observables)
+    with pytest.raises(DatasetError, match=r"^table: this data has no forward-Jacobian recording"):
+        to_view(small_table.drop(columns=list(FORWARD_GRADIENT_NAMES)), "gradfwd")
+    assert load_view(path, "grad").observables == list(MEASURE_GROUPS["grad"])  # the paper's gradient is there
+
+
+def test_the_contract_module_is_re_exported_by_dataset():
+    from lrid_analysis import contract
+
+    for name in contract.__all__:
+        assert getattr(dataset, name) is getattr(contract, name)
+        assert name in dataset.__all__

@@ -183,5 +183,18 @@ def test_observable_sets_are_defined_once():
         assert observable_sets(name, ())[name] == list(OBSERVABLE_SETS[name])
     assert not hasattr(F, "OBSERVABLE_SETS")
     assert resolve_observables(["grad", "gradavgsq_id", "actabs_norm"]) == list(OBSERVABLE_SETS["grad"]) + ["actabs_norm"]
-    with pytest.raises(ValueError, match="sets: weight, act, grad, all, all45"):
+    with pytest.raises(ValueError, match="sets: weight, act, grad, gradfwd, all, all_fwd, all45"):
         resolve_observables("weights")
+    # the forward-Jacobian variant of all: the paper's gradient set replaced, nothing else
+    assert OBSERVABLE_SETS["all_fwd"] == OBSERVABLE_SETS["weight"] + OBSERVABLE_SETS["act"] + OBSERVABLE_SETS["gradfwd"]
+    assert [n.replace("gradfwd", "gradavg") for n in OBSERVABLE_SETS["gradfwd"]] == list(OBSERVABLE_SETS["grad"])
+
+
+def test_forward_gradient_sets_in_the_feature_builders():
+    names = F.resolve_observables("all_fwd")
+    by_measure = F.feature_groups("all_fwd", 4, by="measure")
+    assert list(by_measure) == ["weight", "act", "gradfwd", "layer_position"]
+    first = names.index("gradfwdabs_id")
+    np.testing.assert_array_equal(by_measure["gradfwd"], np.arange(first * 4, (first + 3) * 4))
+    assert F.feature_names("gradfwd", 2, include_position=False) == [
+        "gradfwdabs_id@0", "gradfwdabs_id@1", "gradfwdraw_id@0", "gradfwdraw_id@1", "gradfwdsq_id@0", "gradfwdsq_id@1"]

@@ -48,7 +48,8 @@ def build_parser(module):
                              f"repeat or comma-separate for several (registered: {', '.join(list_classifiers())}; "
                              f"default: {', '.join(defaults['classifiers'])})")
     common.add_argument("--observables", action="append", metavar="SETS",
-                        help="weight, act, grad, all (24 admissible), all45, or statistic names; comma list "
+                        help="weight, act, grad, all (24 admissible), all45, gradfwd and all_fwd (forward-Jacobian "
+                             "gradient, generated data), or statistic names; comma list "
                              f"(default: {', '.join(defaults['observables'])})")
     splits_default = getattr(module, "SPLITS_DEFAULT", 10)
     common.add_argument("--splits", type=int, default=splits_default, metavar="N",

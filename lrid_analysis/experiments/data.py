@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from ..dataset import AnalysisView, DatasetError, apply_filters, load_view, to_view
-from ..observables import OBSERVABLE_NAMES
+from ..observables import KNOWN_NAMES
 from ..sources import resolve_data
 from .options import ExperimentError
 
@@ -30,7 +30,7 @@ def union(sets):
     ['actabs_norm', 'gradavgsq_id']
     """
     wanted = {name for names in sets.values() for name in names}
-    return [name for name in OBSERVABLE_NAMES if name in wanted]
+    return [name for name in KNOWN_NAMES if name in wanted]
 
 
 def _full_access(view, description):

@@ -14,6 +14,12 @@ group of columns (the layer position is a group too):
   across test rows (``--repeats`` permutations per split); mean and s.e.m.
   over splits. Each statistic's permutation importance is tested against 0
   (one-sided corrected resampled t-test, Holm over the statistics).
+
+Where the data records the forward-Jacobian gradient (``--gradient auto``,
+see :mod:`lrid_analysis.experiments.gradient`), a second forest ranks
+``all_fwd`` (``gradfwd`` in place of ``gradavg``) on the same splits: the
+summary gains ``observables`` and ``rank`` columns and ``tables["ranking"]``
+puts the two rankings side by side.
 """
 
 from __future__ import annotations
@@ -27,7 +33,13 @@ from .. import importance, plots, stats
 from ..features import feature_groups
 from .cli import cli_kwargs
 from .context import prepare
-from .options import ExperimentError
+from .gradient import (
+    add_gradient_argument,
+    gradient_params,
+    gradient_sets,
+    resolve_gradient,
+)
+from .options import ExperimentError, observable_sets
 from .summaries import format_summary, summarize
 
 NAME = "importance"
@@ -37,22 +49,27 @@ Trains the random forest on all observables over --splits category-balanced spli
 reports, per statistic (its whole trajectory; the layer position is one group), the
 Gini importance (mean ± s.e.m. over all trees of all splits, as in the paper) and the
 permutation importance (drop in test accuracy when the statistic's trajectory is
-permuted across test rows; mean ± s.e.m. over splits).
+permuted across test rows; mean ± s.e.m. over splits). On data that records the
+forward-Jacobian gradient (generated data), a second forest ranks all_fwd (gradfwd in
+place of gradavg) on the same splits, and the two rankings are shown side by side
+(--gradient chooses).
 """
 EXAMPLES = (
     "python -m lrid_analysis.experiments importance",
     "python -m lrid_analysis.experiments importance --by measure --repeats 10",
+    "python -m lrid_analysis.experiments importance --data runs/my_sweep --gradient both",
 )
 DEFAULTS = {"classifiers": ("random_forest",), "observables": ("all",)}
 
 
 def add_arguments(parser):
-    """``--repeats``, ``--by``."""
+    """``--repeats``, ``--by``, ``--gradient``."""
     group = parser.add_argument_group("importance options")
     group.add_argument("--repeats", type=int, default=5, metavar="N",
                        help="permutations per split and statistic (default: 5)")
     group.add_argument("--by", choices=("statistic", "measure"), default="statistic",
                        help="group columns by statistic (default) or by measure (weight/act/grad)")
+    add_gradient_argument(group)
 
 
 def _split_importances(estimator, X, X_test, y, train, test, split, observables, n_checkpoints, by, n_repeats,
@@ -93,24 +110,48 @@ def _pooled_over_trees(part):
     return float(grand), float(np.sqrt(max(var, 0.0) / total)) if total > 1 else float("nan")
 
 
-def summarize_importances(per_split):
-    """Mean ± s.e.m. per (method, group), method being ``gini`` or ``permutation``.
+def summarize_importances(per_split, by=()):
+    """Mean ± s.e.m. per (``by``, method, group), method being ``gini`` or ``permutation``.
 
     Gini: over all trees of all splits (``sem``) and over splits
     (``sem_splits``); permutation: over splits (both columns).
     """
     rows = []
-    for (kind, group), part in per_split.groupby(["method", "group"], sort=False):
+    for keys, part in per_split.groupby([*by, "method", "group"], sort=False):
+        *outer, kind, group = keys
         split_mean, split_sem = stats.mean_sem(part["value"].to_numpy(dtype=float))
         mean, sem = (_pooled_over_trees(part) if kind == "gini" else (float(split_mean), float(split_sem)))
-        rows.append({"method": kind, "group": group, "measure": part["measure"].iloc[0],
+        rows.append({**dict(zip(by, outer)), "method": kind, "group": group, "measure": part["measure"].iloc[0],
                      "importance_mean": mean, "importance_sem": sem, "sem_splits": float(split_sem),
                      "n_splits": len(part), "n_trees": int(part["n_trees"].sum())})
     return pd.DataFrame(rows)
 
 
+def ranking(summary):
+    """Rank the groups of each observable set and put the rankings side by side.
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        :func:`summarize_importances` by ``observables``.
+
+    Returns
+    -------
+    ranked : pandas.DataFrame
+        ``summary`` with ``rank``: 1 for the most important group of its
+        (observables, method), ties in summary order.
+    side_by_side : pandas.DataFrame
+        One row per (method, rank): the group at that rank under each set
+        (a column per set, in summary order).
+    """
+    rank = summary.groupby(["observables", "method"])["importance_mean"].rank(ascending=False, method="first")
+    ranked = summary.assign(rank=rank.astype("Int64"))
+    side_by_side = ranked.pivot(index=["method", "rank"], columns="observables", values="group")
+    return ranked, side_by_side[list(pd.unique(summary["observables"]))].reset_index().rename_axis(columns=None)
+
+
 def run(data=None, *, classifier=None, observables=None, n_splits=10, random_state=0, n_jobs=1, out=None, n_repeats=5,
-        by="statistic", **options):
+        by="statistic", gradient="auto", **options):
     """Gini and permutation importance of every statistic.
 
     Parameters
@@ -123,62 +164,93 @@ def run(data=None, *, classifier=None, observables=None, n_splits=10, random_sta
         Permutations per split and group.
     by : {"statistic", "measure"}
         Column groups.
+    gradient : {"auto", "gradavg", "gradfwd", "both"}
+        The gradient of the set (see :mod:`lrid_analysis.experiments.gradient`):
+        ``both`` ranks the set and its ``gradfwd`` variant (``all`` and
+        ``all_fwd``) with one forest each on the same splits; ``auto``: both
+        where the data records ``gradfwd``, else ``gradavg`` (the paper).
 
     Returns
     -------
     ExperimentResult
-        ``summary``: importance per (method, group); ``table``: test
-        scores per split; ``tables["per_split"]``: importance per split;
-        ``tables["accuracy"]``: accuracy summary.
+        ``summary``: importance per (method, group) (and per
+        ``observables``, with a ``rank``, when two sets are ranked);
+        ``table``: test scores per split; ``tables["per_split"]``:
+        importance per split; ``tables["accuracy"]``: accuracy summary;
+        ``tables["ranking"]``: the rankings side by side (two sets only).
     """
     if int(n_repeats) < 1:
         raise ExperimentError(f"--repeats must be >= 1, got {n_repeats}")
     if by not in ("statistic", "measure"):
         raise ExperimentError(f"--by must be 'statistic' or 'measure', got {by!r}")
-    ctx = prepare(NAME, data, classifier=classifier, observables=observables,
+    sets = observable_sets(observables, DEFAULTS["observables"])
+    if len(sets) != 1:
+        raise ExperimentError(f"importance takes one observable set (got {', '.join(sets)})")
+    gradient = resolve_gradient(gradient, data, options.get("filters"), options.get("verbose", True))
+    ctx = prepare(NAME, data, classifier=classifier, observables=gradient_sets(sets, gradient),
                   default_classifiers=DEFAULTS["classifiers"], default_observables=DEFAULTS["observables"],
                   n_splits=n_splits, random_state=random_state, n_jobs=n_jobs, out=out,
-                  extra_params={"n_repeats": int(n_repeats), "by": by}, **options)
-    if len(ctx.classifiers) != 1 or len(ctx.observable_sets) != 1:
-        raise ExperimentError("importance takes one classifier and one observable set "
-                              f"(got {', '.join(ctx.classifiers)} and {', '.join(ctx.observable_sets)})")
-    label, obs = next(iter(ctx.classifiers)), next(iter(ctx.observable_sets))
+                  extra_params={"n_repeats": int(n_repeats), "by": by, **gradient_params(gradient)}, **options)
+    if len(ctx.classifiers) != 1:
+        raise ExperimentError(f"importance takes one classifier (got {', '.join(ctx.classifiers)})")
+    label = next(iter(ctx.classifiers))
     pairs, names = ctx.balanced_pairs()
-    sub, X = ctx.features(obs)
-    extra = partial(_split_importances, observables=list(sub.observables), n_checkpoints=sub.X.shape[1], by=by,
-                    n_repeats=int(n_repeats), seed=ctx.random_state)
-    condition = ctx.condition({"classifier": label, "observables": obs}, ctx.classifier(label, sub.X.shape[1]), X,
-                          sub.y, pairs, names, extra=extra)
-    table, per_split = ctx.evaluate([condition])
-    summary = summarize_importances(per_split)
+    conditions = []
+    for obs in ctx.observable_sets:
+        sub, X = ctx.features(obs)
+        extra = partial(_split_importances, observables=list(sub.observables), n_checkpoints=sub.X.shape[1], by=by,
+                        n_repeats=int(n_repeats), seed=ctx.random_state)
+        conditions.append(ctx.condition({"classifier": label, "observables": obs},
+                                        ctx.classifier(label, sub.X.shape[1]), X, sub.y, pairs, names, extra=extra))
+    table, per_split = ctx.evaluate(conditions)
+    several = len(ctx.observable_sets) > 1  # a set and its gradfwd variant: per-set columns
+    outer = ["observables"] if several else []
+    summary = summarize_importances(per_split, by=outer)
     accuracy = summarize(table, ["classifier", "observables"])
+    tables = {"per_split": per_split, "accuracy": accuracy}
+    if several:
+        summary, tables["ranking"] = ranking(summary)
 
-    perm = per_split[per_split["method"] == "permutation"]
-    n_train, n_test = table["n_train"].mean(), table["n_test"].mean()
-    rows = []
-    for group, part in perm.groupby("group", sort=False):
-        values = part["value"].to_numpy(dtype=float)
-        if len(values) < 2 or not np.isfinite(values).all():
-            continue
-        result = stats.corrected_ttest(values, n_train, n_test, popmean=0.0, alternative="greater")
-        rows.append({"family": "permutation importance > 0", "group": group, "mean": result.mean,
-                     "t": result.statistic, "df": result.df, "p": result.pvalue, "n_splits": len(values)})
-    comparisons = pd.DataFrame(rows)
-    if not comparisons.empty:
-        comparisons["reject"], comparisons["p_holm"] = stats.holm(comparisons["p"].to_numpy())
+    comparisons = _greater_than_zero(per_split[per_split["method"] == "permutation"], table, outer)
 
     def draw():
-        return plots.importance_bars(summary, statistic="group", group="measure", panel="method",
+        shown = summary.assign(panel=summary["method"] + (": " + summary["observables"] if several else ""))
+        return plots.importance_bars(shown, statistic="group", group="measure", panel="panel",
                                        mean="importance_mean", sem="importance_sem",
-                                       title=f"Importance per {by} ({label}, {obs})")
+                                       title=f"Importance per {by} ({label}, {' vs '.join(ctx.observable_sets)})")
     if ctx.verbose:
         print("\ntest accuracy of the forests:")
         print(format_summary(accuracy))
-    return ctx.finish(table, summary, comparisons, draw, tables={"per_split": per_split, "accuracy": accuracy},
+        if several:
+            print("\nrankings side by side (gradavg: the paper's gradient; gradfwd: through the forward weights):")
+            with pd.option_context("display.max_rows", 200, "display.width", 200):
+                print(tables["ranking"].to_string(index=False))
+    return ctx.finish(table, summary, comparisons, draw, tables=tables,
                       seeds={"permutation_seed": ctx.random_state},
                       heading="importance (in %; Gini: share of impurity decrease; permutation: accuracy drop)")
 
 
+def _greater_than_zero(perm, table, outer):
+    """One-sided corrected t-tests of each group's permutation importance against 0, Holm within each set."""
+    n_train, n_test = table["n_train"].mean(), table["n_test"].mean()
+    frames = []
+    for keys, in_set in (perm.groupby(outer, sort=False) if outer else [((), perm)]):
+        rows = []
+        for group, part in in_set.groupby("group", sort=False):
+            values = part["value"].to_numpy(dtype=float)
+            if len(values) < 2 or not np.isfinite(values).all():
+                continue
+            result = stats.corrected_ttest(values, n_train, n_test, popmean=0.0, alternative="greater")
+            rows.append({"family": "permutation importance > 0", **dict(zip(outer, keys)), "group": group,
+                         "mean": result.mean, "t": result.statistic, "df": result.df, "p": result.pvalue,
+                         "n_splits": len(values)})
+        frame = pd.DataFrame(rows)
+        if not frame.empty:
+            frame["reject"], frame["p_holm"] = stats.holm(frame["p"].to_numpy())
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
 def main(args):
     """Command-line entry: ``python -m lrid_analysis.experiments importance``."""
-    return run(args.data, n_repeats=args.repeats, by=args.by, **cli_kwargs(args, NAME))
+    return run(args.data, n_repeats=args.repeats, by=args.by, gradient=args.gradient, **cli_kwargs(args, NAME))

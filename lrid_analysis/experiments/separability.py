@@ -8,6 +8,12 @@ pair by split). The splits are drawn in both groupings by default (a
 whole networks (no network in both train and test). Comparisons: each classifier against the random forest
 within an observable set, and each observable set against ``all`` within a
 classifier (corrected resampled t-tests, Holm within each family).
+
+Where the data records the forward-Jacobian gradient (``--gradient auto``,
+see :mod:`lrid_analysis.experiments.gradient`), the sets ``gradfwd`` and
+``all_fwd`` run beside ``grad`` and ``all``, and a family ``gradfwd vs
+gradavg`` compares ``gradfwd`` with ``grad`` and ``all_fwd`` with ``all``
+(the ``vs all`` family keeps the paper's sets).
 """
 
 from __future__ import annotations
@@ -15,9 +21,17 @@ from __future__ import annotations
 import pandas as pd
 
 from .. import plots
+from ..observables import FORWARD_SETS
 from ..splits import GROUPINGS
 from .cli import cli_kwargs
 from .context import prepare
+from .gradient import (
+    add_gradient_argument,
+    gradient_comparisons,
+    gradient_params,
+    gradient_sets,
+    resolve_gradient,
+)
 from .options import ExperimentError
 from .splitting import category_balanced_pairs
 from .summaries import compare, summarize
@@ -31,11 +45,14 @@ the test accuracy (mean ± s.e.m.). The splits are drawn twice (--grouping both,
 default): over layer trajectories (trajectory, the paper's draw: layers of one network
 fall in train and test) and over whole networks (network: the question of an
 experimentalist recording new animals). Default classifiers: the paper's random forest,
-linear SVM and Conv1D MLP (--quick: only the random forest).
+linear SVM and Conv1D MLP (--quick: only the random forest). On data that records the
+forward-Jacobian gradient (generated data), the sets gradfwd and all_fwd run beside grad
+and all, compared pairwise (family "gradfwd vs gradavg"; --gradient chooses).
 """
 EXAMPLES = (
     "python -m lrid_analysis.experiments separability --quick",
     "python -m lrid_analysis.experiments separability --classifier random_forest,xgboost --splits 5",
+    "python -m lrid_analysis.experiments separability --data runs/my_sweep --quick --gradient both",
 )
 GROUPINGS = (*GROUPINGS, "both")
 GROUPING_DEFAULT = "both"
@@ -43,11 +60,12 @@ DEFAULTS = {"classifiers": ("random_forest", "svm", "conv1d"), "observables": ("
 
 
 def add_arguments(parser):
-    """No options beyond the common ones."""
+    """``--gradient``."""
+    add_gradient_argument(parser.add_argument_group("separability options"))
 
 
 def run(data=None, *, classifier=None, observables=None, n_splits=10, random_state=0, n_jobs=1, out=None,
-        grouping="both", **options):
+        grouping="both", gradient="auto", **options):
     """Accuracy of every classifier on every observable set.
 
     Parameters
@@ -64,6 +82,10 @@ def run(data=None, *, classifier=None, observables=None, n_splits=10, random_sta
     grouping : {"both", "trajectory", "network"}
         Units of the category-balanced splits: layer trajectories (the
         paper), whole networks, or both (default; a ``grouping`` column).
+    gradient : {"auto", "gradavg", "gradfwd", "both"}
+        The gradient of the sets ``grad`` and ``all`` (see
+        :mod:`lrid_analysis.experiments.gradient`); ``auto``: both where the
+        data records ``gradfwd``, else ``gradavg`` (the paper).
     out : str or Path, optional
         Output folder; nothing is written when None.
     **options
@@ -78,10 +100,12 @@ def run(data=None, *, classifier=None, observables=None, n_splits=10, random_sta
     if grouping not in GROUPINGS:
         raise ExperimentError(f"unknown grouping {grouping!r}; use one of {', '.join(GROUPINGS)}")
     groupings = [g for g in GROUPINGS[:-1] if grouping in (g, "both")]
-    ctx = prepare(NAME, data, classifier=classifier, observables=observables,
+    gradient = resolve_gradient(gradient, data, options.get("filters"), options.get("verbose", True))
+    sets = gradient_sets(DEFAULTS["observables"] if observables is None else observables, gradient)
+    ctx = prepare(NAME, data, classifier=classifier, observables=sets,
                   default_classifiers=DEFAULTS["classifiers"], default_observables=DEFAULTS["observables"],
                   n_splits=n_splits, random_state=random_state, n_jobs=n_jobs, out=out,
-                  extra_params={"grouping": grouping}, **options)
+                  extra_params={"grouping": grouping, **gradient_params(gradient)}, **options)
     conditions = []
     drawn = {}
     for unit in groupings:
@@ -101,9 +125,13 @@ def run(data=None, *, classifier=None, observables=None, n_splits=10, random_sta
                                                 ctx.classifier(label, sub.X.shape[1]), X, sub.y, pairs, names))
     table, _ = ctx.evaluate(conditions)
     summary = summarize(table, ["grouping", "classifier", "observables"])
+    # the vs-all family over the sets of one gradient (the paper's, unless only gradfwd ran)
+    paper = table[~table["observables"].isin(list(FORWARD_SETS.values()))] if gradient == "both" else table
     comparisons = [
         compare(table, "classifier", within=["grouping", "observables"], reference="random_forest"),
-        compare(table, "observables", within=["grouping", "classifier"], reference="all"),
+        compare(paper, "observables", within=["grouping", "classifier"],
+                reference="all_fwd" if gradient == "gradfwd" else "all"),
+        gradient_comparisons(table, within=["grouping", "classifier"]) if gradient == "both" else pd.DataFrame(),
     ]
     comparisons = [c for c in comparisons if not c.empty]
     def draw():
@@ -116,4 +144,4 @@ def run(data=None, *, classifier=None, observables=None, n_splits=10, random_sta
 
 def main(args):
     """Command-line entry: ``python -m lrid_analysis.experiments separability``."""
-    return run(args.data, **cli_kwargs(args, NAME))
+    return run(args.data, gradient=args.gradient, **cli_kwargs(args, NAME))

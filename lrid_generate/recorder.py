@@ -66,6 +66,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from lrid_analysis.contract import SIZE_COLUMNS
 from lrid_analysis.observables import FORWARD_GRADIENT_NAMES, OBSERVABLE_NAMES, STATISTICS, n_kept_units
 
 __all__ = [
@@ -85,9 +86,8 @@ __all__ = [
 _MEASURE_CODES = {"weight": 0, "act": 1, "gradavg": 2, "gradfwd": 3}
 #: Columns of :meth:`Recorder.observe`: the 45 public observables, then the forward-Jacobian ``gradfwd``.
 RECORDED_NAMES = OBSERVABLE_NAMES + FORWARD_GRADIENT_NAMES
-#: Size columns of :meth:`Recorder.record`: a layer's input and output units per example and its kernel entries
-#: (the units a measurement of ``unit_fraction`` f keeps are ``ceil(f * n)``).
-SIZE_COLUMNS = ("n_inputs", "n_outputs", "n_weights")
+# SIZE_COLUMNS (from the data contract): a layer's input and output units per example and its kernel entries
+# (the units a measurement of ``unit_fraction`` f keeps are ``ceil(f * n)``), in every recorded row.
 
 
 @dataclass(frozen=True, order=True)

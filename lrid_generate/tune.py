@@ -154,8 +154,9 @@ def tune(preset, out, lr_file=None, tasks=None, architectures=None, rules=None, 
     device, data_dir
         As for :func:`lrid_generate.train.train_network`.
     limit : int, optional
-        Train at most this many missing pilots (in grid order), then stop
-        (resume later); the file is written only once every pilot is done.
+        Train the missing pilots of whole packs, in grid order, until at
+        least this many are trained, then stop (resume later); the file is
+        written only once every pilot is done.
     progress : bool
         Show a progress bar.
     lr_grid : sequence of float, optional
@@ -203,11 +204,20 @@ def tune(preset, out, lr_file=None, tasks=None, architectures=None, rules=None, 
             elif stored["spec"] != spec.to_dict():
                 raise SweepError(f"{record_path} holds pilot {_pilot_id(spec)} with other settings; "
                                  "use another folder or delete the file")
+    # pilots of one (task, architecture, rule family) train together; a limit takes whole packs, so an
+    # interrupted tuning trains every pilot with the pack-mates of an uninterrupted one
+    packs = make_packs(todo, pack=pack)
     if limit is not None:
-        todo = todo[:max(int(limit), 0)]
+        kept, n = [], 0
+        for members in packs:
+            if n >= int(limit):
+                break
+            kept.append(members)
+            n += len(members)
+        packs = kept
     trained = 0
-    bar = tqdm(total=len(todo), disable=not progress, desc=f"tune {preset.name}", unit="pilot")
-    for pack in make_packs(todo, pack=pack):  # pilots of one (task, architecture, rule family) train together
+    bar = tqdm(total=sum(map(len, packs)), disable=not progress, desc=f"tune {preset.name}", unit="pilot")
+    for pack in packs:
         start = time.perf_counter()
         results = train_pack(pack, device=device, data_dir=data_dir)
         seconds = (time.perf_counter() - start) / len(pack)

@@ -38,12 +38,13 @@ def test_pilot_specs_hold_out_training_data():
 
 def test_tune_writes_rates_the_preset_reads_and_resumes(tmp_path):
     lr_file = tmp_path / "rates.json"
-    partial = tune(TINY, tmp_path / "pilots", lr_file=lr_file, limit=3, progress=False)
-    assert partial["trained"] == 3 and partial["missing"] == 1 and not lr_file.exists()
-    result = tune(TINY, tmp_path / "pilots", lr_file=lr_file, progress=False)
-    assert result["trained"] == 1 and result["missing"] == 0
-    # an uninterrupted run gives the same scores (seeded training)
-    fresh = tune(TINY, tmp_path / "fresh", lr_file=tmp_path / "fresh.json", progress=False)
+    # packs of two pilots: a limit of 1 trains one whole pack
+    partial = tune(TINY, tmp_path / "pilots", lr_file=lr_file, limit=1, progress=False, pack=2)
+    assert partial["trained"] == 2 and partial["missing"] == 2 and not lr_file.exists()
+    result = tune(TINY, tmp_path / "pilots", lr_file=lr_file, progress=False, pack=2)
+    assert result["trained"] == 2 and result["missing"] == 0
+    # an uninterrupted run gives the same scores (seeded training, the same pack-mates)
+    fresh = tune(TINY, tmp_path / "fresh", lr_file=tmp_path / "fresh.json", progress=False, pack=2)
     assert fresh["pilots"] == result["pilots"] and fresh["trained"] == 4
     # pilots are packed by default; one at a time gives the same scores
     alone = tune(TINY, tmp_path / "alone", lr_file=tmp_path / "alone.json", progress=False, pack=1)
@@ -89,7 +90,7 @@ def test_tune_refuses_pilots_with_other_settings_and_bad_files(tmp_path):
 
 def test_tune_cli(tmp_path, capsys):
     code = main(["tune", "--preset", "tiny", "--out", str(tmp_path / "p"), "--lr-file", str(tmp_path / "r.json"),
-                 "--rules", "sgdm", "--epochs", "1", "--limit", "1", "--quiet"])
+                 "--rules", "sgdm", "--epochs", "1", "--limit", "1", "--pack", "1", "--quiet"])
     out = capsys.readouterr().out
     assert code == 0 and "missing: run again" in out
     assert main(["tune", "--preset", "tiny", "--out", str(tmp_path / "p"), "--lr-file", str(tmp_path / "r.json"),

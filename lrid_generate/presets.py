@@ -323,6 +323,9 @@ class Preset:
         Architecture -> the architecture whose tuned rates it takes (on the
         same task and rule); ``tune`` trains pilots for the representatives
         only. Architectures not listed are tuned themselves.
+    noisy_statistics : {"all", "admissible"}
+        What compaction keeps of the unit-subsampled / noisy rows (see
+        :func:`lrid_generate.store.compact`).
     """
 
     name: str
@@ -353,6 +356,7 @@ class Preset:
     lr_grid: tuple = (0.1, 0.3, 1.0, 3.0, 10.0)
     tune_epochs: object = 3
     tune_family: dict = field(default_factory=dict)
+    noisy_statistics: str = "all"
 
     def tune_representative(self, architecture):
         """The architecture whose tuned rates ``architecture`` takes (itself unless ``tune_family`` says)."""
@@ -603,6 +607,8 @@ PRESETS = {
         # ResNet-18v2 chose the same SGDM / Adam / FA rates within one grid step)
         tune_family={**{a: "resnet18" for a in ("resnet18v2", "resnet34", "resnet34v2")}, "alexnetlrn": "alexnet",
                      **{a: "knet" for a in ("knetlrn", "knetc4", "knetc4lrn")}},
+        # the 48 noise-grid networks hold ~3/4 of the rows: their non-admissible statistics are not shipped
+        noisy_statistics="admissible",
     ),
     "embedded_v1": Preset(
         name="embedded_v1",

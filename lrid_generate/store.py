@@ -55,7 +55,8 @@ import lrid_generate
 from lrid_analysis.atomic import write_text_atomic
 from lrid_analysis.dataset import write_table
 from lrid_generate.claims import CLAIMS_DIR
-from lrid_generate.presets import DEFAULT_MODEL_SEED, RunSpec, SweepError
+from lrid_analysis.observables import ADMISSIBLE_NAMES, OBSERVABLE_NAMES
+from lrid_generate.presets import DEFAULT_MODEL_SEED, PRESETS, RunSpec, SweepError
 from lrid_generate.tasks import resolve_dataset_seed
 
 __all__ = [
@@ -195,7 +196,31 @@ def write_shard(out, spec, rows, summary):
     return write_table(rows, path, metadata=metadata)
 
 
-def compact(out, source=None):
+#: ``noisy_statistics`` of :func:`compact`: keep every statistic of the unit-subsampled / noisy rows, or only
+#: the 24 admissible ones (and ``gradfwd``), the others stored as nulls.
+NOISY_STATISTICS = ("all", "admissible")
+
+
+def _noisy_statistics(source, value):
+    if value is None:
+        preset = PRESETS.get(source)
+        value = preset.noisy_statistics if preset is not None else "all"
+    if value not in NOISY_STATISTICS:
+        raise SweepError(f"noisy_statistics must be one of {NOISY_STATISTICS}, got {value!r}")
+    return value
+
+
+def _lean(frame):
+    """``frame`` with the non-admissible statistics of its noisy / subsampled rows set to null."""
+    noisy = ~((frame["unit_fraction"] == 1.0) & (frame["noise_std"] == 0.0)).to_numpy()
+    dropped = [n for n in OBSERVABLE_NAMES if n not in ADMISSIBLE_NAMES]
+    if noisy.any():
+        frame = frame.copy()
+        frame.loc[noisy, dropped] = np.nan
+    return frame
+
+
+def compact(out, source=None, noisy_statistics=None):
     """Merge the per-network shards of each task folder into one ``compacted.parquet``.
 
     Many small Parquet files carry a footer each; one file per (source, task)
@@ -211,6 +236,14 @@ def compact(out, source=None):
     out : str or Path
     source : str, optional
         Only folders of this preset (``source=<name>``).
+    noisy_statistics : {"all", "admissible"}, optional
+        ``admissible`` stores only the 24 admissible statistics (and
+        ``gradfwd``) of the rows measured with unit subsampling or noise,
+        the 21 others as nulls (the unit-noise experiments use the
+        admissible sets; a noise grid is most of a dataset's rows). Default:
+        the ``noisy_statistics`` of the preset named by each folder's source
+        (``all`` for folders of no known preset). Full-access rows are kept
+        whole. Recorded in the file's metadata (``lrid_noisy_statistics``).
 
     Returns
     -------
@@ -219,6 +252,8 @@ def compact(out, source=None):
     """
     from lrid_analysis.dataset import read_table
 
+    if noisy_statistics is not None:
+        _noisy_statistics(source, noisy_statistics)  # a bad value is an error even with nothing to compact
     out = Path(out)
     folders = sorted({p.parent for p in _visible_parquet(out)})
     written = []
@@ -246,7 +281,12 @@ def compact(out, source=None):
             frames.append(read_table(path))
             records[run] = record
         frame = pd.concat(frames, ignore_index=True)
-        write_table(frame, target, metadata={RUNS_METADATA_KEY: json.dumps(records, sort_keys=True)})
+        name = next((part.split("=", 1)[1] for part in folder.parts if part.startswith("source=")), None)
+        mode = _noisy_statistics(name, noisy_statistics)
+        if mode == "admissible":
+            frame = _lean(frame)
+        write_table(frame, target, metadata={RUNS_METADATA_KEY: json.dumps(records, sort_keys=True),
+                                             "lrid_noisy_statistics": mode})
         for path, _ in shards:
             path.unlink()
         written.append(target)
@@ -487,7 +527,7 @@ def missing_runs(out, source, stored=None):
     return [run for run in entry["run_ids"] if (source, run) not in stored]
 
 
-def finalize(out, source=None, compact_files=True, show=20):
+def finalize(out, source=None, compact_files=True, show=20, noisy_statistics=None):
     """End a sweep run by several processes or array tasks: check, compact, write the records.
 
     Refuses (:class:`SweepError`) while any network of the preset(s) in
@@ -503,6 +543,8 @@ def finalize(out, source=None, compact_files=True, show=20):
     compact_files : bool
     show : int
         Missing run ids named in the error (the rest are counted).
+    noisy_statistics : {"all", "admissible"}, optional
+        Passed to :func:`compact`.
 
     Returns
     -------
@@ -527,7 +569,7 @@ def finalize(out, source=None, compact_files=True, show=20):
         raise SweepError("; ".join(problems) + "; run the sweep again (or wait for its tasks) before finalize")
     result = {}
     for name in names:
-        written = compact(out, source=name) if compact_files else []
+        written = compact(out, source=name, noisy_statistics=noisy_statistics) if compact_files else []
         stored = _stored_runs(out)
         statuses = [stored[(name, run)][0]["summary"]["status"] for run in entries[name]["run_ids"]]
         counts = {"total": len(statuses), "complete": statuses.count("complete"),

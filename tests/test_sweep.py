@@ -245,6 +245,34 @@ def test_compaction_keeps_data_and_resume(tiny_out, tmp_path):
     assert len(load_view(out)) == len(load_view(tiny_out))
 
 
+def test_compaction_can_keep_only_the_admissible_statistics_of_noisy_rows(tiny_out, tmp_path, capsys):
+    from lrid_analysis.observables import ADMISSIBLE_NAMES, FORWARD_GRADIENT_NAMES
+
+    full, lean = tmp_path / "full", tmp_path / "lean"
+    shutil.copytree(tiny_out, full)
+    shutil.copytree(tiny_out, lean)
+    keys = ["run_id", "layer_name", "unit_fraction", "noise_std", "obs_seed", "checkpoint"]
+    before = read_table(tiny_out).sort_values(keys).reset_index(drop=True)
+    assert main(["compact", "--out", str(lean), "--noisy-statistics", "admissible"]) == 0
+    compact(full)  # the tiny preset keeps everything
+    after = read_table(lean).sort_values(keys).reset_index(drop=True)
+    noisy = ~((after["unit_fraction"] == 1.0) & (after["noise_std"] == 0.0))
+    assert noisy.any() and (~noisy).any()
+    dropped = [n for n in OBSERVABLE_NAMES if n not in ADMISSIBLE_NAMES]
+    assert after.loc[noisy, dropped].isna().all().all()
+    kept = list(ADMISSIBLE_NAMES) + list(FORWARD_GRADIENT_NAMES)
+    pd.testing.assert_frame_equal(after[kept], before[kept])  # admissible and gradfwd values untouched
+    pd.testing.assert_frame_equal(after[~noisy], before[~noisy])  # full-access rows whole
+    pd.testing.assert_frame_equal(read_table(full).sort_values(keys).reset_index(drop=True), before)
+    files = {name: next(Path(folder).rglob(COMPACTED_NAME)) for name, folder in (("full", full), ("lean", lean))}
+    assert pq.read_schema(files["lean"]).metadata[b"lrid_noisy_statistics"] == b"admissible"
+    assert pq.read_schema(files["full"]).metadata[b"lrid_noisy_statistics"] == b"all"
+    assert files["lean"].stat().st_size < files["full"].stat().st_size
+    assert PRESETS["embedded"].noisy_statistics == "admissible" and PRESETS["tiny"].noisy_statistics == "all"
+    with pytest.raises(SweepError, match="noisy_statistics"):
+        compact(full, noisy_statistics="some")
+
+
 def test_divergence_is_recorded_not_raised(tmp_path):
     preset = small_preset(learning_rates={"sgdm": 1e6, "adam": 0.01})
     counts = run_sweep(preset, tmp_path, progress=False)

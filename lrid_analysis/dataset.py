@@ -52,24 +52,13 @@ from .contract import (
     check_learning_rules,
     validate_table,
 )
+from . import contract as _contract
 from .observables import resolve_observables as _resolve_observables
 from .sources import parquet_files, resolve_data
 
+# the contract's public names, re-exported, then this module's own
 __all__ = [
-    "Column",
-    "COLUMNS",
-    "META_COLUMNS",
-    "OPTIONAL_COLUMNS",
-    "LEARNING_CURVE_COLUMNS",
-    "SIZE_COLUMNS",
-    "TRAJECTORY_KEY",
-    "LAYER_POSITIONS",
-    "LEARNING_RULES",
-    "SCHEMA",
-    "DatasetError",
-    "check_learning_rules",
-    "check_forward_gradient",
-    "validate_table",
+    *_contract.__all__,
     "write_table",
     "write_partitioned",
     "read_table",

@@ -202,14 +202,18 @@ def trajectories(view, include_position=True, check=True):
     return np.concatenate([view.X, onehot], axis=2)
 
 
-def feature_groups(observables, n_checkpoints, include_position=True, by="statistic"):
-    """Column indices of the flat layout, grouped by statistic or by measure.
+def feature_groups(observables, n_checkpoints=None, include_position=True, by="statistic"):
+    """Column indices of the flat layout, or channel indices of the trajectory layout, by statistic or measure.
 
     Parameters
     ----------
     observables : str or sequence of str
         The view's observables (a set name or a list, in view order).
-    n_checkpoints : int
+    n_checkpoints : int, optional
+        Checkpoints of the flat layout (:func:`flatten`). None: indices of
+        the channels (last axis) of the trajectory layout
+        (:func:`trajectories`), which are those of a flat layout of one
+        checkpoint.
     include_position : bool
         Whether the layout has the one-hot columns (group ``"layer_position"``).
     by : {"statistic", "measure"}
@@ -220,11 +224,18 @@ def feature_groups(observables, n_checkpoints, include_position=True, by="statis
     Returns
     -------
     dict of str to ndarray of int
-        In order of first appearance in the layout; every column appears in
-        exactly one group.
+        In order of first appearance in the layout; every column (channel)
+        appears in exactly one group.
+
+    Examples
+    --------
+    >>> {k: v.tolist() for k, v in feature_groups(["actabs_norm", "gradavgsq_id"], 2).items()}
+    {'actabs_norm': [0, 1], 'gradavgsq_id': [2, 3], 'layer_position': [4, 5, 6]}
+    >>> {k: v.tolist() for k, v in feature_groups(["actabs_norm", "gradavgsq_id"], by="measure").items()}
+    {'act': [0], 'grad': [1], 'layer_position': [2, 3, 4]}
     """
     names = resolve_observables(observables)
-    n_checkpoints = int(n_checkpoints)
+    n_checkpoints = 1 if n_checkpoints is None else int(n_checkpoints)
     if n_checkpoints < 1:
         raise ValueError(f"n_checkpoints must be >= 1, got {n_checkpoints}")
     if by not in ("statistic", "measure"):

@@ -1,10 +1,14 @@
 """Which statistics a classifier relies on: grouped Gini and permutation importance.
 
-Both work on groups of columns of the flat layout of
-:func:`lrid_analysis.features.flatten`: a statistic's whole trajectory (its
-``n_checkpoints`` columns), a whole measure (weight / act / grad), or the
-layer-position one-hot (group ``"layer_position"``); see
-:func:`lrid_analysis.features.feature_groups`.
+Both work on groups of features: a statistic's whole trajectory, a whole
+measure (weight / act / grad), or the layer-position one-hot (group
+``"layer_position"``); see :func:`lrid_analysis.features.feature_groups`.
+Gini importance reads a forest fitted on the flat layout of
+:func:`lrid_analysis.features.flatten` (groups of its columns);
+permutation importance takes either layout: flat ``X`` with column groups,
+or trajectory ``X`` of :func:`lrid_analysis.features.trajectories` with
+groups of its channels (the last axis; ``feature_groups(observables)``),
+where a permuted channel carries its whole trajectory.
 
 :func:`gini_importance`
     Mean decrease in Gini impurity of a random forest (Fig. 3 of Nayebi et
@@ -221,7 +225,7 @@ def _permuted_scores(estimator, scorer, X_test, y_test, cols, permutations):
     X_perm = X_test.copy()
     scores = []
     for perm in permutations:
-        X_perm[:, cols] = X_test[np.ix_(perm, cols)]
+        X_perm[..., cols] = X_test[perm][..., cols]
         scores.append(scorer(estimator, X_perm, y_test))
     return scores
 
@@ -240,14 +244,17 @@ def permutation_importance(estimators, X, y, splits, groups, n_repeats=5, random
     ----------
     estimators : fitted estimator or sequence of them
         One per split, each fitted on that split's training rows.
-    X : array-like of shape (n_samples, n_features)
+    X : array-like of shape (n_samples, n_features) or (n_samples, n_checkpoints, n_channels)
+        Flat features, or trajectory features (the groups then index
+        channels, the last axis).
     y : array-like of shape (n_samples,)
     splits : sequence of (train, test) index pairs or of test indices
         Same length and order as ``estimators``; only the test rows are used.
     groups : dict of str to array of int
         Column indices per group, e.g.
         ``features.feature_groups(observables, n_checkpoints, by="statistic")``
-        or ``by="measure"`` for whole measures.
+        or ``by="measure"`` for whole measures; for trajectory ``X``, channel
+        indices: ``features.feature_groups(observables, by=...)``.
     n_repeats : int
         Permutations per split and group.
     random_state : int
@@ -272,15 +279,16 @@ def permutation_importance(estimators, X, y, splits, groups, n_repeats=5, random
         random_state = seed
     X = np.asarray(X)
     y = np.asarray(y)
-    if X.ndim != 2 or len(y) != len(X):
-        raise ValueError(f"X must be 2-D with one row per label; got X {X.shape} and y {y.shape}")
+    if X.ndim not in (2, 3) or len(y) != len(X):
+        raise ValueError(f"X must be 2-D (flat) or 3-D (trajectories) with one row per label; got X {X.shape} "
+                         f"and y {y.shape}")
     if int(n_repeats) < 1:
         raise ValueError(f"n_repeats must be >= 1, got {n_repeats}")
     estimators = _as_list(estimators)
     splits = list(splits)
     if len(splits) != len(estimators):
         raise ValueError(f"got {len(estimators)} estimator(s) for {len(splits)} split(s); pass one per split")
-    groups = _check_groups(groups, X.shape[1])
+    groups = _check_groups(groups, X.shape[-1])
     scorer = get_scorer(scoring) if isinstance(scoring, str) else scoring
     rows = []
     for s, (estimator, split) in enumerate(zip(estimators, splits)):

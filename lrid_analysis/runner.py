@@ -35,6 +35,13 @@ Result table (one row per condition and split)
     ``train_confusion`` (JSON of the confusion matrices, rows actual),
     ``train_index`` and ``test_index`` (the split's rows, so that later work
     such as permutation importance uses the very same splits).
+Several outputs of one fit
+    An estimator whose ``predict`` returns shape ``(n_rows, n_outputs)``
+    and whose fitted ``output_names_`` names the columns (e.g.
+    :class:`~lrid_analysis.trajectories.WindowGeneralizer` with several
+    test windows) is fitted once per split and scored once per output: one
+    row per (condition, split, output), the output's name in the
+    condition's ``output_key`` column.
 """
 
 from __future__ import annotations
@@ -49,6 +56,7 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 from sklearn.base import clone
+from sklearn.pipeline import Pipeline
 from tqdm.auto import tqdm
 
 from .cache import (
@@ -61,7 +69,7 @@ from .cache import (
 )
 from .metrics import balanced_accuracy, confusion_matrix, dprime
 
-__all__ = ["Condition", "RunResult", "resolve_splits", "fit_and_score", "run", "labelled_estimators", "compare",
+__all__ = ["Condition", "RunResult", "resolve_splits", "fit_and_score", "best_params", "groups_fit_params", "run", "labelled_estimators", "compare",
            "DEFAULT_N_JOBS"]
 
 #: Default of ``--n-jobs`` in the experiments and the benchmark harness: all cores.
@@ -174,6 +182,9 @@ class Condition:
         ``extra(estimator, X, X_test, y, train, test, split)`` run in the
         worker after the fit; returns a DataFrame (e.g. importances). Must
         be picklable (a module-level function or a ``functools.partial``).
+    output_key : str, optional
+        Column that names the output of an estimator predicting several
+        (see the module notes); required for such an estimator.
 
     Examples
     --------
@@ -196,6 +207,7 @@ class Condition:
     labels: list | None = None
     meta: pd.DataFrame | None = None
     extra: object = None
+    output_key: str | None = None
     pairs: list = field(init=False, repr=False)
 
     def __post_init__(self):
@@ -220,6 +232,8 @@ class Condition:
             raise ValueError(f"y holds label(s) {unknown} missing from labels={self.labels}")
         if self.cv is None:
             raise ValueError("a condition needs cv: a splitter or (train_index, test_index) pairs")
+        if self.output_key is not None and self.output_key in self.key:
+            raise ValueError(f"output_key {self.output_key!r} is also a key column of the condition")
         self.pairs, names = resolve_splits(self.cv, self.X, self.y, self.groups, self.meta)
         if self.fold_names is None:
             self.fold_names = names
@@ -232,8 +246,9 @@ class Condition:
         extra = None
         if self.extra is not None:
             extra = (joblib_hash_callable(self.extra), code_fingerprint(self.extra))
+        outputs = () if self.output_key is None else (self.output_key,)  # keeps older digests
         return digest(estimator_digest(self.estimator), self.X, self.X_test, self.y, self.groups, self.labels,
-                      extra, library_versions())
+                      extra, *outputs, library_versions())
 
     def split_key(self, condition_digest, k):
         """Content key of split ``k`` of the condition."""
@@ -248,11 +263,38 @@ def joblib_hash_callable(fn):
     return digest(name, getattr(fn, "args", ()), getattr(fn, "keywords", None))
 
 
-def _accepts_groups(estimator):
+def groups_fit_params(estimator, groups):
+    """The ``fit`` keyword arguments that hand ``groups`` to the estimator, or to the last step of a pipeline.
+
+    Parameters
+    ----------
+    estimator : estimator
+    groups : array-like, shape (n_rows,)
+
+    Returns
+    -------
+    dict
+        ``{"groups": groups}`` when ``fit`` has a ``groups`` parameter,
+        ``{"<step>__groups": groups}`` for a :class:`~sklearn.pipeline.Pipeline`
+        whose last step takes them (e.g. a selection behind
+        :class:`~lrid_analysis.trajectories.Flatten`), else empty.
+
+    Examples
+    --------
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from lrid_analysis.classifiers import OOBForestSelection
+    >>> list(groups_fit_params(make_pipeline(StandardScaler(), OOBForestSelection()), [0, 1]))
+    ['oobforestselection__groups']
+    """
+    if isinstance(estimator, Pipeline):
+        name, last = estimator.steps[-1]
+        return {f"{name}__{k}": v for k, v in groups_fit_params(last, groups).items()}
     try:
-        return "groups" in inspect.signature(estimator.fit).parameters
+        accepts = "groups" in inspect.signature(estimator.fit).parameters
     except (TypeError, ValueError):
-        return False
+        accepts = False
+    return {"groups": groups} if accepts else {}
 
 
 def fit_and_score(estimator, X, X_test, y, train, test, labels, groups=None, keep_estimator=False,
@@ -281,7 +323,9 @@ def fit_and_score(estimator, X, X_test, y, train, test, labels, groups=None, kee
         ``train_confusion``, ``confusion`` (ndarray, shape (n_labels,
         n_labels)), ``train_accuracy``, ``test_accuracy``, ``fit_seconds``,
         ``predict_seconds``, ``params`` (JSON of ``best_params_``), and
-        ``estimator`` / ``train_pred``, ``test_pred`` when asked.
+        ``estimator`` / ``train_pred``, ``test_pred`` when asked. For an
+        estimator with several outputs (module notes) the four scores sit
+        in ``outputs``, one dict per output with its name under ``output``.
 
     Examples
     --------
@@ -294,9 +338,7 @@ def fit_and_score(estimator, X, X_test, y, train, test, labels, groups=None, kee
     (1.0, [[1, 0], [0, 1]])
     """
     estimator = clone(estimator)
-    fit_params = {}
-    if groups is not None and _accepts_groups(estimator):
-        fit_params["groups"] = np.asarray(groups)[train]
+    fit_params = {} if groups is None else groups_fit_params(estimator, np.asarray(groups)[train])
     start = time.perf_counter()
     estimator.fit(X[train], y[train], **fit_params)
     fit_seconds = time.perf_counter() - start
@@ -304,20 +346,52 @@ def fit_and_score(estimator, X, X_test, y, train, test, labels, groups=None, kee
     start = time.perf_counter()
     test_pred = np.asarray(estimator.predict((X if X_test is None else X_test)[test]), dtype=object)
     predict_seconds = time.perf_counter() - start
-    out = {
-        "train_confusion": confusion_matrix(y[train], train_pred, labels),
-        "confusion": confusion_matrix(y[test], test_pred, labels),
-        "train_accuracy": float(np.mean(train_pred == y[train])),
-        "test_accuracy": float(np.mean(test_pred == y[test])),
-        "fit_seconds": fit_seconds,
-        "predict_seconds": predict_seconds,
-        "params": json.dumps(getattr(estimator, "best_params_", None), sort_keys=True, default=json_default),
-    }
+    out = {"fit_seconds": fit_seconds, "predict_seconds": predict_seconds,
+           "params": json.dumps(best_params(estimator), sort_keys=True, default=json_default)}
+    if test_pred.ndim == 2:
+        names = _output_names(estimator, test_pred.shape[1])
+        out["outputs"] = [{"output": name, **_metrics(y[train], train_pred[:, j], y[test], test_pred[:, j], labels)}
+                          for j, name in enumerate(names)]
+    else:
+        out.update(_metrics(y[train], train_pred, y[test], test_pred, labels))
     if keep_estimator:
         out["estimator"] = estimator
     if keep_predictions:
         out["train_pred"], out["test_pred"] = train_pred, test_pred
     return out
+
+
+def best_params(estimator):
+    """The ``best_params_`` of a fitted estimator, or of the last step of a fitted pipeline; None without.
+
+    Examples
+    --------
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> best_params(make_pipeline(StandardScaler(), LogisticRegression())) is None
+    True
+    """
+    while isinstance(estimator, Pipeline):
+        estimator = estimator[-1]
+    return getattr(estimator, "best_params_", None)
+
+
+def _metrics(y_train, train_pred, y_test, test_pred, labels):
+    return {
+        "train_confusion": confusion_matrix(y_train, train_pred, labels),
+        "confusion": confusion_matrix(y_test, test_pred, labels),
+        "train_accuracy": float(np.mean(train_pred == y_train)),
+        "test_accuracy": float(np.mean(test_pred == y_test)),
+    }
+
+
+def _output_names(estimator, n_outputs):
+    names = getattr(estimator, "output_names_", None)
+    if names is None or len(names) != n_outputs:
+        raise ValueError(f"{type(estimator).__name__}.predict returned {n_outputs} columns of predictions; an "
+                         "estimator with several outputs must name them in output_names_")
+    return [str(name) for name in names]
 
 
 def _score_row(out, labels, fold, train, test):
@@ -342,6 +416,12 @@ def _score_row(out, labels, fold, train, test):
     return row
 
 
+def _failed(errors, err):
+    if errors == "raise":
+        raise err
+    return None, None, f"{type(err).__name__}: {err}"
+
+
 def _task(condition, k, keep_estimator, keep_predictions, errors):
     """One (condition, split) fit in a worker: the score row, the extra frame, and what was kept."""
     c = condition
@@ -355,10 +435,16 @@ def _task(condition, k, keep_estimator, keep_predictions, errors):
         if c.extra is not None:
             frame = c.extra(out["estimator"], c.X, X_test, c.y, train, test, k)
     except Exception as err:
-        if errors == "raise":
-            raise
-        return None, None, f"{type(err).__name__}: {err}"
-    row = _score_row(out, c.labels, c.fold_names[k], train, test)
+        return _failed(errors, err)
+    if "outputs" in out:
+        if c.output_key is None:
+            return _failed(errors, ValueError(
+                f"{type(c.estimator).__name__} predicts {len(out['outputs'])} outputs; give the condition an "
+                "output_key column to name them"))
+        row = [{c.output_key: o["output"], **_score_row({**out, **o}, c.labels, c.fold_names[k], train, test)}
+               for o in out["outputs"]]
+    else:
+        row = _score_row(out, c.labels, c.fold_names[k], train, test)
     kept = {name: out[name] for name in ("estimator", "train_pred", "test_pred") if name in out}
     if not keep_estimator:
         kept.pop("estimator", None)
@@ -418,6 +504,7 @@ class RunResult:
         rows = self.table
         for column, value in key.items():
             rows = rows[rows[column] == value]
+        rows = rows.drop_duplicates(subset="split")  # one row per output of a multi-output fit
         return [(np.asarray(tr, dtype=np.intp), np.asarray(te, dtype=np.intp))
                 for tr, te in zip(rows["train_index"], rows["test_index"])]
 
@@ -535,8 +622,8 @@ def run(conditions, n_jobs=1, cache=None, progress=True, desc="fits", return_est
         done = [k for k in range(len(c.pairs)) if rows[i][k] is not None]
         if not done:
             continue
-        table = pd.DataFrame([rows[i][k] for k in done])
-        table.insert(0, "split", done)
+        table = pd.DataFrame([{"split": k, **row} for k in done
+                              for row in (rows[i][k] if isinstance(rows[i][k], list) else [rows[i][k]])])
         tables.append(_with_key(table, c.key))
         parts = [frames[i][k].assign(split=k) for k in done if frames[i][k] is not None]
         if parts:
@@ -544,10 +631,15 @@ def run(conditions, n_jobs=1, cache=None, progress=True, desc="fits", return_est
         if return_predictions:
             for k in done:
                 train, test = c.pairs[k]
+                outputs = [row[c.output_key] for row in rows[i][k]] if isinstance(rows[i][k], list) else [None]
                 for which, idx, name in (("train", train, "train_pred"), ("test", test, "test_pred")):
-                    predictions.append(_with_key(pd.DataFrame(
-                        {"split": k, "fold": c.fold_names[k], "set": which, "index": idx, "y_true": c.y[idx],
-                         "y_pred": kept[i][k][name]}), c.key))
+                    pred = np.asarray(kept[i][k][name], dtype=object).reshape(len(idx), len(outputs))
+                    for j, output in enumerate(outputs):
+                        frame = pd.DataFrame({"split": k, "fold": c.fold_names[k], "set": which, "index": idx,
+                                              "y_true": c.y[idx], "y_pred": pred[:, j]})
+                        if output is not None:
+                            frame.insert(0, c.output_key, output)
+                        predictions.append(_with_key(frame, c.key))
     table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
     estimators = None
     if return_estimators:

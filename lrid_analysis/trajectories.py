@@ -23,16 +23,16 @@ Windows
 
 from __future__ import annotations
 
-import inspect
-
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, TransformerMixin, clone
+from sklearn.pipeline import make_pipeline
 from sklearn.utils import get_tags
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .features import WINDOWS, window_checkpoints
+from .runner import best_params, groups_fit_params
 
-__all__ = ["Flatten", "WindowGeneralizer", "window_indices"]
+__all__ = ["Flatten", "WindowGeneralizer", "for_trajectories", "window_indices"]
 
 
 def _as_trajectories(X, who):
@@ -154,6 +154,35 @@ class Flatten(TransformerMixin, BaseEstimator):
         return tags
 
 
+def for_trajectories(estimator, n_categorical=3):
+    """An estimator that takes the trajectory layout: ``estimator`` itself, or a Flatten pipeline.
+
+    Parameters
+    ----------
+    estimator : estimator
+        Returned as it is when its tags declare 3-D input
+        (``input_tags.three_d_array``, e.g.
+        :class:`~lrid_analysis.classifiers.Conv1DClassifier`); otherwise
+        preceded by :class:`Flatten`.
+    n_categorical : int, default 3
+        Trailing constant channels (see :class:`Flatten`).
+
+    Returns
+    -------
+    estimator
+        Fits and predicts ``X`` of shape (n_rows, n_checkpoints, n_channels).
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> [name for name, _ in for_trajectories(LogisticRegression()).steps]
+    ['flatten', 'logisticregression']
+    """
+    if get_tags(estimator).input_tags.three_d_array:
+        return estimator
+    return make_pipeline(Flatten(n_categorical=n_categorical), estimator)
+
+
 def window_indices(n_checkpoints, windows=WINDOWS):
     """Checkpoints of each trajectory window, cut to a common length.
 
@@ -177,13 +206,6 @@ def window_indices(n_checkpoints, windows=WINDOWS):
     cuts = {w: window_checkpoints(int(n_checkpoints), w) for w in windows}
     length = min(len(c) for c in cuts.values())
     return {w: c[:length] for w, c in cuts.items()}
-
-
-def _accepts(method, name):
-    try:
-        return name in inspect.signature(method).parameters
-    except (TypeError, ValueError):
-        return False
 
 
 class WindowGeneralizer(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
@@ -221,6 +243,9 @@ class WindowGeneralizer(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         3-D input).
     best_params_ : dict
         The estimator's, when it selects hyperparameters.
+    output_names_ : list of str
+        The test windows, when several are predicted (see
+        :func:`lrid_analysis.runner.run`: one fit, one result row per window).
 
     Examples
     --------
@@ -285,8 +310,8 @@ class WindowGeneralizer(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         if not get_tags(self.estimator).input_tags.three_d_array:
             self.flatten_ = Flatten(n_categorical=self.n_categorical).fit(part)
             part = self.flatten_.transform(part)
-        if groups is not None and _accepts(self.estimator.fit, "groups"):
-            fit_params["groups"] = groups
+        if groups is not None:
+            fit_params.update(groups_fit_params(self.estimator, groups))
         self.estimator_ = clone(self.estimator).fit(part, y, **fit_params)
         self.classes_ = self.estimator_.classes_
         return self
@@ -329,10 +354,25 @@ class WindowGeneralizer(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         return float(scores) if pred.ndim == 1 else scores
 
     @property
+    def output_names_(self):
+        """Names of the prediction columns (the test windows) when several are predicted.
+
+        :func:`lrid_analysis.runner.run` scores each column as one output (one
+        fit per split for all test windows).
+        """
+        check_is_fitted(self, "estimator_")
+        if isinstance(self.test_windows, str):
+            raise AttributeError("a WindowGeneralizer with a single test window predicts one output")
+        return list(self.test_windows_)
+
+    @property
     def best_params_(self):
         """The fitted estimator's ``best_params_`` (AttributeError when it has none)."""
         check_is_fitted(self, "estimator_")
-        return self.estimator_.best_params_
+        params = best_params(self.estimator_)
+        if params is None:
+            raise AttributeError(f"{type(self.estimator_).__name__} selects no hyperparameters (no best_params_)")
+        return params
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -61,6 +61,7 @@ from lrid_analysis.plugins import (
     parse_classifier,
 )
 from lrid_analysis.sources import resolve_data
+from lrid_analysis.trajectories import for_trajectories
 
 from . import compat, leaderboard
 from . import tasks as task_module
@@ -517,17 +518,17 @@ def run_benchmark(classifiers=(), data="auto", tasks=None, n_splits=None, out="r
         built = []
         for spec in specs:
             try:
-                built.append((spec, build_classifier(spec, n_checkpoints=p.n_checkpoints, random_state=seed,
-                                                     n_jobs=n_jobs)))
+                built.append((spec, build_classifier(spec, random_state=seed, n_jobs=n_jobs)))
             except ClassifierSpecError as err:
                 failures.append(f"{spec.label} on {p.task.name}: {err}")
         if not built:
             continue
         X, y = p.features(view)
         groups = view.meta["run_id"].to_numpy()[p.rows] if "run_id" in view.meta.columns else None
-        conditions = [runner.Condition({"classifier": spec.label, "task": p.task.name}, estimator, X, y, cv=p.splits,
-                                       groups=groups, fold_names=p.fold_names, labels=p.labels)
+        conditions = [runner.Condition({"classifier": spec.label, "task": p.task.name}, for_trajectories(estimator), X,
+                                       y, cv=p.splits, groups=groups, fold_names=p.fold_names, labels=p.labels)
                       for spec, estimator in built]
+        n_features = (X.shape[2] - 3) * X.shape[1] + 3  # of the flat layout, as recorded before
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", category=UserWarning)
             result = runner.run(conditions, n_jobs=1, cache=cache, progress=verbose, desc=f"benchmark {p.task.name}",
@@ -542,7 +543,7 @@ def run_benchmark(classifiers=(), data="auto", tasks=None, n_splits=None, out="r
             k = int(row["split"])
             pdigest = params_digest(estimator)
             if not store.has((spec.label, pdigest, digest, p.task.name, p.split_digests[k])):
-                rows.append(_row(spec, estimator, pdigest, p, k, row, X.shape[1], seed, digest, description, env))
+                rows.append(_row(spec, estimator, pdigest, p, k, row, n_features, seed, digest, description, env))
         for spec, estimator in built:
             pdigest = params_digest(estimator)
             run_keys += [(spec.label, pdigest, digest, p.task.name, d) for d in p.split_digests]

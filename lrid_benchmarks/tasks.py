@@ -306,15 +306,18 @@ class PreparedTask:
         return sub
 
     def features(self, view):
-        """Flat features and labels.
+        """Trajectory features and labels.
 
         Returns
         -------
-        X : ndarray, shape (n_rows, n_observables * n_checkpoints + 3)
+        X : ndarray, shape (n_rows, n_checkpoints, n_observables + 3)
+            :func:`lrid_analysis.features.trajectories`; a classifier that
+            takes flat features gets them through
+            :func:`lrid_analysis.trajectories.for_trajectories`.
         y : ndarray of str, shape (n_rows,)
         """
         sub = self.view(view)
-        return features.flatten(sub), np.asarray(sub.y, dtype=object)
+        return features.trajectories(sub), np.asarray(sub.y, dtype=object)
 
 
 class SplitStore:

@@ -6,6 +6,7 @@ import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
 
 from lrid_analysis.classifiers import OOBForestSelection
 from lrid_analysis.features import feature_groups
@@ -15,6 +16,7 @@ from lrid_analysis.importance import (
     permutation_importance,
     summarize_importance,
 )
+from lrid_analysis.trajectories import Flatten
 
 OBSERVABLES = ["weightabs_mean", "weightraw_norm", "actabs_median", "actraw_mean", "gradavgraw_id"]
 N_CKPT = 5
@@ -177,3 +179,19 @@ def test_random_state_and_the_deprecated_seed_agree():
     a = permutation_importance(forests, X, y, splits, groups, n_repeats=2, random_state=3)
     b = permutation_importance(forests, X, y, splits, groups, n_repeats=2, seed=3)
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_permutation_on_trajectories_equals_the_flat_layout(fitted):
+    X, y, splits, forests = fitted
+    n = len(y)
+    seq = X[:, :-3].reshape(n, len(OBSERVABLES), N_CKPT).transpose(0, 2, 1)
+    X3 = np.concatenate([seq, np.repeat(X[:, None, -3:], N_CKPT, axis=1)], axis=2)
+    assert (Flatten().fit_transform(X3) == X).all()
+    pipes = [make_pipeline(Flatten(), RandomForestClassifier(n_estimators=30, random_state=s, n_jobs=1)).fit(
+        X3[tr], y[tr]) for s, (tr, _) in enumerate(splits)]
+    for by in ("statistic", "measure"):
+        flat = permutation_importance(forests, X, y, splits, feature_groups(OBSERVABLES, N_CKPT, by=by), n_repeats=3)
+        three_d = permutation_importance(pipes, X3, y, splits, feature_groups(OBSERVABLES, by=by), n_repeats=3)
+        assert (three_d["n_columns"] * np.where(three_d["group"] == "layer_position", 1, N_CKPT)
+                == flat["n_columns"]).all()
+        pd.testing.assert_frame_equal(three_d.drop(columns="n_columns"), flat.drop(columns="n_columns"))

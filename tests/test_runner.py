@@ -238,3 +238,61 @@ def test_compare_estimators_splitters_datasets(tmp_path):
     again = runner.compare(models, views, cvs, cache=tmp_path)
     assert again.n_reused == len(table) and again.n_fitted == 0
     pd.testing.assert_series_equal(table["test_accuracy"], again.table["test_accuracy"])
+
+
+class ThresholdEach(ClassifierMixin, BaseEstimator):
+    """Predicts "b" where a column exceeds the midpoint of its class means; one output per column."""
+
+    def __init__(self, columns=(0, 1)):
+        self.columns = columns
+
+    def fit(self, X, y):
+        self.classes_ = np.unique(y)
+        cols = list(self.columns)
+        self.thresholds_ = (X[y == "a"][:, cols].mean(axis=0) + X[y == "b"][:, cols].mean(axis=0)) / 2
+        if len(cols) > 1:
+            self.output_names_ = [f"f{c}" for c in cols]
+        return self
+
+    def predict(self, X):
+        pred = np.where(X[:, list(self.columns)] > self.thresholds_, "b", "a")
+        return pred[:, 0] if len(self.columns) == 1 else pred
+
+
+def test_an_estimator_with_several_outputs_is_fitted_once_and_scored_per_output():
+    X, y, _ = planted()
+    cv = StratifiedKFold(3, shuffle=True, random_state=0)
+    multi = runner.run([runner.Condition({"model": "t"}, ThresholdEach(), X, y, cv=cv, output_key="feature")],
+                       progress=False, return_predictions=True)
+    table = multi.table
+    assert table.columns[:3].tolist() == ["model", "split", "feature"]
+    assert table[["split", "feature"]].values.tolist() == [[k, f] for k in range(3) for f in ("f0", "f1")]
+    for column in ("f0", "f1"):  # each output scores as a one-output estimator on that column
+        alone = runner.run([runner.Condition({"model": "t"}, ThresholdEach((int(column[1]),)), X, y, cv=cv)],
+                           progress=False).table
+        part = table[table["feature"] == column].reset_index(drop=True)
+        for score in ("test_accuracy", "train_accuracy", "confusion"):
+            assert part[score].tolist() == alone[score].tolist()
+    assert table.groupby("split")["fit_seconds"].nunique().eq(1).all()  # one fit per split
+    assert table[table.feature == "f0"].test_accuracy.mean() > 0.8 > table[table.feature == "f1"].test_accuracy.mean()
+    preds = multi.predictions
+    assert len(preds) == 2 * 3 * len(y) and set(preds["feature"]) == {"f0", "f1"}
+    assert [len(p[1]) for p in multi.splits(model="t")] == [len(y) // 3] * 3
+    with pytest.raises(ValueError, match="output_key"):
+        runner.run([runner.Condition({"model": "t"}, ThresholdEach(), X, y, cv=cv)], progress=False)
+    with pytest.raises(ValueError, match="also a key column"):
+        runner.Condition({"feature": "t"}, ThresholdEach(), X, y, cv=cv, output_key="feature")
+
+
+def _extra_last_step_groups(estimator, X, X_test, y, train, test, split):
+    return pd.DataFrame({"group": estimator[-1].groups_seen_})
+
+
+def test_groups_reach_the_last_step_of_a_pipeline():
+    X, y, groups = planted()
+    assert runner.groups_fit_params(make_pipeline(StandardScaler(), LogisticRegression()), groups) == {}
+    c = runner.Condition({"model": "m"}, make_pipeline(StandardScaler(), RecordsGroups()), X, y,
+                         cv=LeaveOneGroupOut(), groups=groups, extra=_extra_last_step_groups)
+    result = runner.run([c], progress=False)
+    for k, part in result.extras.groupby("split"):
+        assert sorted(part["group"]) == sorted(set(range(6)) - {k})

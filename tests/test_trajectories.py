@@ -17,7 +17,7 @@ from lrid_analysis import evaluate, runner
 from lrid_analysis.classifiers import Conv1DClassifier
 from lrid_analysis.dataset import to_view
 from lrid_analysis.synthetic import public_meta, synthetic_table
-from lrid_analysis.trajectories import Flatten, WindowGeneralizer, window_indices
+from lrid_analysis.trajectories import Flatten, WindowGeneralizer, for_trajectories, window_indices
 
 
 @pytest.fixture(scope="module")
@@ -179,3 +179,18 @@ def test_grid_selection_hands_a_3d_x_to_conv1d_and_caps_kernels_at_its_checkpoin
     # a 2-D registry estimator inside a search gets the flat window
     groups = view.meta["run_id"].to_numpy()
     assert WindowGeneralizer(get_classifier("logistic", select=True)).fit(X, y, groups=groups).flatten_ is not None
+
+
+def test_for_trajectories_equals_the_flat_estimator_and_passes_groups(view):
+    X, y = F.trajectories(view), view.y
+    forest = RandomForestClassifier(n_estimators=15, random_state=0)
+    wrapped = for_trajectories(forest).fit(X, y)
+    assert isinstance(wrapped[0], Flatten)
+    np.testing.assert_array_equal(wrapped.predict(X[::3]), clone(forest).fit(F.flatten(view), y).predict(
+        F.flatten(view)[::3]))
+    conv = Conv1DClassifier()
+    assert for_trajectories(conv) is conv  # takes 3-D input itself
+    groups = np.arange(len(y)) % 5
+    gen = WindowGeneralizer(for_trajectories(_GroupsSpy()), "early").fit(X, y, groups=groups)
+    np.testing.assert_array_equal(gen.estimator_[-1].groups_seen_, groups)
+    assert gen.estimator_[-1].shape_seen_ == (len(y), (X.shape[2] - 3) * len(gen.windows_["early"]) + 3)

@@ -10,8 +10,9 @@ of it) also takes the trajectory layout of
 :func:`lrid_analysis.features.trajectories`, ``(n_trajectories,
 n_checkpoints, n_observables + n_categorical)``, and reads the number of
 checkpoints from it; the others get flat features from
-:class:`lrid_analysis.trajectories.Flatten` (e.g. inside a
-:class:`~lrid_analysis.trajectories.WindowGeneralizer`). Labels may be
+:class:`lrid_analysis.trajectories.Flatten` (a pipeline of
+:func:`lrid_analysis.trajectories.for_trajectories`, as every experiment
+builds, or inside a :class:`~lrid_analysis.trajectories.WindowGeneralizer`). Labels may be
 strings; ``classes_`` holds them sorted.
 
 Registry

@@ -114,11 +114,11 @@ def run_heldout(name, splitter_class, held_out, data=None, *, classifier=None, o
         for obs in ctx.observable_sets:
             sub, X = ctx.features(obs)
             conditions.append(ctx.condition({"kind": "heldout", "classifier": label, "observables": obs},
-                                        ctx.classifier(label, sub.X.shape[1]), X, sub.y, pairs, folds))
+                                        ctx.classifier(label), X, sub.y, pairs, folds))
         if reference:
             sub, X = ctx.features(all_names)
             conditions.append(ctx.condition({"kind": "reference", "classifier": label, "observables": "all"},
-                                        ctx.classifier(label, sub.X.shape[1]), X, sub.y, ref_pairs, ref_names))
+                                        ctx.classifier(label), X, sub.y, ref_pairs, ref_names))
     table, _ = ctx.evaluate(conditions)
     table.insert(3, held_out, np.where(table["kind"] == "heldout", table["fold"], REFERENCE_LABEL))
 

@@ -165,7 +165,7 @@ def run(data=None, *, classifier=None, observables=None, n_splits=10, random_sta
         for obs in ctx.observable_sets:
             sub, X = ctx.features(obs)
             conditions.append(ctx.condition({"classifier": label, "observables": obs},
-                                        ctx.classifier(label, sub.X.shape[1]), X, sub.y, pairs, names,
+                                        ctx.classifier(label), X, sub.y, pairs, names,
                                         labels=labels))
     table, _ = ctx.evaluate(conditions)
     summary = summarize(table, ["classifier", "observables"])

@@ -19,6 +19,7 @@ import pandas as pd
 from .. import evaluate, features, runner
 from ..dataset import AnalysisView
 from ..splits import GROUPINGS
+from ..trajectories import for_trajectories
 from .data import data_line, load_data, union
 from .options import (
     SELECTIONS,
@@ -111,7 +112,7 @@ class Context:
     ...               params={"n_estimators": 5}, filters={"task": "digits"}, verbose=False)
     >>> pairs, names = ctx.balanced_pairs()
     >>> sub, X = ctx.features("grad")
-    >>> condition = ctx.condition({"classifier": "random_forest"}, ctx.classifier("random_forest", sub.X.shape[1]),
+    >>> condition = ctx.condition({"classifier": "random_forest"}, ctx.classifier("random_forest"),
     ...                           X, sub.y, pairs, names)
     >>> table, _ = ctx.evaluate([condition])
     >>> result = ctx.finish(table, table.groupby("classifier", as_index=False)["test_accuracy"].mean())
@@ -159,18 +160,21 @@ class Context:
         """
         return 1.0 / len(set(self.view.y))
 
-    def classifier(self, label, n_checkpoints):
-        """A fresh estimator for classifier ``label`` on features of ``n_checkpoints`` checkpoints.
+    def classifier(self, label):
+        """A fresh estimator for classifier ``label`` on trajectory features.
 
-        Its class and parameters are recorded in ``settings`` (written to the
-        JSON files) the first time.
+        It takes ``X`` of shape (n_rows, n_checkpoints, n_channels)
+        (:meth:`features`): a classifier that declares 3-D input (e.g.
+        ``conv1d``) as it is, any other behind a
+        :class:`~lrid_analysis.trajectories.Flatten` step
+        (:func:`~lrid_analysis.trajectories.for_trajectories`). Its class and
+        parameters are recorded in ``settings`` (written to the JSON files)
+        the first time.
 
         Parameters
         ----------
         label : str
             A key of ``classifiers``.
-        n_checkpoints : int
-            Checkpoints of the flat features (for classifiers that need it).
 
         Returns
         -------
@@ -182,18 +186,20 @@ class Context:
         >>> ctx = prepare("separability", "embedded", classifier="random_forest", observables="grad",
         ...               default_classifiers=["random_forest"], default_observables=["grad"], n_splits=2,
         ...               params={"n_estimators": 5}, filters={"task": "digits"}, verbose=False)
-        >>> est = ctx.classifier("random_forest", 21)
-        >>> type(est).__name__, est.n_estimators, ctx.settings["random_forest"]["params"]["n_estimators"]
-        ('RandomForestClassifier', 5, 5)
+        >>> est = ctx.classifier("random_forest")
+        >>> [name for name, _ in est.steps], est[-1].n_estimators
+        (['flatten', 'randomforestclassifier'], 5)
+        >>> ctx.settings["random_forest"]["params"]["n_estimators"]
+        5
         """
         estimator = build_estimator(self.classifiers[label], self.selection, self.classifier_params.get(label, {}),
-                                    n_checkpoints, self.random_state)
+                                    None, self.random_state)
         params = estimator.get_params(deep=False) if hasattr(estimator, "get_params") else {}
         self.settings.setdefault(label, {"class": f"{type(estimator).__module__}.{type(estimator).__qualname__}",
                                          "params": json.loads(json.dumps(params, default=repr))})
-        return estimator
+        return for_trajectories(estimator)
 
-    def features(self, observables, view=None, layout="flat"):
+    def features(self, observables, view=None, layout="trajectories"):
         """``(subview, X)``: a view restricted to an observable set and its features.
 
         Parameters
@@ -202,11 +208,12 @@ class Context:
             A name of ``observable_sets`` or statistic names.
         view : AnalysisView, optional
             Default the run's view.
-        layout : {"flat", "trajectories"}
-            ``X`` of :func:`lrid_analysis.features.flatten`, shape
-            (n_rows, n_observables * n_checkpoints + 3), or of
-            :func:`lrid_analysis.features.trajectories`, shape
-            (n_rows, n_checkpoints, n_observables + 3).
+        layout : {"trajectories", "flat"}
+            ``X`` of :func:`lrid_analysis.features.trajectories`, shape
+            (n_rows, n_checkpoints, n_observables + 3), what
+            :meth:`classifier`'s estimators take; or of
+            :func:`lrid_analysis.features.flatten`, shape
+            (n_rows, n_observables * n_checkpoints + 3).
 
         Returns
         -------
@@ -226,9 +233,9 @@ class Context:
         ...               default_classifiers=["random_forest"], default_observables=["grad"], n_splits=2,
         ...               params={"n_estimators": 5}, filters={"task": "digits"}, verbose=False)
         >>> sub, X = ctx.features("grad")
-        >>> sub.observables == ctx.observable_sets["grad"], X.shape == (len(sub), 3 * 21 + 3)
+        >>> sub.observables == ctx.observable_sets["grad"], X.shape == (len(sub), 21, 3 + 3)
         (True, True)
-        >>> ctx.features("grad", layout="trajectories")[1].shape == (len(sub), 21, 3 + 3)
+        >>> ctx.features("grad", layout="flat")[1].shape == (len(sub), 3 * 21 + 3)
         True
         """
         if layout not in ("flat", "trajectories"):
@@ -272,7 +279,7 @@ class Context:
         ...               params={"n_estimators": 5}, filters={"task": "digits"}, verbose=False)
         >>> pairs, names = ctx.balanced_pairs()
         >>> sub, X = ctx.features("grad")
-        >>> c = ctx.condition({"classifier": "rf"}, ctx.classifier("random_forest", 21), X, sub.y, pairs, names)
+        >>> c = ctx.condition({"classifier": "rf"}, ctx.classifier("random_forest"), X, sub.y, pairs, names)
         >>> c.fold_names, c.groups.tolist() == ctx.view.meta["run_id"].tolist()
         (['split0', 'split1'], True)
         """
@@ -317,7 +324,7 @@ class Context:
         ...               params={"n_estimators": 5}, filters={"task": "digits"}, verbose=False)
         >>> pairs, names = ctx.balanced_pairs()
         >>> sub, X = ctx.features("grad")
-        >>> table, extras = ctx.evaluate([ctx.condition({"classifier": "rf"}, ctx.classifier("random_forest", 21),
+        >>> table, extras = ctx.evaluate([ctx.condition({"classifier": "rf"}, ctx.classifier("random_forest"),
         ...                                             X, sub.y, pairs, names)])
         >>> table[["classifier", "split", "fold"]].values.tolist(), extras is None
         ([['rf', 0, 'split0'], ['rf', 1, 'split1']], True)
@@ -429,7 +436,7 @@ class Context:
         ...               out=tempfile.mkdtemp())
         >>> pairs, names = ctx.balanced_pairs()
         >>> sub, X = ctx.features("grad")
-        >>> table, _ = ctx.evaluate([ctx.condition({"classifier": "rf"}, ctx.classifier("random_forest", 21), X,
+        >>> table, _ = ctx.evaluate([ctx.condition({"classifier": "rf"}, ctx.classifier("random_forest"), X,
         ...                                        sub.y, pairs, names)])
         >>> result = ctx.finish(table, table.groupby("classifier", as_index=False)["test_accuracy"].mean())
         >>> sorted(p.name for k, p in result.paths.items() if k in ("separability", "report", "manifest"))
@@ -549,7 +556,7 @@ def prepare(name, data, *, classifier, observables, default_classifiers, default
                   classifier_params=classifier_params, filters=filters, options=options,
                   extra_params=dict(extra_params or {}), grouping=grouping)
     for label in classifiers:  # fail early on bad classifier parameters
-        ctx.classifier(label, view.X.shape[1])
+        ctx.classifier(label)
     if options.out is not None:
         check_manifest(options.out, ctx.params(), description, overwrite=options.overwrite)
     return ctx

@@ -71,7 +71,7 @@ from .context import prepare
 from .options import ExperimentError
 from .summaries import confidence_intervals, summarize
 from .trajectory_subsample import _ints, subsample_grid
-from .unit_noise import require_noise_grid
+from .unit_noise import grid_measurements, require_noise_grid
 
 NAME = "design"
 DESCRIPTION = ("recording planner: accuracy over measure x units x noise x samples x period, the cheapest "
@@ -515,10 +515,7 @@ def run(data=None, *, classifier=None, observables=None, n_splits=SPLITS_DEFAULT
     point = resolve_point(point_options, n_ckpt, list(ctx.observable_sets))
     sampling = _sampling_grid(n_ckpt, grid_samples, grid_periods, point)
 
-    fractions = meta["unit_fraction"].to_numpy(dtype=float)
-    noises = meta["noise_std"].to_numpy(dtype=float)
-    obs_seeds = meta["obs_seed"].to_numpy()
-    levels = sorted(set(zip(fractions.tolist(), noises.tolist())))
+    levels, measurements = grid_measurements(meta)
     if ctx.verbose:
         # printed, not added to the data description or the parameters: the run's settings were checked
         # against --out's manifest before the data was known, and a rerun must match them
@@ -527,28 +524,26 @@ def run(data=None, *, classifier=None, observables=None, n_splits=SPLITS_DEFAULT
               f"x {len(sampling)} (period, samples) pairs x {ctx.n_splits} splits ({ctx.grouping} grouping)",
               flush=True)
     conditions, units_rows = [], []
-    for uf, ns in levels:
-        at_level = (fractions == uf) & (noises == ns)
-        for obs_seed in sorted(set(obs_seeds[at_level].tolist())):
-            subset = view.subset(at_level & (obs_seeds == obs_seed))
-            try:
-                pairs, names = ctx.balanced_pairs(subset)
-            except ExperimentError as err:
-                hint = " (use --grouping trajectory, or data with more networks)" if ctx.grouping == "network" else ""
-                raise ExperimentError(f"unit fraction {uf:g}, noise {ns:g}: {err}{hint}", 1) from None
-            for obs in ctx.observable_sets:
-                sub, _ = ctx.features(obs, view=subset)
-                if has_units:
-                    kept = set_units(subset.meta, ctx.observable_sets[obs], uf)
-                    units_rows.append({"observables": obs, "unit_fraction": uf, "units_median": float(np.median(kept)),
-                                       "units_min": int(kept.min()), "units_max": int(kept.max())})
-                for p, n in sampling:
-                    seed = int(np.random.SeedSequence([ctx.random_state, n, p]).generate_state(1)[0])
-                    part = sub if n == n_ckpt else features.subsample(sub, n, p, seed=seed)
-                    key = {"classifier": label, "observables": obs, "unit_fraction": uf, "noise_std": ns,
-                           "obs_seed": int(obs_seed), "period": p, "n_samples": n}
-                    conditions.append(ctx.condition(key, ctx.classifier(label, n), features.flatten(part, check=False),
-                                                    part.y, pairs, names, view=subset, labels=rules))
+    for uf, ns, obs_seed, mask in measurements:
+        subset = view.subset(mask)
+        try:
+            pairs, names = ctx.balanced_pairs(subset)
+        except ExperimentError as err:
+            hint = " (use --grouping trajectory, or data with more networks)" if ctx.grouping == "network" else ""
+            raise ExperimentError(f"unit fraction {uf:g}, noise {ns:g}: {err}{hint}", 1) from None
+        for obs in ctx.observable_sets:
+            sub, _ = ctx.features(obs, view=subset)
+            if has_units:
+                kept = set_units(subset.meta, ctx.observable_sets[obs], uf)
+                units_rows.append({"observables": obs, "unit_fraction": uf, "units_median": float(np.median(kept)),
+                                   "units_min": int(kept.min()), "units_max": int(kept.max())})
+            for p, n in sampling:
+                seed = int(np.random.SeedSequence([ctx.random_state, n, p]).generate_state(1)[0])
+                part = sub if n == n_ckpt else features.subsample(sub, n, p, seed=seed)
+                key = {"classifier": label, "observables": obs, "unit_fraction": uf, "noise_std": ns,
+                       "obs_seed": obs_seed, "period": p, "n_samples": n}
+                conditions.append(ctx.condition(key, ctx.classifier(label), features.trajectories(part, check=False),
+                                                part.y, pairs, names, view=subset, labels=rules))
     table, _ = ctx.evaluate(conditions)
     point_keys = ["classifier", "observables", "unit_fraction", "noise_std", "period", "n_samples"]
     by_split = table.groupby(point_keys + ["split"], sort=False).agg(

@@ -86,7 +86,7 @@ def _split_importances(estimator, X, X_test, y, train, test, split, observables,
             "method": "gini", "group": gini["group"], "measure": gini["measure"],
             "value": gini["importance_mean"], "tree_sem": gini["importance_sem"], "n_trees": gini["n_trees"],
         }))
-    groups = feature_groups(observables, n_checkpoints, by=by)
+    groups = feature_groups(observables, None if np.ndim(X_test) == 3 else n_checkpoints, by=by)
     split_seed = int(np.random.SeedSequence([int(seed), int(split)]).generate_state(1)[0])
     perm = importance.permutation_importance(estimator, X_test, y, [(train, test)], groups, n_repeats=n_repeats,
                                              random_state=split_seed)
@@ -201,7 +201,7 @@ def run(data=None, *, classifier=None, observables=None, n_splits=10, random_sta
         extra = partial(_split_importances, observables=list(sub.observables), n_checkpoints=sub.X.shape[1], by=by,
                         n_repeats=int(n_repeats), seed=ctx.random_state)
         conditions.append(ctx.condition({"classifier": label, "observables": obs},
-                                        ctx.classifier(label, sub.X.shape[1]), X, sub.y, pairs, names, extra=extra))
+                                        ctx.classifier(label), X, sub.y, pairs, names, extra=extra))
     table, per_split = ctx.evaluate(conditions)
     several = len(ctx.observable_sets) > 1  # a set and its gradfwd variant: per-set columns
     outer = ["observables"] if several else []

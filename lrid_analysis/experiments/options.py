@@ -261,8 +261,8 @@ def check_estimator_params(estimator, label):
             raise ExperimentError(f"classifier {label!r}: {err}") from None
 
 
-def build_estimator(spec, selection, params, n_checkpoints, random_state):
-    """An unfitted estimator of one classifier for features of ``n_checkpoints`` checkpoints.
+def build_estimator(spec, selection, params, n_checkpoints=None, random_state=0):
+    """An unfitted estimator of one classifier.
 
     Parameters
     ----------
@@ -273,7 +273,10 @@ def build_estimator(spec, selection, params, n_checkpoints, random_state):
         ``fit``); ``off``: fixed defaults.
     params : dict
         Fixed parameters (removed from any grid).
-    n_checkpoints : int
+    n_checkpoints : int, optional
+        Checkpoints of flat features, for a classifier that reads them from
+        its parameters (``conv1d``); None (trajectory features, which carry
+        it): the registry's default.
     random_state : int
 
     Returns
@@ -291,8 +294,9 @@ def build_estimator(spec, selection, params, n_checkpoints, random_state):
         spec = parse_classifier(spec)
     try:
         spec = dataclasses.replace(spec, params={**spec.params, **params})
-        estimator = build_classifier(spec, n_checkpoints=n_checkpoints, random_state=random_state, n_jobs=1,
-                                     select=selection != "off", selection=selection)
+        layout = {} if n_checkpoints is None else {"n_checkpoints": int(n_checkpoints)}
+        estimator = build_classifier(spec, random_state=random_state, n_jobs=1, select=selection != "off",
+                                     selection=selection, **layout)
     except (ClassifierSpecError, TypeError, ValueError) as err:
         text = str(err)
         raise ExperimentError(text if text.startswith("classifier ") else f"classifier {spec.label!r}: {text}") \

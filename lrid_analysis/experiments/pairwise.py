@@ -64,7 +64,7 @@ def run(data=None, *, classifier=None, observables=None, n_splits=10, random_sta
                 sub, X = ctx.features(obs, view=subset)
                 key = {"classifier": label, "rule_pair": pair_label(a, b), "rule_a": a, "rule_b": b,
                        "observables": obs}
-                conditions.append(ctx.condition(key, ctx.classifier(label, sub.X.shape[1]), X, sub.y, pairs, names,
+                conditions.append(ctx.condition(key, ctx.classifier(label), X, sub.y, pairs, names,
                                                 view=subset, labels=[a, b]))
     table, _ = ctx.evaluate(conditions)
     summary = summarize(table, ["classifier", "rule_pair", "observables"])

@@ -223,7 +223,7 @@ def run(data=None, *, classifier=None, observables=None, n_splits=10, random_sta
             for features_name, sub, X in feature_sets:
                 for clf in ctx.classifiers:
                     key = {"networks": networks, "comparison": label, "features": features_name, "classifier": clf}
-                    conditions.append(ctx.condition(key, ctx.classifier(clf, subset.X.shape[1]), X, sub.y, pairs,
+                    conditions.append(ctx.condition(key, ctx.classifier(clf), X, sub.y, pairs,
                                                     names, view=subset))
     if not conditions:
         raise ExperimentError("no comparison has enough networks for a balanced split (with --grouping network, "

@@ -122,7 +122,7 @@ def run(data=None, *, classifier=None, observables=None, n_splits=10, random_sta
             for obs in ctx.observable_sets:
                 sub, X = ctx.features(obs)
                 conditions.append(ctx.condition({"grouping": unit, "classifier": label, "observables": obs},
-                                                ctx.classifier(label, sub.X.shape[1]), X, sub.y, pairs, names))
+                                                ctx.classifier(label), X, sub.y, pairs, names))
     table, _ = ctx.evaluate(conditions)
     summary = summarize(table, ["grouping", "classifier", "observables"])
     # the vs-all family over the sets of one gradient (the paper's, unless only gradfwd ran)

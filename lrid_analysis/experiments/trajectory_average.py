@@ -56,9 +56,9 @@ def run(data=None, *, classifier=None, observables=None, n_splits=10, random_sta
             sub, X_full = ctx.features(obs)
             averaged = features.average(sub)
             for trajectory, part, X in (("full", sub, X_full),
-                                        ("average", averaged, features.flatten(averaged, check=False))):
+                                        ("average", averaged, features.trajectories(averaged, check=False))):
                 key = {"classifier": label, "observables": obs, "trajectory": trajectory}
-                conditions.append(ctx.condition(key, ctx.classifier(label, part.X.shape[1]), X, sub.y, pairs, names))
+                conditions.append(ctx.condition(key, ctx.classifier(label), X, sub.y, pairs, names))
     table, _ = ctx.evaluate(conditions)
     summary = summarize(table, ["classifier", "observables", "trajectory"])
     comparisons = compare(table, "trajectory", within=["classifier", "observables"], reference="full",

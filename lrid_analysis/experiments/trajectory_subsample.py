@@ -117,11 +117,11 @@ def run(data=None, *, classifier=None, observables=None, n_splits=10, random_sta
         for period, n in grid:
             sample_seed = int(np.random.SeedSequence([ctx.random_state, n, period]).generate_state(1)[0])
             part = sub if n == n_ckpt else features.subsample(sub, n, period, seed=sample_seed)
-            X = features.flatten(part, check=False)
+            X = features.trajectories(part, check=False)
             spacing = np.nanmedian(epochs[:, period] - epochs[:, 0]) if np.isfinite(epochs).any() else np.nan
             key = {"classifier": label, "observables": obs, "period": period, "n_samples": n,
                    "proportion": round(n / n_ckpt, 4), "period_epochs": float(spacing)}
-            conditions.append(ctx.condition(key, ctx.classifier(label, n), X, part.y, pairs, names))
+            conditions.append(ctx.condition(key, ctx.classifier(label), X, part.y, pairs, names))
     table, _ = ctx.evaluate(conditions)
     by = ["observables", "period", "n_samples", "proportion", "period_epochs"]
     summary = summarize(table, by)

@@ -1,11 +1,12 @@
 """Trajectory windows: train on one consecutive third, test on each third (Fig. 4b).
 
 The checkpoints are cut into three consecutive windows (early, middle,
-late; :func:`lrid_analysis.trajectories.window_indices`). For every (train
-window, test window) pair of :func:`lrid_analysis.splits.window_transfer_pairs`,
-the classifier is wrapped in a
-:class:`~lrid_analysis.trajectories.WindowGeneralizer` that fits it on the
-train rows' train window and scores the test rows' test window; the
+late; :func:`lrid_analysis.trajectories.window_indices`). For every train
+window the classifier is wrapped in a
+:class:`~lrid_analysis.trajectories.WindowGeneralizer` that fits it once on the
+train rows' train window and scores the test rows' three windows (one result
+row per (train window, test window) pair of
+:func:`lrid_analysis.splits.window_transfer_pairs`); the
 features keep the trajectory axis (:func:`lrid_analysis.features.trajectories`)
 and are evaluated over the category-balanced splits. When the windows differ
 in length (a number of checkpoints not divisible by 3), each keeps its first
@@ -64,18 +65,23 @@ def run(data=None, *, classifier=None, observables=None, n_splits=10, random_sta
     if n_ckpt < 3:
         raise ExperimentError(f"need at least 3 checkpoints to cut windows, the data has {n_ckpt}", 1)
     windows = window_indices(n_ckpt, features.WINDOWS)
-    length = len(windows[features.WINDOWS[0]])
     ctx.derived["windows"] = {w: cols.tolist() for w, cols in windows.items()}
     pairs, names = ctx.balanced_pairs()
     conditions = []
     for obs in ctx.observable_sets:
-        sub, X = ctx.features(obs, layout="trajectories")
-        for train_window, test_window in window_transfer_pairs():
-            key = {"classifier": label, "observables": obs, "train_window": train_window,
-                   "test_window": test_window, "same_window": train_window == test_window}
-            estimator = WindowGeneralizer(ctx.classifier(label, length), train_window, test_window)
-            conditions.append(ctx.condition(key, estimator, X, sub.y, pairs, names))
+        sub, X = ctx.features(obs)
+        for train_window in features.WINDOWS:
+            key = {"classifier": label, "observables": obs, "train_window": train_window}
+            estimator = WindowGeneralizer(ctx.classifier(label), train_window, features.WINDOWS)
+            conditions.append(ctx.condition(key, estimator, X, sub.y, pairs, names, output_key="test_window"))
     table, _ = ctx.evaluate(conditions)
+    table.insert(table.columns.get_loc("test_window") + 1, "same_window",
+                 table["train_window"] == table["test_window"])
+    order = {pair: k for k, pair in enumerate(window_transfer_pairs())}
+    table = (table.assign(_order=[order[p] for p in zip(table["train_window"], table["test_window"])])
+             .sort_values(["_order", "split"], kind="stable").drop(columns="_order"))
+    table = table.sort_values("observables", key=lambda c: c.map(list(ctx.observable_sets).index),
+                              kind="stable").reset_index(drop=True)
     summary = summarize(table, ["observables", "train_window", "test_window", "same_window"])
     comparisons = compare(table, "test_window", within=["observables", "train_window"],
                           reference=lambda key: key["train_window"], family="test window vs the train window")

@@ -65,6 +65,27 @@ def require_noise_grid(meta):
     return grid
 
 
+
+def grid_measurements(meta):
+    """The measurement conditions of a noise grid: ``(levels, [(unit_fraction, noise_std, obs_seed, mask), ...])``.
+
+    ``levels`` are the sorted distinct (unit fraction, noise std) pairs; one
+    entry per (level, observation seed) follows, with the boolean row mask of
+    its trajectories (one measurement of every network, so splits are drawn
+    within it).
+    """
+    fractions = meta["unit_fraction"].to_numpy(dtype=float)
+    noises = meta["noise_std"].to_numpy(dtype=float)
+    obs_seeds = meta["obs_seed"].to_numpy()
+    levels = sorted(set(zip(fractions.tolist(), noises.tolist())))
+    measurements = []
+    for uf, ns in levels:
+        at_level = (fractions == uf) & (noises == ns)
+        for obs_seed in sorted(set(obs_seeds[at_level].tolist())):
+            measurements.append((uf, ns, int(obs_seed), at_level & (obs_seeds == obs_seed)))
+    return levels, measurements
+
+
 def run(data=None, *, classifier=None, observables=None, n_splits=10, random_state=0, n_jobs=1, out=None,
         rules=DEFAULT_RULES, **options):
     """Accuracy of separating the rules for every (unit fraction, noise std) and observable set.
@@ -119,25 +140,20 @@ def run(data=None, *, classifier=None, observables=None, n_splits=10, random_sta
     meta = view.meta
 
     conditions = []
-    fractions = meta["unit_fraction"].to_numpy(dtype=float)
-    noises = meta["noise_std"].to_numpy(dtype=float)
-    obs_seeds = meta["obs_seed"].to_numpy()
-    levels = sorted(set(zip(fractions.tolist(), noises.tolist())))
+    levels, measurements = grid_measurements(meta)
     if ctx.verbose:
         print(f"      noise grid: {len(networks)} networks of {', '.join(rules)}, {len(levels)} conditions "
-              f"(unit fractions {sorted(set(fractions.tolist()))} x noise std {sorted(set(noises.tolist()))}), "
+              f"(unit fractions {sorted({uf for uf, _ in levels})} x noise std {sorted({ns for _, ns in levels})}), "
               f"{len(view)} trajectories", flush=True)
-    for uf, ns in levels:
-        at_level = (fractions == uf) & (noises == ns)
-        for obs_seed in sorted(set(obs_seeds[at_level].tolist())):
-            subset = view.subset(at_level & (obs_seeds == obs_seed))
-            pairs, names = ctx.balanced_pairs(subset)
-            for obs in ctx.observable_sets:
-                sub, X = ctx.features(obs, view=subset)
-                key = {"classifier": label, "observables": obs, "unit_fraction": uf, "noise_std": ns,
-                       "obs_seed": int(obs_seed), "condition": _condition_label(uf, ns)}
-                conditions.append(ctx.condition(key, ctx.classifier(label, sub.X.shape[1]), X, sub.y, pairs, names,
-                                                view=subset, labels=sorted(rules)))
+    for uf, ns, obs_seed, mask in measurements:
+        subset = view.subset(mask)
+        pairs, names = ctx.balanced_pairs(subset)
+        for obs in ctx.observable_sets:
+            sub, X = ctx.features(obs, view=subset)
+            key = {"classifier": label, "observables": obs, "unit_fraction": uf, "noise_std": ns,
+                   "obs_seed": obs_seed, "condition": _condition_label(uf, ns)}
+            conditions.append(ctx.condition(key, ctx.classifier(label), X, sub.y, pairs, names,
+                                            view=subset, labels=sorted(rules)))
     table, _ = ctx.evaluate(conditions)
     keys = ["classifier", "observables", "unit_fraction", "noise_std", "condition", "split"]
     by_split = table.groupby(keys, sort=False).agg(

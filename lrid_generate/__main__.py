@@ -96,6 +96,9 @@ def _parser():
     fin.add_argument("--no-compact", dest="compact", action="store_false", help="keep one shard per network")
     fin.add_argument("--noisy-statistics", choices=("all", "admissible"), default=None,
                      help="what compaction keeps of the subsampled / noisy rows (default: the preset's choice)")
+    fin.add_argument("--noisy-mantissa-bits", type=int, default=None, metavar="N",
+                     help="mantissa bits (1-23, 23 exact) kept of the subsampled / noisy rows' observables "
+                          "(default: the preset's choice; embedded: 13)")
 
     sub.add_parser("presets", help="list the presets and their grids")
     comp = sub.add_parser("compact", help="merge the per-network shards under a folder (one file per task)")
@@ -104,6 +107,9 @@ def _parser():
     comp.add_argument("--noisy-statistics", choices=("all", "admissible"), default=None,
                       help="all statistics of the subsampled / noisy rows, or only the admissible ones (others "
                            "stored as nulls); default: the preset's choice (embedded: admissible)")
+    comp.add_argument("--noisy-mantissa-bits", type=int, default=None, metavar="N",
+                      help="mantissa bits (1-23, 23 exact) kept of the subsampled / noisy rows' observables "
+                           "(relative error <= 2**-(N+1)); default: the preset's choice (embedded: 13)")
     card = sub.add_parser("card", help="write CARD.md / card.json: counts, accuracies, a random-forest check")
     card.add_argument("--out", required=True, help="the sweep's output folder")
     card.add_argument("--command-line", default=None, help="the generating command, quoted in the card")
@@ -225,13 +231,18 @@ def main(argv=None):
     if args.command == "tune":
         return _tune(args)
     if args.command == "compact":
-        written = compact(args.out, source=args.preset, noisy_statistics=args.noisy_statistics)
+        try:
+            written = compact(args.out, source=args.preset, noisy_statistics=args.noisy_statistics,
+                              noisy_mantissa_bits=args.noisy_mantissa_bits)
+        except SweepError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
         print(f"compacted {len(written)} folder(s)" + "".join(f"\n  {p}" for p in written))
         return 0
     if args.command == "finalize":
         try:
             result = finalize(args.out, source=args.preset, compact_files=args.compact,
-                              noisy_statistics=args.noisy_statistics)
+                              noisy_statistics=args.noisy_statistics, noisy_mantissa_bits=args.noisy_mantissa_bits)
         except SweepError as err:
             print(f"error: {err}", file=sys.stderr)
             return 2

@@ -55,7 +55,7 @@ import lrid_generate
 from lrid_analysis.atomic import write_text_atomic
 from lrid_analysis.dataset import write_table
 from lrid_generate.claims import CLAIMS_DIR
-from lrid_analysis.observables import ADMISSIBLE_NAMES, OBSERVABLE_NAMES
+from lrid_analysis.observables import ADMISSIBLE_NAMES, KNOWN_NAMES, OBSERVABLE_NAMES
 from lrid_generate.presets import DEFAULT_MODEL_SEED, PRESETS, RunSpec, SweepError
 from lrid_generate.tasks import resolve_dataset_seed
 
@@ -210,9 +210,70 @@ def _noisy_statistics(source, value):
     return value
 
 
+def _noisy_mantissa_bits(source, value):
+    if value is None:
+        preset = PRESETS.get(source)
+        value = preset.noisy_mantissa_bits if preset is not None else None
+    if value is not None and not (isinstance(value, (int, np.integer)) and 1 <= int(value) <= 23):
+        raise SweepError(f"noisy_mantissa_bits must be an integer from 1 to 23 (23: exact float32), got {value!r}")
+    return None if value is None or int(value) == 23 else int(value)
+
+
+def round_mantissa(values, bits):
+    """Float32 values rounded to nearest with ``bits`` of their 23 mantissa bits (ties away from zero).
+
+    The relative error is at most ``2 ** -(bits + 1)``; zeros, NaN and
+    infinities are unchanged, and a value that would round past the largest
+    float32 keeps its exact value.
+
+    Parameters
+    ----------
+    values : array-like of float32
+    bits : int
+        1 to 23.
+
+    Returns
+    -------
+    ndarray of float32, the shape of ``values``
+
+    Examples
+    --------
+    >>> round_mantissa(np.float32([1.0 + 2 ** -20, -3.14159265, 0.0]), 10).tolist()
+    [1.0, -3.140625, 0.0]
+    """
+    values = np.array(values, dtype=np.float32)  # a copy
+    drop = 23 - int(bits)
+    if drop <= 0:
+        return values
+    u = values.view(np.uint32)
+    finite = np.isfinite(values)
+    rounded = ((u + np.uint32(1 << (drop - 1))) & np.uint32((0xFFFFFFFF << drop) & 0xFFFFFFFF)).view(np.float32)
+    keep = finite & np.isfinite(rounded)
+    values[keep] = rounded[keep]
+    return values
+
+
+def _noisy_rows(frame):
+    return ~((frame["unit_fraction"] == 1.0) & (frame["noise_std"] == 0.0)).to_numpy()
+
+
+def _rounded_noisy(frame, bits):
+    """``frame`` with the float32 observables of its noisy / subsampled rows rounded to ``bits`` mantissa bits."""
+    noisy = _noisy_rows(frame)
+    if not noisy.any():
+        return frame
+    frame = frame.copy()
+    for name in frame.columns:
+        if name in KNOWN_NAMES and frame[name].dtype == np.float32:
+            column = frame[name].to_numpy(copy=True)
+            column[noisy] = round_mantissa(column[noisy], bits)
+            frame[name] = column
+    return frame
+
+
 def _lean(frame):
     """``frame`` with the non-admissible statistics of its noisy / subsampled rows set to null."""
-    noisy = ~((frame["unit_fraction"] == 1.0) & (frame["noise_std"] == 0.0)).to_numpy()
+    noisy = _noisy_rows(frame)
     dropped = [n for n in OBSERVABLE_NAMES if n not in ADMISSIBLE_NAMES]
     if noisy.any():
         frame = frame.copy()
@@ -220,7 +281,7 @@ def _lean(frame):
     return frame
 
 
-def compact(out, source=None, noisy_statistics=None):
+def compact(out, source=None, noisy_statistics=None, noisy_mantissa_bits=None):
     """Merge the per-network shards of each task folder into one ``compacted.parquet``.
 
     Many small Parquet files carry a footer each; one file per (source, task)
@@ -244,6 +305,12 @@ def compact(out, source=None, noisy_statistics=None):
         the ``noisy_statistics`` of the preset named by each folder's source
         (``all`` for folders of no known preset). Full-access rows are kept
         whole. Recorded in the file's metadata (``lrid_noisy_statistics``).
+    noisy_mantissa_bits : int, optional
+        Mantissa bits (1-23; 23 exact) kept of the float32 observables of
+        those rows (:func:`round_mantissa`): noise-grid measurements compress
+        poorly, and a relative error far below their noise costs nothing.
+        Default: the preset's ``noisy_mantissa_bits`` (None, exact, for
+        folders of no known preset). Recorded as ``lrid_noisy_mantissa_bits``.
 
     Returns
     -------
@@ -254,6 +321,8 @@ def compact(out, source=None, noisy_statistics=None):
 
     if noisy_statistics is not None:
         _noisy_statistics(source, noisy_statistics)  # a bad value is an error even with nothing to compact
+    if noisy_mantissa_bits is not None:
+        _noisy_mantissa_bits(source, noisy_mantissa_bits)
     out = Path(out)
     folders = sorted({p.parent for p in _visible_parquet(out)})
     written = []
@@ -285,8 +354,12 @@ def compact(out, source=None, noisy_statistics=None):
         mode = _noisy_statistics(name, noisy_statistics)
         if mode == "admissible":
             frame = _lean(frame)
+        bits = _noisy_mantissa_bits(name, noisy_mantissa_bits)
+        if bits is not None:
+            frame = _rounded_noisy(frame, bits)
         write_table(frame, target, metadata={RUNS_METADATA_KEY: json.dumps(records, sort_keys=True),
-                                             "lrid_noisy_statistics": mode})
+                                             "lrid_noisy_statistics": mode,
+                                             "lrid_noisy_mantissa_bits": str(23 if bits is None else bits)})
         for path, _ in shards:
             path.unlink()
         written.append(target)
@@ -527,7 +600,7 @@ def missing_runs(out, source, stored=None):
     return [run for run in entry["run_ids"] if (source, run) not in stored]
 
 
-def finalize(out, source=None, compact_files=True, show=20, noisy_statistics=None):
+def finalize(out, source=None, compact_files=True, show=20, noisy_statistics=None, noisy_mantissa_bits=None):
     """End a sweep run by several processes or array tasks: check, compact, write the records.
 
     Refuses (:class:`SweepError`) while any network of the preset(s) in
@@ -569,7 +642,8 @@ def finalize(out, source=None, compact_files=True, show=20, noisy_statistics=Non
         raise SweepError("; ".join(problems) + "; run the sweep again (or wait for its tasks) before finalize")
     result = {}
     for name in names:
-        written = compact(out, source=name, noisy_statistics=noisy_statistics) if compact_files else []
+        written = (compact(out, source=name, noisy_statistics=noisy_statistics,
+                           noisy_mantissa_bits=noisy_mantissa_bits) if compact_files else [])
         stored = _stored_runs(out)
         statuses = [stored[(name, run)][0]["summary"]["status"] for run in entries[name]["run_ids"]]
         counts = {"total": len(statuses), "complete": statuses.count("complete"),

@@ -207,7 +207,7 @@ def test_prepare_tasks(tiny_view, tiny_meta, tmp_path):
                              store=store)
     assert np.array_equal(sep.rows, np.flatnonzero(full)) and len(sep.rows) == len(tiny_meta)
     X, labels = sep.features(tiny_view)
-    assert X.shape == (len(tiny_meta), 13 * 21 + 3) and labels.tolist() == y[full].tolist()
+    assert X.shape == (len(tiny_meta), 21, 13 + 3) and labels.tolist() == y[full].tolist()
     for train, test in sep.splits:
         assert not set(train) & set(test)
         assert pd.Series(labels[test]).value_counts().nunique() == 1  # category-balanced
@@ -226,7 +226,7 @@ def test_prepare_tasks(tiny_view, tiny_meta, tmp_path):
     X, _ = sub.features(tiny_view)
     sub_view = tiny_view.subset(sub.rows).select_observables("all")
     row, ckpt = 5, sub.checkpoints[5]
-    assert np.array_equal(X[row, :4], sub_view.X[row, ckpt, 0])  # observable 0 at the sampled checkpoints
+    assert np.array_equal(X[row, :, 0], sub_view.X[row, ckpt, 0])  # observable 0 at the sampled checkpoints
 
     noise = tasks.prepare_task(tasks.TASKS["fa_ia_noise"], tiny_view, n_splits=3, seed=0, digest=digest)
     assert noise.condition == {"unit_fraction": 0.25, "noise_std": 1.0, "obs_seed": 0}

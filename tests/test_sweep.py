@@ -626,3 +626,46 @@ def test_nearly_full_out_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(shutil, "disk_usage", lambda path: usage._replace(free=1 << 20))
     with pytest.raises(SweepError, match="only 1.0 MiB free"):
         check_writable(tmp_path / "out")
+
+
+def test_round_mantissa_bounds_the_relative_error():
+    from lrid_generate.store import round_mantissa
+
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal(20000) * 10.0 ** rng.uniform(-20, 20, 20000)).astype(np.float32)
+    for bits in (1, 7, 13, 22):
+        r = round_mantissa(x, bits)
+        assert r.dtype == np.float32 and r.shape == x.shape
+        rel = np.abs(r.astype(np.float64) - x) / np.abs(x.astype(np.float64))
+        assert rel.max() <= 2.0 ** -(bits + 1)
+        low = r.view(np.uint32) & np.uint32((1 << (23 - bits)) - 1)
+        assert not low.any()  # the dropped mantissa bits are zero
+        # nearest: no float32 with that many bits lies closer (the neighbours one step away)
+        step = np.float64(2.0) ** (np.floor(np.log2(np.abs(r.astype(np.float64)))) - bits)
+        assert (np.abs(r - x.astype(np.float64)) <= step / 2 + 1e-300).all()
+    np.testing.assert_array_equal(round_mantissa(x, 23), x)
+    special = np.float32([0.0, -0.0, np.inf, -np.inf, np.nan, np.finfo(np.float32).max])
+    np.testing.assert_array_equal(round_mantissa(special, 3), special)
+
+
+def test_compaction_can_round_the_noisy_rows(tiny_out, tmp_path):
+    from lrid_generate.store import round_mantissa
+
+    out = tmp_path / "rounded"
+    shutil.copytree(tiny_out, out)
+    keys = ["run_id", "layer_name", "unit_fraction", "noise_std", "obs_seed", "checkpoint"]
+    before = read_table(tiny_out).sort_values(keys).reset_index(drop=True)
+    assert main(["compact", "--out", str(out), "--noisy-mantissa-bits", "8"]) == 0
+    after = read_table(out).sort_values(keys).reset_index(drop=True)
+    noisy = ~((after["unit_fraction"] == 1.0) & (after["noise_std"] == 0.0))
+    assert noisy.any() and (~noisy).any()
+    pd.testing.assert_frame_equal(after[~noisy], before[~noisy])  # full-access rows exact
+    for name in OBSERVABLE_NAMES:
+        expected = round_mantissa(before.loc[noisy, name].to_numpy(dtype=np.float32), 8)
+        np.testing.assert_array_equal(after.loc[noisy, name].to_numpy(dtype=np.float32), expected)
+    assert not after.loc[noisy, OBSERVABLE_NAMES].equals(before.loc[noisy, OBSERVABLE_NAMES])
+    assert pq.read_schema(next(out.rglob(COMPACTED_NAME))).metadata[b"lrid_noisy_mantissa_bits"] == b"8"
+    assert PRESETS["embedded"].noisy_mantissa_bits == 13 and PRESETS["tiny"].noisy_mantissa_bits is None
+    with pytest.raises(SweepError, match="noisy_mantissa_bits"):
+        compact(out, noisy_mantissa_bits=0)
+    assert main(["compact", "--out", str(out), "--noisy-mantissa-bits", "30"]) == 2

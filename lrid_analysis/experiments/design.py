@@ -574,7 +574,7 @@ def run(data=None, *, classifier=None, observables=None, n_splits=SPLITS_DEFAULT
                                            f"{ctx.grouping}-grouped splits)")
 
     result = ctx.finish(table, summary, None, draw, tables=tables,
-                        seeds={"obs_seeds": sorted({int(s) for s in obs_seeds}),
+                        seeds={"obs_seeds": sorted({s for _, _, s, _ in measurements}),
                                "subsample_seed": "SeedSequence([seed, n_samples, period])"})
     if ctx.verbose:
         print(report_text(front, points, float(target), has_units, note))

@@ -169,7 +169,7 @@ def run(data=None, *, classifier=None, observables=None, n_splits=10, random_sta
         return plots.noise_heatmaps(summary, chance=1.0 / len(rules),
                                       title=f"{' vs '.join(plots.rule_label(r) for r in rules)} ({label})")
     return ctx.finish(table, summary, comparisons, draw, tables={"by_split": by_split},
-                      seeds={"obs_seeds": sorted(set(int(s) for s in obs_seeds))})
+                      seeds={"obs_seeds": sorted({s for _, _, s, _ in measurements})})
 
 
 def main(args):

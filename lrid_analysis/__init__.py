@@ -72,7 +72,7 @@ def run_experiment(name, data=None, **options):
     --------
     >>> result = run_experiment("separability", "embedded", classifier="random_forest", observables="grad",
     ...                         params={"n_estimators": 10}, n_splits=2, filters={"task": "digits"},
-    ...                         verbose=False, plot=False)
+    ...                         gradient="gradavg", verbose=False, plot=False)
     >>> result.summary[["grouping", "classifier", "observables", "n_splits"]].values.tolist()
     [['trajectory', 'random_forest', 'grad', 2], ['network', 'random_forest', 'grad', 2]]
     """

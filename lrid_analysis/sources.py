@@ -61,7 +61,7 @@ def parquet_files(path):
     --------
     >>> files = parquet_files(embedded_path())
     >>> [f.parent.name for f in files]
-    ['task=digits', 'task=digits_simclr', 'task=signal1d']
+    ['task=digits', 'task=digits_simclr', 'task=fashion_mnist', 'task=signal1d']
     """
     path = Path(path)
     if path.is_file():

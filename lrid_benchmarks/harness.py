@@ -469,7 +469,7 @@ def run_benchmark(classifiers=(), data="auto", tasks=None, n_splits=None, out="r
 
     >>> import tempfile
     >>> from lrid_analysis.dataset import load_view
-    >>> view = load_view("embedded", filters={"task": "digits", "architecture": "knet"})
+    >>> view = load_view("embedded", filters={"task": "digits", "architecture": "alexnet"})
     >>> result = run_benchmark(["knn=sklearn.neighbors:KNeighborsClassifier"], data=view,
     ...                        tasks=["separation_grad"], n_splits=2, out=tempfile.mkdtemp(), quick=True,
     ...                        check=False, verbose=False)

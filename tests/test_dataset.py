@@ -553,7 +553,7 @@ def test_shipped_files_carry_page_checksums(tmp_path):
 
     shipped = sorted(embedded_path().rglob("*.parquet"))
     shipped.append(embedded_path().parent / "public_meta.parquet")
-    assert len(shipped) == 4
+    assert len(shipped) == 6  # four task files, the diverged networks (_diverged/), the public meta rows
     for k, path in enumerate(shipped):
         for copy in _flipped_copies(path, tmp_path / str(k), n_flips=10, seed=k):
             with pytest.raises(DatasetError, match="corrupt Parquet file: a page checksum does not match"):

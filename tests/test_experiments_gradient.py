@@ -63,7 +63,7 @@ def test_gradient_sets_replace_or_add_the_forward_variants():
 def test_forward_gradient_recorded(artifact_dir, small_meta):
     assert forward_gradient_recorded(artifact_dir / "artifact")
     assert not forward_gradient_recorded(artifact_dir / "old")
-    assert not forward_gradient_recorded("embedded")  # the shipped v1 data
+    assert forward_gradient_recorded("embedded")  # the shipped v2 data record it
     assert not forward_gradient_recorded(artifact_dir / "nowhere")  # the run's loading names that problem
     table = synthetic_table(small_meta.head(40), forward_gradient=True)
     assert forward_gradient_recorded(table)

@@ -59,7 +59,7 @@ def assert_same_observables(packed, alone, tol=1e-5):
     np.testing.assert_array_equal(a[first], b[first])  # before training: bit-identical
 
 
-def _check_pack(specs, adam_first_step_only=False):
+def _check_pack(specs, adam_first_step_only=False, tol=1e-5):
     results = train_pack(specs)
     for spec, (rows, summary) in zip(specs, results):
         rows_alone, summary_alone = train_network(spec)
@@ -71,7 +71,7 @@ def _check_pack(specs, adam_first_step_only=False):
             first = (rows_alone["checkpoint"] <= 1).to_numpy()
             assert_same_observables(rows[first], rows_alone[first], tol=1e-4)
         else:
-            assert_same_observables(rows, rows_alone)
+            assert_same_observables(rows, rows_alone, tol=tol)
             for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy"):
                 assert summary[key] == pytest.approx(summary_alone[key], rel=1e-5, abs=1e-6), key
                 # the per-checkpoint learning curve too (null train metrics at checkpoint 0 on both sides)
@@ -122,7 +122,10 @@ def test_resnet_pack_equals_networks_alone(rules):
 def test_simclr_pack_equals_networks_alone():
     # views drawn from each network's own generator; batch norm in the projection head. (Adam is left out:
     # one SimCLR KNet trained with Adam differs by 3e-4 after one step between 1 and 2 threads, see above.)
-    _check_pack(_specs("knet", ("sgdm",), 0.25, n=3, task="digits_simclr", **SHORT))
+    # 5e-5: on some CPUs the rounding-level differences of the packed (grouped) and single convolutions grow
+    # through three SimCLR steps (normalised similarities, batch-norm head) to 1.7e-5 of a statistic's scale
+    # (actraw_median at checkpoint 3; 2.4e-6 and 2.8e-6 for the two other networks of the pack)
+    _check_pack(_specs("knet", ("sgdm",), 0.25, n=3, task="digits_simclr", **SHORT), tol=5e-5)
 
 
 def test_diverged_network_does_not_stop_its_pack_mates():

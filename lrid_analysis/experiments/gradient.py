@@ -69,8 +69,8 @@ def forward_gradient_recorded(data, filters=None):
 
     Examples
     --------
-    >>> forward_gradient_recorded("embedded")  # the shipped v1 data: gradavg only
-    False
+    >>> forward_gradient_recorded("embedded")  # the shipped v2 data records gradfwd
+    True
     """
     names = list(FORWARD_GRADIENT_NAMES)
     try:

@@ -77,11 +77,13 @@ def run(data=None, *, classifier=None, observables=None, n_splits=10, random_sta
     table, _ = ctx.evaluate(conditions)
     table.insert(table.columns.get_loc("test_window") + 1, "same_window",
                  table["train_window"] == table["test_window"])
-    order = {pair: k for k, pair in enumerate(window_transfer_pairs())}
-    table = (table.assign(_order=[order[p] for p in zip(table["train_window"], table["test_window"])])
-             .sort_values(["_order", "split"], kind="stable").drop(columns="_order"))
-    table = table.sort_values("observables", key=lambda c: c.map(list(ctx.observable_sets).index),
-                              kind="stable").reset_index(drop=True)
+    # rows in the order of one condition per (observables, train window, test window), as before
+    obs_order = {obs: k for k, obs in enumerate(ctx.observable_sets)}
+    pair_order = {pair: k for k, pair in enumerate(window_transfer_pairs())}
+    table = (table.assign(_obs=table["observables"].map(obs_order),
+                          _pair=[pair_order[p] for p in zip(table["train_window"], table["test_window"])])
+             .sort_values(["_obs", "_pair", "split"], kind="stable").drop(columns=["_obs", "_pair"])
+             .reset_index(drop=True))
     summary = summarize(table, ["observables", "train_window", "test_window", "same_window"])
     comparisons = compare(table, "test_window", within=["observables", "train_window"],
                           reference=lambda key: key["train_window"], family="test window vs the train window")

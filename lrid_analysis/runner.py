@@ -69,8 +69,8 @@ from .cache import (
 )
 from .metrics import balanced_accuracy, confusion_matrix, dprime
 
-__all__ = ["Condition", "RunResult", "resolve_splits", "fit_and_score", "best_params", "groups_fit_params", "run", "labelled_estimators", "compare",
-           "DEFAULT_N_JOBS"]
+__all__ = ["Condition", "RunResult", "resolve_splits", "fit_and_score", "best_params", "groups_fit_params", "run",
+           "labelled_estimators", "compare", "DEFAULT_N_JOBS"]
 
 #: Default of ``--n-jobs`` in the experiments and the benchmark harness: all cores.
 DEFAULT_N_JOBS = -1
@@ -518,6 +518,11 @@ class RunResult:
         return self.estimators[self._index(key)]
 
 
+def _output_rows(row):
+    """The result rows of one fit: a list for an estimator with several outputs, else the one row."""
+    return row if isinstance(row, list) else [row]
+
+
 def _with_key(frame, key):
     frame = frame.copy()
     for position, (column, value) in enumerate(key.items()):
@@ -622,8 +627,7 @@ def run(conditions, n_jobs=1, cache=None, progress=True, desc="fits", return_est
         done = [k for k in range(len(c.pairs)) if rows[i][k] is not None]
         if not done:
             continue
-        table = pd.DataFrame([{"split": k, **row} for k in done
-                              for row in (rows[i][k] if isinstance(rows[i][k], list) else [rows[i][k]])])
+        table = pd.DataFrame([{"split": k, **row} for k in done for row in _output_rows(rows[i][k])])
         tables.append(_with_key(table, c.key))
         parts = [frames[i][k].assign(split=k) for k in done if frames[i][k] is not None]
         if parts:
@@ -631,7 +635,7 @@ def run(conditions, n_jobs=1, cache=None, progress=True, desc="fits", return_est
         if return_predictions:
             for k in done:
                 train, test = c.pairs[k]
-                outputs = [row[c.output_key] for row in rows[i][k]] if isinstance(rows[i][k], list) else [None]
+                outputs = [row.get(c.output_key) for row in _output_rows(rows[i][k])]
                 for which, idx, name in (("train", train, "train_pred"), ("test", test, "test_pred")):
                     pred = np.asarray(kept[i][k][name], dtype=object).reshape(len(idx), len(outputs))
                     for j, output in enumerate(outputs):

@@ -61,7 +61,7 @@ from lrid_analysis.plugins import (
     parse_classifier,
 )
 from lrid_analysis.sources import resolve_data
-from lrid_analysis.trajectories import for_trajectories
+from lrid_analysis.trajectories import Flatten, for_trajectories
 
 from . import compat, leaderboard
 from . import tasks as task_module
@@ -528,7 +528,7 @@ def run_benchmark(classifiers=(), data="auto", tasks=None, n_splits=None, out="r
         conditions = [runner.Condition({"classifier": spec.label, "task": p.task.name}, for_trajectories(estimator), X,
                                        y, cv=p.splits, groups=groups, fold_names=p.fold_names, labels=p.labels)
                       for spec, estimator in built]
-        n_features = (X.shape[2] - 3) * X.shape[1] + 3  # of the flat layout, as recorded before
+        n_features = Flatten().fit(X[:1]).n_features_out_  # of the flat layout, as recorded before
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", category=UserWarning)
             result = runner.run(conditions, n_jobs=1, cache=cache, progress=verbose, desc=f"benchmark {p.task.name}",

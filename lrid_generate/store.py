@@ -201,19 +201,23 @@ def write_shard(out, spec, rows, summary):
 NOISY_STATISTICS = ("all", "admissible")
 
 
+def _preset_choice(source, attribute, value, default):
+    """``value``, else the ``attribute`` of the preset named ``source``, else ``default``."""
+    if value is not None:
+        return value
+    preset = PRESETS.get(source)
+    return getattr(preset, attribute) if preset is not None else default
+
+
 def _noisy_statistics(source, value):
-    if value is None:
-        preset = PRESETS.get(source)
-        value = preset.noisy_statistics if preset is not None else "all"
+    value = _preset_choice(source, "noisy_statistics", value, "all")
     if value not in NOISY_STATISTICS:
         raise SweepError(f"noisy_statistics must be one of {NOISY_STATISTICS}, got {value!r}")
     return value
 
 
 def _noisy_mantissa_bits(source, value):
-    if value is None:
-        preset = PRESETS.get(source)
-        value = preset.noisy_mantissa_bits if preset is not None else None
+    value = _preset_choice(source, "noisy_mantissa_bits", value, None)
     if value is not None and not (isinstance(value, (int, np.integer)) and 1 <= int(value) <= 23):
         raise SweepError(f"noisy_mantissa_bits must be an integer from 1 to 23 (23: exact float32), got {value!r}")
     return None if value is None or int(value) == 23 else int(value)
@@ -617,6 +621,7 @@ def finalize(out, source=None, compact_files=True, show=20, noisy_statistics=Non
     show : int
         Missing run ids named in the error (the rest are counted).
     noisy_statistics : {"all", "admissible"}, optional
+    noisy_mantissa_bits : int, optional
         Passed to :func:`compact`.
 
     Returns

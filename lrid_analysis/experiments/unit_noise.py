@@ -65,7 +65,6 @@ def require_noise_grid(meta):
     return grid
 
 
-
 def grid_measurements(meta):
     """The measurement conditions of a noise grid: ``(levels, [(unit_fraction, noise_std, obs_seed, mask), ...])``.
 

@@ -151,12 +151,12 @@ def estimate_nested(X_train, y_train, grid, best, n_jobs, probe_trees, seed, cv=
             "per_tree_seconds_fold": fold, "per_tree_seconds_full": full}
 
 
-def run_oob(X_train, y_train, X_test, y_test, grid, n_jobs, seed, groups=None):
+def run_oob(X_train, y_train, X_test, y_test, grid, n_jobs, seed, groups=None, stratify_groups=False):
     start, cpu_start = time.perf_counter(), time.process_time()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UngroupedSelectionWarning)  # --grouping none is deliberate
-        est = OOBForestSelection(param_grid=grid, n_jobs=n_jobs, random_state=seed).fit(X_train, y_train,
-                                                                                       groups=groups)
+        est = OOBForestSelection(param_grid=grid, n_jobs=n_jobs, random_state=seed,
+                                 stratify_groups=stratify_groups).fit(X_train, y_train, groups=groups)
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     table = est.oob_scores_
     grown = {str(m): int(part.n_estimators[~part.dropped].max())
@@ -218,7 +218,7 @@ def _merge_write(output, mode, results):
 
 
 def run(mode="quick", rows_per_rule=60, n_splits=2, signal=0.3, seed=0, n_jobs=2, probe_trees=4,
-        measure_nested=None, output=DEFAULT_OUTPUT, key=None, grouping="network"):
+        measure_nested=None, output=DEFAULT_OUTPUT, key=None, grouping="network", stratify_groups=False):
     """Run the benchmark; return the results dict (also written to ``output``)."""
     if grouping not in ("network", "none"):
         raise ValueError(f"grouping must be 'network' or 'none', got {grouping!r}")
@@ -231,12 +231,13 @@ def run(mode="quick", rows_per_rule=60, n_splits=2, signal=0.3, seed=0, n_jobs=2
     splits = list(splitter.split(view))
     print(f"{mode}: X {X.shape} ({len(np.unique(networks))} networks), {n_splits} split(s) of "
           f"{splitter.n_train_} train / {splitter.n_test_} test rows per rule, grouping={grouping}, "
+          f"stratify_groups={stratify_groups}, "
           f"n_jobs={n_jobs}, data built in {time.perf_counter() - started:.1f} s")
     rows = []
     for s, (train, test) in enumerate(tqdm(splits, desc="splits")):
         Xtr, ytr, Xte, yte = X[train], y[train], X[test], y[test]
         groups = networks[train] if grouped else None
-        row = {"split": s, "oob": run_oob(Xtr, ytr, Xte, yte, grid, n_jobs, seed, groups)}
+        row = {"split": s, "oob": run_oob(Xtr, ytr, Xte, yte, grid, n_jobs, seed, groups, stratify_groups)}
         if measure_nested:
             row["nested"] = run_nested(Xtr, ytr, Xte, yte, grid, n_jobs, seed, groups=groups)
         if mode == "quick" or s == 0:
@@ -282,7 +283,7 @@ def run(mode="quick", rows_per_rule=60, n_splits=2, signal=0.3, seed=0, n_jobs=2
                         "meets_speed_target": bool(estimated / oob_seconds >= TARGET_SPEEDUP)})
     results = {
         "mode": mode, "machine": machine(), "signal": signal, "seed": seed, "n_jobs": n_jobs,
-        "grouping": grouping, "n_networks": int(len(np.unique(networks))), "fraction_of_public": len(y) / 20736,
+        "grouping": grouping, "stratify_groups": bool(stratify_groups), "n_networks": int(len(np.unique(networks))), "fraction_of_public": len(y) / 20736,
         "rows_per_rule": rows_per_rule if mode == "quick" else None, "n_splits": n_splits,
         "n_train_per_rule": splitter.n_train_, "n_test_per_rule": splitter.n_test_, "shape": list(X.shape),
         "grid": grid, "probe_trees": probe_trees, "probe_clock": "process_time", "measured_nested": measure_nested,
@@ -335,14 +336,15 @@ def main(argv=None):
     parser.add_argument("--key", default=None, help="key of this run in the results file (default: the mode)")
     parser.add_argument("--grouping", choices=("network", "none"), default="network",
                         help="group both selections by network (default) or select on rows")
+    parser.add_argument("--stratify-groups", action="store_true",
+                        help="grouped OOB selection: draw the bootstrap's networks within each rule")
     args = parser.parse_args(argv)
     mode = "full" if args.full else "quick"
     run(mode=mode, rows_per_rule=args.rows_per_rule,
         n_splits=args.splits or (10 if mode == "full" else 2), signal=args.signal, seed=args.seed,
         n_jobs=args.n_jobs, probe_trees=args.probe_trees or (4 if mode == "full" else 20),
         measure_nested=True if args.measure_nested else (False if args.estimate_nested else None),
-        output=args.output, key=args.key,
-        grouping=args.grouping)
+        output=args.output, key=args.key, grouping=args.grouping, stratify_groups=args.stratify_groups)
 
 
 if __name__ == "__main__":

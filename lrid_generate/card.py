@@ -299,20 +299,26 @@ def lrn_twins(runs):
 # --------------------------------------------------------------------------- Fig. 5 corners
 
 
-def noise_corners(view, n_splits=5, seed=0, n_estimators=200):
+#: Observable sets of the noise-corner table: each measure alone (Fig. 5's panels), then all together.
+CORNER_MEASURES = ("weight", "act", "grad", "all")
+
+
+def noise_corners(view, n_splits=5, seed=0, n_estimators=200, measures=CORNER_MEASURES):
     """FA vs IA separability at the corners of the unit-noise grid (Fig. 5 style).
 
     The networks with more than one measurement condition (the noise grid)
     are taken; for the smallest and largest unit fraction crossed with the
     smallest and largest noise level (observation seeds pooled), a forest
-    separates FA from IA on category-balanced splits of those trajectories.
+    separates FA from IA on category-balanced splits of those trajectories,
+    from each observable set of ``measures``.
 
     Returns
     -------
     list of dict or None
-        ``unit_fraction``, ``noise_std``, ``relative``, ``n_trajectories``,
-        ``test_accuracy_mean`` (chance 0.5; None when too few to split);
-        None when the data have no noise grid.
+        ``unit_fraction``, ``noise_std``, ``n_trajectories``,
+        ``test_accuracy_mean`` (``"all"``'s, kept for older cards) and
+        ``test_accuracy`` (observable set -> mean test accuracy; chance 0.5;
+        None when too few to split); None when the data have no noise grid.
     """
     from lrid_analysis import splits
 
@@ -333,10 +339,11 @@ def noise_corners(view, n_splits=5, seed=0, n_estimators=200):
         for s in (noises[0], noises[-1]):
             mask = in_grid & (meta["unit_fraction"] == f).to_numpy() & (meta["noise_std"] == s).to_numpy()
             sub = view.subset(mask)
-            accuracy = _mean_accuracy(sub, splits.CategoryBalancedSplit(n_splits=n_splits, random_state=seed),
-                                      n_estimators, seed) if mask.sum() else None
+            splitter = splits.CategoryBalancedSplit(n_splits=n_splits, random_state=seed)
+            accuracy = {m: _mean_accuracy(sub, splitter, n_estimators, seed, observables=m) if mask.sum() else None
+                        for m in measures}
             out.append({"unit_fraction": float(f), "noise_std": float(s), "n_trajectories": int(mask.sum()),
-                        "test_accuracy_mean": accuracy})
+                        "test_accuracy_mean": accuracy.get("all"), "test_accuracy": accuracy})
     return out
 
 
@@ -512,15 +519,17 @@ def _markdown(card, command, wall_seconds):
         lines += [
             "## Unit subsampling and noise: FA vs IA at the grid corners (Fig. 5 style)",
             "",
-            "Random forest separating FA from IA (chance 0.50) on the noise-grid networks' trajectories at "
-            "each corner of the grid (observation seeds pooled; noise as recorded in `noise_std`, relative "
-            "to each measure's std when the preset says so, see `sweep.json`):",
+            "Random forest separating FA from IA (chance 0.50) on the noise-grid networks' trajectories, from "
+            "each observable set, at each corner of the grid (observation seeds pooled; noise as recorded in `noise_std`, relative "
+            "to each measure's std before learning when the preset says so, see `sweep.json`):",
             "",
-            "| unit fraction | noise | trajectories | FA vs IA test accuracy |",
-            "|---|---|---|---|",
         ]
+        measures = list(corners[0].get("test_accuracy", {"all": None}))
+        lines += ["| unit fraction | noise | trajectories | " + " | ".join(measures) + " |",
+                  "|---|---|---|" + "---|" * len(measures)]
         lines += [f"| {c['unit_fraction']:g} | {c['noise_std']:g} | {c['n_trajectories']} | "
-                  f"{_num(c['test_accuracy_mean'])} |" for c in corners]
+                  + " | ".join(_num(c.get("test_accuracy", {"all": c["test_accuracy_mean"]})[m]) for m in measures)
+                  + " |" for c in corners]
         lines.append("")
     return "\n".join(lines)
 

@@ -28,7 +28,7 @@ from functools import lru_cache
 from itertools import product
 from pathlib import Path
 
-from lrid_generate.recorder import FULL_ACCESS, Condition, condition_grid
+from lrid_generate.recorder import FULL_ACCESS, Condition, condition_grid, relative_mode
 
 __all__ = [
     "DEFAULT_MODEL_SEED",
@@ -151,7 +151,7 @@ class RunSpec:
         out = dataclasses.asdict(self)
         # the relative flag and empty rule options are written only when set, so specs stored
         # before they existed compare equal on resume
-        out["conditions"] = [[c.unit_fraction, c.noise_std, c.obs_seed] + ([True] if c.relative else [])
+        out["conditions"] = [[c.unit_fraction, c.noise_std, c.obs_seed] + _relative_entry(c.relative)
                              for c in self.conditions]
         out["task_options"] = dict(self.task_options)
         for key in ("rule_options", "model_options"):
@@ -171,6 +171,14 @@ class RunSpec:
         return cls(**data)
 
 
+def _relative_entry(relative):
+    """A condition's relative flag in a stored spec: none for absolute noise, ``True`` for the first
+    (per-checkpoint) mode as written before ``"initial"`` existed, else the mode's name."""
+    if not relative:
+        return []
+    return [True] if relative == "checkpoint" else [relative]
+
+
 @dataclass(frozen=True)
 class NoiseGrid:
     """Extra measurement conditions recorded for some networks of a preset.
@@ -178,7 +186,9 @@ class NoiseGrid:
     Networks whose rule, task and architecture are all listed get every
     combination of ``unit_fractions`` x ``noise_stds`` x ``obs_seeds`` (besides
     full access); noise stds are absolute (in the units of each measure), or
-    with ``relative=True`` multiples of each measure's typical scale (see
+    with ``relative`` multiples of each measure's typical scale:
+    ``"initial"`` its scale before learning, ``"checkpoint"`` (or ``True``)
+    its scale at each checkpoint, which leaks the clean statistics (see
     :mod:`lrid_generate.recorder`).
     """
 
@@ -188,7 +198,10 @@ class NoiseGrid:
     unit_fractions: tuple
     noise_stds: tuple
     obs_seeds: tuple = (0,)
-    relative: bool = False
+    relative: bool | str = False
+
+    def __post_init__(self):
+        object.__setattr__(self, "relative", relative_mode(self.relative))
 
     def applies(self, rule, task, architecture):
         return rule in self.rules and task in self.tasks and architecture in self.architectures
@@ -502,7 +515,8 @@ class Preset:
             lines.append(
                 f"  unit-noise grid for {', '.join(g.rules)} on {', '.join(g.tasks)} x {', '.join(g.architectures)}: "
                 f"unit fractions {list(g.unit_fractions)} x noise std {list(g.noise_stds)}"
-                + (" (relative to each measure's std)" if g.relative else "") + f" x seeds {list(g.obs_seeds)}"
+                + ({"initial": " (relative to each measure's std before learning)",
+                    "checkpoint": " (relative to each measure's std at each checkpoint)"}.get(g.relative, "")) + f" x seeds {list(g.obs_seeds)}"
             )
         return "\n".join(lines)
 
@@ -596,7 +610,7 @@ PRESETS = {
                       **{a: "unit_variance" for a in _DEEP + _SHALLOW if not a.startswith("resnet")}},
         noise=NoiseGrid(rules=("feedback", "information"), tasks=("digits", "digits_simclr"),
                         architectures=("resnet18",), unit_fractions=(0.02, 0.1, 0.3, 0.6, 1.0),
-                        noise_stds=(0.0, 0.25, 1.0, 4.0, 16.0), obs_seeds=(0,), relative=True),
+                        noise_stds=(0.0, 0.25, 1.0, 4.0, 16.0), obs_seeds=(0,), relative="initial"),
         compact=True,
         rule_options={"information": {"spatial_mean": True}},
         # bn_momentum: the v2 ResNets' reference decay (0.997) leaves their running statistics near their

@@ -46,12 +46,24 @@ The noise is drawn with a CPU ``torch.Generator`` (float64) seeded by
 device: the same values on any device, fresh noise at every checkpoint (a new
 recording session) but the same units throughout (a chronic recording).
 
-Relative noise: a condition with ``relative=True`` reads ``noise_std`` as a
+Relative noise: a condition with ``relative`` set reads ``noise_std`` as a
 multiple of each measure's typical scale, the standard deviation over all
 entries of that layer's measure (the kernel ``W``, the activations of the
-recording batch, the per-example Jacobian sums) at that checkpoint, before
-subsampling and noise. So one noise level means the same signal-to-noise
-ratio for every layer and measure, whatever their units.
+recording batch, the per-example Jacobian sums) before subsampling and noise,
+so one noise level means a comparable signal-to-noise ratio for every layer
+and measure, whatever their units. Two references (:data:`RELATIVE_MODES`):
+
+* ``"initial"``: the scale measured at the first recorded checkpoint (before
+  any learning) and held for the whole recording, as an electrode's noise
+  floor does not follow what the cell learns. Networks of one architecture
+  start from identically distributed weights whatever their rule (FA and IA
+  draw ``B`` like ``W``), so the noise level carries nothing of the rule.
+* ``"checkpoint"`` (``relative=True``, the first version): the scale of that
+  layer and measure at each checkpoint. It leaks: the noisy variance is
+  ``(1 + s**2)`` times the clean one and the norm grows by ``sqrt(1 + s**2)``,
+  so every scale statistic stays an exact function of the clean one however
+  large ``s`` is (on the v2 noise grid, FA vs IA stayed at 0.96-0.98 at 16 x
+  the std and 2 % of the units). Kept to read data recorded with it.
 """
 
 from __future__ import annotations
@@ -73,6 +85,8 @@ __all__ = [
     "Condition",
     "FULL_ACCESS",
     "condition_grid",
+    "relative_mode",
+    "RELATIVE_MODES",
     "RECORDED_NAMES",
     "SIZE_COLUMNS",
     "Recorder",
@@ -90,18 +104,34 @@ RECORDED_NAMES = OBSERVABLE_NAMES + FORWARD_GRADIENT_NAMES
 # (the units a measurement of ``unit_fraction`` f keeps are ``ceil(f * n)``), in every recorded row.
 
 
+#: References of relative noise (see the module notes): the scale at the first checkpoint, or at each one.
+RELATIVE_MODES = ("initial", "checkpoint")
+
+
+def relative_mode(relative):
+    """``False`` (absolute noise) or one of :data:`RELATIVE_MODES` (``True`` is ``"checkpoint"``)."""
+    if relative is False or relative is None or relative == 0:
+        return False
+    if relative is True or relative == 1:
+        return "checkpoint"
+    if relative in RELATIVE_MODES:
+        return relative
+    raise ValueError(f"relative must be False, True or one of {RELATIVE_MODES}, got {relative!r}")
+
+
 @dataclass(frozen=True, order=True)
 class Condition:
     """One measurement condition: fraction of units kept, noise std, seed.
 
-    ``relative=True`` scales ``noise_std`` by each measure's typical scale
-    (see the module notes); the default is absolute noise.
+    ``relative`` (one of :data:`RELATIVE_MODES`; ``True`` means
+    ``"checkpoint"``) scales ``noise_std`` by each measure's typical scale
+    (see the module notes); the default (``False``) is absolute noise.
     """
 
     unit_fraction: float = 1.0
     noise_std: float = 0.0
     obs_seed: int = 0
-    relative: bool = False
+    relative: bool | str = False
 
     def __post_init__(self):
         if not 0.0 < float(self.unit_fraction) <= 1.0:
@@ -113,7 +143,7 @@ class Condition:
         object.__setattr__(self, "unit_fraction", float(self.unit_fraction))
         object.__setattr__(self, "noise_std", float(self.noise_std))
         object.__setattr__(self, "obs_seed", int(self.obs_seed))
-        object.__setattr__(self, "relative", bool(self.relative))
+        object.__setattr__(self, "relative", relative_mode(self.relative))
 
     @property
     def is_full_access(self):
@@ -136,7 +166,7 @@ def condition_grid(unit_fractions=(1.0,), noise_stds=(0.0,), obs_seeds=(0,), rel
     """
     grid = [FULL_ACCESS]
     for f, s, seed in product(unit_fractions, noise_stds, obs_seeds):
-        condition = Condition(f, s, seed, relative=bool(relative) and s > 0)
+        condition = Condition(f, s, seed, relative=relative_mode(relative) if s > 0 else False)
         if not condition.is_full_access and condition not in grid:
             grid.append(condition)
     return grid
@@ -504,6 +534,9 @@ class Recorder:
     layer_sizes : dict
         Layer name -> ``(n_inputs, n_outputs, n_weights)``: input and output
         units per example and kernel entries (filled by :meth:`observe`).
+    initial_scales : dict
+        ``(layer name, measure)`` -> the typical scale at the first
+        :meth:`observe`, the unit of ``relative="initial"`` noise.
     """
 
     def __init__(self, model, inputs, conditions=None, weight_of=None):
@@ -519,6 +552,7 @@ class Recorder:
         self.weight_of = weight_of or _default_weight_of
         self.seconds = 0.0
         self.layer_sizes = {}
+        self.initial_scales = {}
 
     def _capture_inputs(self):
         captured = {}
@@ -572,7 +606,7 @@ class Recorder:
             values = {"weight": weight, "act": act, "gradavg": jacobians[key], "gradfwd": forward[key]}
             rows = {}
             for measure, value in values.items():
-                std = s * _typical_scale(value) if condition.relative and s > 0 else s
+                std = s * self._noise_scale(layer.name, measure, value, condition.relative) if s > 0 else s
                 rows[measure] = obfuscate_units(value, f, std, seed, batch_axis=measure != "weight",
                                                 noise_seed=noise_seed(seed, checkpoint, measure) if s > 0 else None)
             out.append(torch.cat([
@@ -581,6 +615,17 @@ class Recorder:
                 _gradavg_functions(rows["gradfwd"].sum(dim=1) / n_out),
             ]))
         return torch.stack(out)
+
+    def _noise_scale(self, layer_name, measure, value, relative):
+        """The unit of a relative noise std (1 for absolute noise); ``"initial"`` keeps the first one measured."""
+        if not relative:
+            return 1.0
+        if relative == "checkpoint":
+            return _typical_scale(value)
+        key = (layer_name, measure)
+        if key not in self.initial_scales:
+            self.initial_scales[key] = _typical_scale(value)
+        return self.initial_scales[key]
 
     def observe(self, checkpoint=0):
         """The observables of every layer and condition now.

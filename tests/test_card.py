@@ -135,8 +135,11 @@ def test_card_sections_on_the_tiny_preset(tiny_out):
         sel = table[(table["unit_fraction"] == c["unit_fraction"]) & (table["noise_std"] == c["noise_std"])
                     & table["learning_rule"].isin(["feedback", "information"])]
         assert c["n_trajectories"] == len(sel[["run_id", "layer_name", "obs_seed"]].drop_duplicates())
+        assert list(c["test_accuracy"]) == ["weight", "act", "grad", "all"]
+        assert c["test_accuracy_mean"] == c["test_accuracy"]["all"]
     text = (tiny_out / "CARD.md").read_text()
     assert "Training-quality gate" in text and "learning-curve baseline" in text and "grid corners" in text
+    assert "| unit fraction | noise | trajectories | weight | act | grad | all |" in text
 
 
 def test_card_command_exits_non_zero_when_the_gate_fails(tiny_out, capsys):

@@ -35,7 +35,7 @@ def test_v2_grid_is_the_papers_design_in_miniature():
     assert {s.init_scaling for s in specs if not s.architecture.startswith("resnet")} == {"unit_variance"}
 
 
-def test_v2_noise_grid_is_relative_and_covers_fig5():
+def test_v2_noise_grid_is_relative_to_the_initial_scale_and_covers_fig5():
     specs = V2.specs()
     noisy = [s for s in specs if len(s.conditions) > 1]
     assert len(noisy) == 2 * 2 * 12  # FA/IA x digits/digits SimCLR x 12 settings, ResNet-18
@@ -46,7 +46,7 @@ def test_v2_noise_grid_is_relative_and_covers_fig5():
     others = conditions[1:]
     assert len({c.unit_fraction for c in conditions}) >= 5 and len({c.noise_std for c in conditions}) >= 5
     assert {c.obs_seed for c in others} == {0} and 0.0 in {c.noise_std for c in others}
-    assert all(c.relative == (c.noise_std > 0) for c in others)
+    assert all(c.relative == ("initial" if c.noise_std > 0 else False) for c in others)
     assert len(conditions) == 5 * 5  # full access (1, 0) is the first
     restored = RunSpec.from_dict(json.loads(json.dumps(noisy[0].to_dict())))
     assert restored == noisy[0]

@@ -330,7 +330,50 @@ def test_relative_noise_scales_by_each_measures_std():
         np.testing.assert_allclose(relative[1, 1, columns], values[1, 1, columns], rtol=1e-6)
     assert Condition(f, s, seed, relative=True) != Condition(f, s, seed)
     grid = condition_grid((1.0, 0.5), (0.0, 2.0), relative=True)
-    assert grid[0] == FULL_ACCESS and all(c.relative == (c.noise_std > 0) for c in grid)
+    assert grid[0] == FULL_ACCESS and all(c.relative == ("checkpoint" if c.noise_std > 0 else False) for c in grid)
+
+
+def test_initial_relative_noise_keeps_the_first_checkpoints_scale():
+    # "initial": noise_std times the measure's std at the first observe, held while the weights change
+    f, s, seed = 0.5, 0.7, 3
+    condition = Condition(f, s, seed, relative="initial")
+    recorder, model, x = _recorder(conditions=[FULL_ACCESS, condition])
+    w0 = model.fc.weight.detach().double().std(correction=0).item()
+    recorder.observe(checkpoint=0)
+    with torch.no_grad():
+        model.fc.weight.mul_(3.0)  # "learning" triples the readout's weights
+    later = recorder.observe(checkpoint=5)
+    absolute = Recorder(model, x, conditions=[FULL_ACCESS, Condition(f, s * w0, seed)], weight_of=tiny_weight_of)
+    names = list(npobs.OBSERVABLE_NAMES)
+    columns = [i for i, n in enumerate(names) if n.startswith("weight")]
+    np.testing.assert_allclose(later[1, 1, columns], absolute.observe(checkpoint=5)[1, 1, columns], rtol=1e-6)
+    assert recorder.initial_scales[("fc", "weight")] == pytest.approx(w0, rel=1e-12)
+    # the per-checkpoint mode follows the tripled weights instead
+    per_checkpoint = Recorder(model, x, conditions=[FULL_ACCESS, Condition(f, s, seed, relative=True)],
+                              weight_of=tiny_weight_of).observe(checkpoint=5)
+    assert not np.allclose(per_checkpoint[1, 1, columns], later[1, 1, columns])
+    assert Condition(f, s, seed, relative=True).relative == "checkpoint"
+    with pytest.raises(ValueError, match="relative"):
+        Condition(f, s, seed, relative="final")
+
+
+@pytest.mark.parametrize("mode", ["checkpoint", "initial"])
+def test_per_checkpoint_relative_noise_leaks_the_clean_scale_and_initial_does_not(mode):
+    # two networks from one init; one's readout grows by half. Under the per-checkpoint scale the noisy
+    # variance is (1 + s**2) x the clean one, so the clean ratio 1.5**2 survives any noise; with the
+    # initial scale held, the ratio is (1.5**2 + s**2) / (1 + s**2), near 1 at large s (closed forms)
+    s = 16.0
+    names = list(RECORDED_NAMES)
+    column = names.index("weightraw_var")
+    variances = []
+    for growth in (1.0, 1.5):
+        recorder, model, _ = _recorder(TinyNet(width=8, n_out=200), [FULL_ACCESS, Condition(1.0, s, 0, relative=mode)])
+        recorder.observe(checkpoint=0)
+        with torch.no_grad():
+            model.fc.weight.mul_(growth)
+        variances.append(recorder.observe(checkpoint=1)[1, 1, column])  # fc: 40,000 weights
+    expected = 1.5 ** 2 if mode == "checkpoint" else (1.5 ** 2 + s ** 2) / (1 + s ** 2)
+    assert variances[1] / variances[0] == pytest.approx(expected, rel=0.03)
 
 
 def test_record_rows_follow_contract_and_restore_mode():

@@ -307,7 +307,10 @@ def _write_rates(path, preset, chosen, scores, at_edge, groups, inherited=None):
         "pilot_n_eval": dict(first.task_options).get("n_eval"),
         "learning_rates": dict(sorted(rates.items())),
         "at_edge_of_grid": sorted(set(at_edge) | (set(old.get("at_edge_of_grid", [])) - set(chosen))),
-        "inherited_from": dict(sorted({**old.get("inherited_from", {}), **(inherited or {})}.items())),
+        # a cell tuned directly now no longer inherits (its family changed since the old file)
+        "inherited_from": dict(sorted({**{k: v for k, v in old.get("inherited_from", {}).items()
+                                          if k not in chosen or k in (inherited or {})},
+                                       **(inherited or {})}.items())),
         "pilots": dict(sorted(pilots.items())),
         "versions": versions(),
     }

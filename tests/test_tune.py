@@ -112,6 +112,13 @@ def test_tune_family_trains_representatives_and_shares_their_rates(tmp_path):
     rates = {s.architecture: s.lr for s in tuned.specs()}
     assert rates["knetlrn"] == rates["knet"] == pytest.approx(
         result["chosen"]["digits/knet/sgdm"] * math.sqrt(64 / tuned.base_batch))
+    # leaving the family: the architecture is tuned itself and no longer listed as inheriting
+    alone = dataclasses.replace(family, tune_family={})
+    own = tune(alone, tmp_path / "pilots", lr_file=lr_file, progress=False, architectures=["knetlrn"])
+    assert own["trained"] == len(family.lr_grid) and own["inherited"] == {}
+    data = json.loads(lr_file.read_text())
+    assert data["inherited_from"] == {}
+    assert data["learning_rates"]["digits/knetlrn/sgdm"] == own["chosen"]["digits/knetlrn/sgdm"]
 
 
 def test_extending_the_grid_lets_every_tried_rate_compete(tmp_path):

@@ -40,7 +40,7 @@ the same classifiers on the observables, then both again on performance-matched 
 within each task, final validation accuracy is cut into --bins equal-width bins over [0, 1];
 only bins holding every compared rule are kept, each rule subsampled to the same number of
 networks per (task, bin). For the 4-way problem and each pair of rules. The networks kept per
-cell are printed. Data without learning curves (public, embedded): the controls are skipped,
+cell are printed. Data without learning curves (the public data, the v1 embedded data): the controls are skipped,
 with a message.
 """
 EXAMPLES = (
@@ -254,35 +254,46 @@ def _with_ci(table, summary, by):
 
 
 def _figure(summary, chance):
-    """Observables' accuracy (y) against learning-curve accuracy (x), one point per comparison, all vs matched."""
+    """Per comparison (rows), the observables' and the learning curve's accuracy with 95% corrected CIs.
+
+    One panel per network set (all, performance-matched); a grey tick marks
+    each row's chance (``chance`` for the 4-way problem, 0.5 for a pair).
+    """
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.0, 5.5))
-    curve = summary[summary["features"] == CURVE]
-    markers = {"all": "o", "matched": "s"}
-    for networks, part in curve.groupby("networks", sort=False):
-        for _, x_row in part.iterrows():
-            same = summary[(summary["networks"] == networks) & (summary["comparison"] == x_row["comparison"])
-                           & (summary["classifier"] == x_row["classifier"]) & (summary["features"] != CURVE)]
-            for _, y_row in same.iterrows():
-                ax.errorbar(x_row["accuracy_mean"], y_row["accuracy_mean"],
-                            xerr=[[x_row["accuracy_mean"] - x_row["accuracy_ci_low"]],
-                                  [x_row["accuracy_ci_high"] - x_row["accuracy_mean"]]],
-                            yerr=[[y_row["accuracy_mean"] - y_row["accuracy_ci_low"]],
-                                  [y_row["accuracy_ci_high"] - y_row["accuracy_mean"]]],
-                            fmt=markers.get(networks, "^"), color="C0" if networks == "all" else "C3",
-                            label=f"{networks} networks", alpha=0.8)
-                ax.annotate(f"{x_row['comparison']} ({y_row['features']})", (x_row["accuracy_mean"],
-                            y_row["accuracy_mean"]), fontsize=6, xytext=(3, 3), textcoords="offset points")
-    ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
-    ax.axhline(chance, color="lightgrey", lw=0.8)
-    ax.axvline(chance, color="lightgrey", lw=0.8)
-    handles, labels = ax.get_legend_handles_labels()
-    unique = dict(zip(labels, handles))
-    ax.legend(unique.values(), unique.keys(), loc="lower right")
-    ax.set(xlim=(0, 1.02), ylim=(0, 1.02), xlabel="learning-curve accuracy",
-           ylabel="observables' accuracy", title="Performance control (95% corrected CIs)")
-    fig.tight_layout()
+    from lrid_analysis.plots import figure_legend
+
+    panels = list(dict.fromkeys(summary["networks"]))
+    comparisons = list(dict.fromkeys(summary["comparison"]))
+    comparisons.sort(key=lambda c: c != "4-way")  # the 4-way problem on top, pairs in their order below
+    features = list(dict.fromkeys(summary["features"]))
+    features.sort(key=lambda f: f == CURVE)  # observables first, the learning curve last
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 0.45 * len(comparisons) + 1.6),
+                             sharey=True, squeeze=False, layout="constrained")
+    offsets = {f: (k - (len(features) - 1) / 2) * 0.22 for k, f in enumerate(features)}
+    for ax, networks in zip(axes[0], panels):
+        part = summary[summary["networks"] == networks]
+        for y, comparison in enumerate(comparisons):
+            floor = chance if comparison == "4-way" else 0.5
+            ax.plot([floor, floor], [y - 0.4, y + 0.4], color="lightgrey", lw=1.5)
+            for k, feature in enumerate(features):
+                row = part[(part["comparison"] == comparison) & (part["features"] == feature)]
+                if row.empty:
+                    continue
+                row = row.iloc[0]
+                mean = row["accuracy_mean"]
+                low, high = max(row["accuracy_ci_low"], 0.0), min(row["accuracy_ci_high"], 1.0)
+                label = "learning curve only" if feature == CURVE else f"observables ({feature})"
+                ax.errorbar(mean, y + offsets[feature], xerr=[[mean - low], [high - mean]], fmt="o" if
+                            feature != CURVE else "s", color="C3" if feature == CURVE else f"C{k}", ms=5,
+                            capsize=2, label=label)
+        ax.set(title=f"{networks} networks", xlim=(0.2, 1.01), xlabel="test accuracy")
+        ax.grid(axis="x", color="0.92")
+        ax.set_yticks(range(len(comparisons)), comparisons)
+    axes[0][0].invert_yaxis()
+    fig.suptitle("Performance control: observables vs the learning curve (95% corrected CIs; grey: chance)",
+                 fontsize=9)
+    figure_legend(fig, axes[0])
     return fig
 
 

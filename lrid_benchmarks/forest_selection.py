@@ -22,6 +22,9 @@ the nested search uses :class:`~sklearn.model_selection.StratifiedGroupKFold`
 (5 folds, shuffled); the quick subsample then draws whole networks
 (``--rows-per-rule`` rows of each rule, rounded up to whole networks).
 ``--grouping none`` is the row-level protocol of the earlier entries.
+The OOB side draws its bootstrap's networks within each rule
+(``--stratify-groups``, the estimator's default); ``--no-stratify-groups``
+draws them over all networks, the earlier default.
 
 Both forests use ``random_state=0``; when both pick the same setting they are
 the same forest, so accuracy differences come only from different choices.
@@ -151,7 +154,7 @@ def estimate_nested(X_train, y_train, grid, best, n_jobs, probe_trees, seed, cv=
             "per_tree_seconds_fold": fold, "per_tree_seconds_full": full}
 
 
-def run_oob(X_train, y_train, X_test, y_test, grid, n_jobs, seed, groups=None, stratify_groups=False):
+def run_oob(X_train, y_train, X_test, y_test, grid, n_jobs, seed, groups=None, stratify_groups=True):
     start, cpu_start = time.perf_counter(), time.process_time()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UngroupedSelectionWarning)  # --grouping none is deliberate
@@ -218,7 +221,7 @@ def _merge_write(output, mode, results):
 
 
 def run(mode="quick", rows_per_rule=60, n_splits=2, signal=0.3, seed=0, n_jobs=2, probe_trees=4,
-        measure_nested=None, output=DEFAULT_OUTPUT, key=None, grouping="network", stratify_groups=False):
+        measure_nested=None, output=DEFAULT_OUTPUT, key=None, grouping="network", stratify_groups=True):
     """Run the benchmark; return the results dict (also written to ``output``)."""
     if grouping not in ("network", "none"):
         raise ValueError(f"grouping must be 'network' or 'none', got {grouping!r}")
@@ -283,7 +286,8 @@ def run(mode="quick", rows_per_rule=60, n_splits=2, signal=0.3, seed=0, n_jobs=2
                         "meets_speed_target": bool(estimated / oob_seconds >= TARGET_SPEEDUP)})
     results = {
         "mode": mode, "machine": machine(), "signal": signal, "seed": seed, "n_jobs": n_jobs,
-        "grouping": grouping, "stratify_groups": bool(stratify_groups), "n_networks": int(len(np.unique(networks))), "fraction_of_public": len(y) / 20736,
+        "grouping": grouping, "stratify_groups": bool(stratify_groups),
+        "n_networks": int(len(np.unique(networks))), "fraction_of_public": len(y) / 20736,
         "rows_per_rule": rows_per_rule if mode == "quick" else None, "n_splits": n_splits,
         "n_train_per_rule": splitter.n_train_, "n_test_per_rule": splitter.n_test_, "shape": list(X.shape),
         "grid": grid, "probe_trees": probe_trees, "probe_clock": "process_time", "measured_nested": measure_nested,
@@ -336,8 +340,9 @@ def main(argv=None):
     parser.add_argument("--key", default=None, help="key of this run in the results file (default: the mode)")
     parser.add_argument("--grouping", choices=("network", "none"), default="network",
                         help="group both selections by network (default) or select on rows")
-    parser.add_argument("--stratify-groups", action="store_true",
-                        help="grouped OOB selection: draw the bootstrap's networks within each rule")
+    parser.add_argument("--stratify-groups", action=argparse.BooleanOptionalAction, default=True,
+                        help="grouped OOB selection: draw the bootstrap's networks within each rule (default; "
+                             "--no-stratify-groups: over all networks)")
     args = parser.parse_args(argv)
     mode = "full" if args.full else "quick"
     run(mode=mode, rows_per_rule=args.rows_per_rule,

@@ -599,6 +599,7 @@ def test_stratified_network_bootstrap_keeps_networks_per_class():
     rule_of_network = (np.arange(24) % 4)[np.argsort(codes)]  # class of each column of bootstrap_counts_
     per_class = np.stack([est.bootstrap_counts_[:, rule_of_network == c].sum(axis=1) for c in range(4)], axis=1)
     assert (per_class == 6).all()  # 6 networks of each rule drawn for every tree
-    plain = C.OOBForestSelection(param_grid=grid, random_state=1).fit(X, y, groups=groups)
+    assert C.OOBForestSelection().stratify_groups  # the default
+    plain = C.OOBForestSelection(param_grid=grid, stratify_groups=False, random_state=1).fit(X, y, groups=groups)
     plain_per_class = np.stack([plain.bootstrap_counts_[:, rule_of_network == c].sum(axis=1) for c in range(4)], 1)
     assert not (plain_per_class == 6).all() and (plain_per_class.sum(axis=1) == 24).all()

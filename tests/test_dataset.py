@@ -1,5 +1,6 @@
 """Tests for lrid_analysis.dataset: contract, atomic writes, reading, the analysis view."""
 
+import json
 import os
 import stat
 import warnings
@@ -553,7 +554,11 @@ def test_shipped_files_carry_page_checksums(tmp_path):
 
     shipped = sorted(embedded_path().rglob("*.parquet"))
     shipped.append(embedded_path().parent / "public_meta.parquet")
-    assert len(shipped) == 6  # four task files, the diverged networks (_diverged/), the public meta rows
+    # four task files, the public meta rows, and under _diverged/ one file per task with diverged networks
+    runs = json.loads((embedded_path() / "runs.json").read_text())
+    diverged_tasks = {run["task"] for run in runs if run["status"] != "complete"}
+    assert len([p for p in shipped if "_diverged" not in p.parts]) == 5
+    assert {p.parent.name for p in shipped if "_diverged" in p.parts} == {f"task={t}" for t in diverged_tasks}
     for k, path in enumerate(shipped):
         for copy in _flipped_copies(path, tmp_path / str(k), n_flips=10, seed=k):
             with pytest.raises(DatasetError, match="corrupt Parquet file: a page checksum does not match"):

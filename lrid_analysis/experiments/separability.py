@@ -137,7 +137,7 @@ def run(data=None, *, classifier=None, observables=None, n_splits=10, random_sta
     def draw():
         return plots.accuracy_bars(summary, x="observables", hue="classifier", chance=ctx.chance,
                                    panel="grouping" if len(groupings) > 1 else None,
-                                   title=f"Separability: category-balanced splits over {' and '.join(groupings)}s",
+                                   title=f"Separability: category-balanced splits over {' and '.join(g + 's' for g in groupings)}",
                                    x_label="observable set")
     return ctx.finish(table, summary, pd.concat(comparisons, ignore_index=True) if comparisons else None, draw)
 

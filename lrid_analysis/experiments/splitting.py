@@ -54,8 +54,8 @@ def category_balanced_pairs(view, n_splits, random_state, grouping="trajectory")
     >>> from lrid_analysis.experiments.data import load_data
     >>> view, _ = load_data("embedded", ["gradavgsq_id"])
     >>> pairs, names = category_balanced_pairs(view, 2, 0)
-    >>> len(names), [len(test) for _, test in pairs]  # 4 x 25% of the 4,934 trajectories of the smallest rule
-    (2, [4932, 4932])
+    >>> len(names), [len(test) for _, test in pairs]  # 4 x 25% of the 4,909 trajectories of the smallest rule (IA)
+    (2, [4908, 4908])
     >>> pairs, _ = category_balanced_pairs(view, 1, 0, grouping="network")
     >>> train, test = pairs[0]
     >>> set(view.meta.run_id.iloc[train]) & set(view.meta.run_id.iloc[test])

@@ -31,20 +31,29 @@ is the numpy reference the tests compare against):
 
 Unit subsampling and measurement noise (DESIGN.md section 3) are measurement
 conditions ``(unit_fraction, noise_std, obs_seed)``: the units at the first
-``ceil(f * N)`` entries of ``numpy.random.RandomState(obs_seed).permutation(N)``
-are kept (the same units for every example and at every checkpoint) with
-i.i.d. Gaussian noise of std ``noise_std`` on each, then the function and the
+``ceil(f * N)`` entries of ``numpy.random.RandomState(u).permutation(N)`` are
+kept (the same units for every example and at every checkpoint) with i.i.d.
+Gaussian noise of std ``noise_std`` on each, then the function and the
 statistic are applied. (Noise is drawn for the kept units only; being
 independent across units, that is the same measurement as noising every unit
 and then subsampling.) For ``gradavg`` the output units are subsampled first
-(seed ``obs_seed + 1``: the ones vector of the product is masked to the kept
-output units, and the sum is divided by their number), and the input units of
-the resulting Jacobian sums are noised and subsampled after.
+(the ones vector of the product is masked to the kept output units, and the
+sum is divided by their number), and the input units of the resulting
+Jacobian sums are noised and subsampled after.
 
-The noise is drawn with a CPU ``torch.Generator`` (float64) seeded by
-:func:`noise_seed` from ``(obs_seed, checkpoint, measure)``, then moved to the
-device: the same values on any device, fresh noise at every checkpoint (a new
-recording session) but the same units throughout (a chronic recording).
+Every draw is the recorder's network's and layer's own: the unit seed ``u``
+is :func:`unit_seed` of ``(obs_seed, network key, layer index, role)`` (role
+1 for the summed output units), and the noise is drawn with a CPU
+``torch.Generator`` (float64) seeded by :func:`noise_seed` of ``(obs_seed,
+checkpoint, measure, network key, layer index)``, then moved to the device:
+the same values on any device, fresh noise at every checkpoint (a new
+recording session) but the same units throughout (a chronic recording), and
+no draw shared between networks or layers. (The first v2 noise grid drew
+them from ``obs_seed``, the checkpoint and the measure only: every network
+of one architecture got the same noise, which cancels out of the differences
+between networks, so FA and IA stayed separable under any noise.) The
+network key is :func:`network_key` of the ``run_id`` (:class:`Recorder`'s
+``network_key``).
 
 Relative noise: a condition with ``relative`` set reads ``noise_std`` as a
 multiple of each measure's typical scale, the standard deviation over all
@@ -69,6 +78,7 @@ and measure, whatever their units. Two references (:data:`RELATIVE_MODES`):
 from __future__ import annotations
 
 import functools
+import hashlib
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -93,11 +103,14 @@ __all__ = [
     "function_statistics",
     "unit_statistics",
     "obfuscate_units",
+    "network_key",
     "noise_seed",
     "summed_jacobian",
+    "unit_seed",
 ]
 
 _MEASURE_CODES = {"weight": 0, "act": 1, "gradavg": 2, "gradfwd": 3}
+_UNIT_DRAW = 4  # distinguishes unit-draw entropy from noise entropy
 #: Columns of :meth:`Recorder.observe`: the 45 public observables, then the forward-Jacobian ``gradfwd``.
 RECORDED_NAMES = OBSERVABLE_NAMES + FORWARD_GRADIENT_NAMES
 # SIZE_COLUMNS (from the data contract): a layer's input and output units per example and its kernel entries
@@ -321,27 +334,85 @@ def _as_rows(rows):
 # --------------------------------------------------------------------------- obfuscation
 
 
-def noise_seed(obs_seed, checkpoint, measure):
-    """Seed of the measurement noise of one measure at one checkpoint.
+@functools.lru_cache(maxsize=1024)
+def noise_seed(obs_seed, checkpoint, measure, network=0, layer=0):
+    """Seed of the measurement noise of one measure of one layer of one network at one checkpoint.
+
+    Every argument enters the seed, so the noise is independent across
+    networks, layers, measures and checkpoints: a noise realisation shared
+    by the networks being compared would cancel out of their differences.
 
     Parameters
     ----------
     obs_seed : int
     checkpoint : int
-    measure : {"weight", "act", "gradavg"}
+    measure : {"weight", "act", "gradavg", "gradfwd"}
+    network : int
+        The network's key (:func:`network_key`).
+    layer : int
+        The layer's index in its network.
 
     Returns
     -------
     int
+
+    Examples
+    --------
+    >>> noise_seed(0, 3, "act", network=1) != noise_seed(0, 3, "act", network=2)
+    True
     """
-    entropy = [int(obs_seed), int(checkpoint), _MEASURE_CODES[measure]]
+    entropy = [int(obs_seed), int(checkpoint), _MEASURE_CODES[measure], int(network), int(layer)]
     return int(np.random.SeedSequence(entropy).generate_state(1, dtype=np.uint64)[0] >> 1)
 
 
+@functools.lru_cache(maxsize=4096)
+def unit_seed(obs_seed, network=0, layer=0, role=0):
+    """Seed of the unit draw of one layer of one network (a ``numpy.random.RandomState`` seed).
+
+    The same units are kept at every checkpoint (a chronic recording), but
+    each network, layer and observation seed has its own draw. ``role`` 0
+    draws the recorded units (kernel entries, activations, input units of
+    the Jacobian sums), 1 the output units whose Jacobian rows are summed.
+
+    Returns
+    -------
+    int in [0, 2**32)
+
+    Examples
+    --------
+    >>> unit_seed(0, network=1) != unit_seed(0, network=2)
+    True
+    """
+    entropy = [int(obs_seed), int(network), int(layer), int(role), _UNIT_DRAW]
+    return int(np.random.SeedSequence(entropy).generate_state(1, dtype=np.uint32)[0])
+
+
+def network_key(run_id):
+    """A 64-bit integer key of a network from its ``run_id`` (stable across processes and machines).
+
+    Examples
+    --------
+    >>> network_key("digits-resnet18-feedback-bs32-ms0-ds0") == network_key("digits-resnet18-feedback-bs32-ms0-ds0")
+    True
+    """
+    return int.from_bytes(hashlib.sha256(str(run_id).encode()).digest()[:8], "little")
+
+
 def standard_normal(shape, seed, device="cpu"):
-    """Float64 standard normal draws from a CPU generator seeded with ``seed``, on ``device``."""
-    generator = torch.Generator().manual_seed(int(seed))
-    return torch.randn(tuple(shape), generator=generator, dtype=torch.float64).to(device)
+    """Float64 standard normal draws from a CPU generator seeded with ``seed``, on ``device``.
+
+    The latest draws are cached (treat the result as read-only): the noise
+    levels of one unit fraction reuse one draw, scaled (common random numbers
+    across noise levels), and drawing it once saves ~20 % of a noise-grid
+    recording.
+    """
+    return _standard_normal(tuple(int(n) for n in shape), int(seed), str(device))
+
+
+@functools.lru_cache(maxsize=16)
+def _standard_normal(shape, seed, device):
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randn(shape, generator=generator, dtype=torch.float64).to(device)
 
 
 def _typical_scale(values):
@@ -518,6 +589,11 @@ class Recorder:
     weight_of : callable, optional
         Maps an observed module to its forward kernel
         (default :func:`lrid_generate.models.weight_of`).
+    network_key : int
+        This network's key (:func:`network_key` of its ``run_id``). It seeds,
+        with each layer's index, the kept units and the measurement noise,
+        so these are independent across networks and layers: give every
+        network of a dataset its own key.
 
     Notes
     -----
@@ -539,7 +615,7 @@ class Recorder:
         :meth:`observe`, the unit of ``relative="initial"`` noise.
     """
 
-    def __init__(self, model, inputs, conditions=None, weight_of=None):
+    def __init__(self, model, inputs, conditions=None, weight_of=None, network_key=0):
         self.model = model
         self.inputs = inputs
         self.layers = sorted(model.observed_layers, key=lambda layer: layer.index)
@@ -550,6 +626,7 @@ class Recorder:
             raise ValueError(f"observed layer names are not unique: {names}")
         self.conditions = _conditions(conditions)
         self.weight_of = weight_of or _default_weight_of
+        self.network_key = int(network_key)
         self.seconds = 0.0
         self.layer_sizes = {}
         self.initial_scales = {}
@@ -586,8 +663,10 @@ class Recorder:
         act = y.detach()
         n_out_all = act[0].numel()
         self.layer_sizes[layer.name] = (int(x[0].numel()), int(n_out_all), int(weight.numel()))
-        # output units are drawn with seed + 1, so inputs and outputs are different units
-        output_units = {c: _kept_units(n_out_all, c.unit_fraction, c.obs_seed + 1) for c in self.conditions}
+        # every (network, layer, observation seed) draws its own units; output units (role 1) apart from inputs
+        net, index = self.network_key, layer.index
+        output_units = {c: _kept_units(n_out_all, c.unit_fraction, unit_seed(c.obs_seed, net, index, 1))
+                        for c in self.conditions}
         keys = {c: None if u is None else (c.unit_fraction, c.obs_seed) for c, u in output_units.items()}
         wanted = {keys[c]: output_units[c] for c in self.conditions}
         jacobians = {key: _jacobian_sums(y, x, units, retain_graph=True) for key, units in wanted.items()}
@@ -607,8 +686,9 @@ class Recorder:
             rows = {}
             for measure, value in values.items():
                 std = s * self._noise_scale(layer.name, measure, value, condition.relative) if s > 0 else s
-                rows[measure] = obfuscate_units(value, f, std, seed, batch_axis=measure != "weight",
-                                                noise_seed=noise_seed(seed, checkpoint, measure) if s > 0 else None)
+                draw = noise_seed(seed, checkpoint, measure, net, index) if s > 0 else None
+                rows[measure] = obfuscate_units(value, f, std, unit_seed(seed, net, index, 0),
+                                                batch_axis=measure != "weight", noise_seed=draw)
             out.append(torch.cat([
                 function_statistics(rows["weight"]), function_statistics(rows["act"]),
                 _gradavg_functions(rows["gradavg"].sum(dim=1) / n_out),

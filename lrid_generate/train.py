@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 
 from lrid_generate.presets import resolve_model_seed
-from lrid_generate.recorder import Recorder
+from lrid_generate.recorder import Recorder, network_key
 from lrid_generate.tasks import make_task, resolve_dataset_seed
 
 __all__ = ["checkpoint_steps", "keep_freed_memory", "rescale_initial_weights", "train_network"]
@@ -155,7 +155,8 @@ def _build_network(spec, task, device):
 def _make_recorder(spec, task, model):
     from lrid_generate.models import weight_of
 
-    return Recorder(model, task.x_val, conditions=spec.conditions, weight_of=weight_of)
+    return Recorder(model, task.x_val, conditions=spec.conditions, weight_of=weight_of,
+                    network_key=network_key(spec.run_id))
 
 
 def _summary(spec, task, model, *, status, frames, step, total, seeds, device, train_sums, recorder):

@@ -108,8 +108,10 @@ SHORT = dict(batch_size=512, n_checkpoints=4)
 
 @pytest.mark.parametrize("rules", [("sgdm", "adam"), ("feedback",), ("information",)])
 def test_alexnet_pack_equals_networks_alone(rules):
-    # dropout: each network's masks come from its own seeded stream, as alone
-    results = _check_pack(_specs("alexnet", rules, 0.125, **SHORT), adam_first_step_only=True)
+    # dropout: each network's masks come from its own seeded stream, as alone. 3e-5: rounding-level
+    # differences of the grouped kernels reach 1.3e-5 of the scale in a skew (3 (mean - median) / std, a
+    # difference of close values) of half of fc6's units after three FA steps (the other values: < 1e-5)
+    results = _check_pack(_specs("alexnet", rules, 0.125, **SHORT), adam_first_step_only=True, tol=3e-5)
     assert results[0][1]["steps"] == 3
 
 

@@ -16,9 +16,11 @@ from lrid_generate.recorder import (
     Recorder,
     condition_grid,
     function_statistics,
+    network_key,
     noise_seed,
     obfuscate_units,
     summed_jacobian,
+    unit_seed,
     unit_statistics,
 )
 
@@ -133,10 +135,38 @@ def test_obfuscation_matches_numpy_obfuscate_units(fraction, std, seed, batch_ax
     assert_close(function_statistics(got), numpy_reference(ref))
 
 
-def test_noise_seed_differs_by_checkpoint_and_measure():
-    seeds = {noise_seed(0, c, m) for c in range(3) for m in ("weight", "act", "gradavg")}
-    assert len(seeds) == 9
-    assert noise_seed(2, 5, "act") == noise_seed(2, 5, "act")
+def test_noise_seed_differs_by_checkpoint_measure_network_and_layer():
+    seeds = {noise_seed(0, c, m, n, i) for c in range(3) for m in ("weight", "act", "gradavg")
+             for n in (0, network_key("a"), network_key("b")) for i in range(2)}
+    assert len(seeds) == 3 * 3 * 3 * 2
+    assert noise_seed(2, 5, "act", 7, 1) == noise_seed(2, 5, "act", 7, 1)
+    units = {unit_seed(s, n, i, r) for s in range(2) for n in (0, network_key("a")) for i in range(2) for r in (0, 1)}
+    assert len(units) == 16 and all(0 <= u < 2**32 for u in units)
+
+
+def test_network_key_is_stable_and_64_bit():
+    # sha256 of the run id, first 8 bytes little-endian: derived independently here
+    import hashlib
+    digest = hashlib.sha256(b"digits-resnet18-feedback-bs32-ms0-ds0").digest()
+    assert network_key("digits-resnet18-feedback-bs32-ms0-ds0") == int.from_bytes(digest[:8], "little")
+    assert network_key("x") != network_key("y") and 0 <= network_key("x") < 2**64
+
+
+def test_measurement_draws_are_independent_across_networks_and_layers():
+    # Two recorders of the same model (same weights, same inputs) with different network keys: the
+    # noiseless row is identical, the noisy rows differ (own units and noise). With one key they agree.
+    conditions = [FULL_ACCESS, Condition(0.5, 0.3, 0), Condition(0.5, 0.0, 0)]
+    rec_a, model, x = _recorder(conditions=conditions)
+    rec_b = Recorder(model, x, conditions=conditions, weight_of=tiny_weight_of, network_key=1)
+    rec_a2 = Recorder(model, x, conditions=conditions, weight_of=tiny_weight_of, network_key=0)
+    a, b, a2 = rec_a.observe(2), rec_b.observe(2), rec_a2.observe(2)
+    assert_close(a[:, 0], b[:, 0], rtol=0, atol=0)
+    assert_close(a, a2, rtol=0, atol=0)
+    weight = [i for i, n in enumerate(RECORDED_NAMES) if n.startswith("weight")]
+    assert np.all(a[:, 1, weight] != b[:, 1, weight])  # fresh noise for the other network
+    assert np.any(a[:, 2] != b[:, 2])  # other kept units, noiseless
+    # the two layers' noise comes from different draws: equal-shaped inputs would otherwise share it
+    assert noise_seed(0, 2, "act", 0, 0) != noise_seed(0, 2, "act", 0, 1)
 
 
 def test_condition_grid_puts_full_access_first_without_repeats():
@@ -277,22 +307,25 @@ def test_subsampled_gradavg_of_linear_layer_closed_form():
     values = recorder.observe()
     w = model.fc.weight.detach().double().numpy()
     n_out, n_in = w.shape
-    kept_out = np.random.RandomState(seed + 1).permutation(n_out)[:npobs.n_kept_units(n_out, f)]
-    kept_in = np.random.RandomState(seed).permutation(n_in)[:npobs.n_kept_units(n_in, f)]
+    fc = 1  # the layer index of ``fc``; the recorder's network key is 0
+    kept_out = np.random.RandomState(unit_seed(seed, 0, fc, 1)).permutation(n_out)[:npobs.n_kept_units(n_out, f)]
+    kept_in = np.random.RandomState(unit_seed(seed, 0, fc, 0)).permutation(n_in)[:npobs.n_kept_units(n_in, f)]
     g = w[np.ix_(kept_out, kept_in)].sum() / len(kept_out)
     assert values[1, 1, list(npobs.OBSERVABLE_NAMES).index("gradavgraw_id")] == pytest.approx(g, rel=1e-6)
 
 
 def test_noisy_condition_matches_numpy_pipeline():
     f, s, seed, ckpt = 0.5, 0.25, 4, 2
+    net, fc = 12345, 1  # the recorder's network key, the layer index of ``fc``
     recorder, model, x = _recorder(conditions=[FULL_ACCESS, Condition(f, s, seed)])
+    recorder.network_key = net
     values = recorder.observe(checkpoint=ckpt)
     names = list(npobs.OBSERVABLE_NAMES)
 
     def noisy(units, measure, batch_axis=True):
         flat = units.reshape(units.shape[0], -1) if batch_axis else units.reshape(1, -1)
-        kept = npobs.obfuscate_units(flat, f, 0.0, seed)
-        gen = torch.Generator().manual_seed(noise_seed(seed, ckpt, measure))
+        kept = npobs.obfuscate_units(flat, f, 0.0, unit_seed(seed, net, fc, 0))
+        gen = torch.Generator().manual_seed(noise_seed(seed, ckpt, measure, net, fc))
         return kept + s * torch.randn(kept.shape, generator=gen, dtype=torch.float64).numpy()
 
     w = model.fc.weight.detach().double().numpy()
@@ -304,9 +337,9 @@ def test_noisy_condition_matches_numpy_pipeline():
         ref.update(stats)
     for name in names[:42]:
         assert values[1, 1, names.index(name)] == pytest.approx(ref[name], rel=1e-5, abs=1e-7, nan_ok=True), name
-    # gradavg: kept output units (seed + 1) -> per-example column sums of W, noise, kept inputs
+    # gradavg: kept output units (role 1) -> per-example column sums of W, noise, kept inputs
     n_out, n_in = w.shape
-    kept_out = np.random.RandomState(seed + 1).permutation(n_out)[:npobs.n_kept_units(n_out, f)]
+    kept_out = np.random.RandomState(unit_seed(seed, net, fc, 1)).permutation(n_out)[:npobs.n_kept_units(n_out, f)]
     jac = np.tile(w[kept_out].sum(axis=0), (x.shape[0], 1))
     g = noisy(jac, "gradavg").sum(axis=1) / len(kept_out)
     ref_g = npobs.gradavg_observables(g)

@@ -20,7 +20,8 @@ headline ratio uses the CPU-time rates on the CPU and wall time on a GPU.
 ``recording_overhead.py``) in each path.
 
 CPU (target >= 3x): the ``embedded`` preset, its first ``--limit`` networks
-(default 48: digits x KNet x batch 32/64/128 x 4 rules x 4 seed settings),
+(default 48: on the v2 grid, digits x ResNet-18 x batch 32/64/128 x 4 rules
+x 4 seed settings, the 24 FA / IA networks with the 25-condition noise grid),
 ``--workers 2``. GPU (``--device cuda``, target >= 10x on KNet-sized
 networks): a slice of ``cifar10_knet`` (KNet4, 4 rules, batch 256, the 4 seed
 settings; ``--epochs`` epochs on a synthetic CIFAR-10 copy, see

@@ -665,7 +665,7 @@ def test_compaction_can_round_the_noisy_rows(tiny_out, tmp_path):
         np.testing.assert_array_equal(after.loc[noisy, name].to_numpy(dtype=np.float32), expected)
     assert not after.loc[noisy, OBSERVABLE_NAMES].equals(before.loc[noisy, OBSERVABLE_NAMES])
     assert pq.read_schema(next(out.rglob(COMPACTED_NAME))).metadata[b"lrid_noisy_mantissa_bits"] == b"8"
-    assert PRESETS["embedded"].noisy_mantissa_bits == 13 and PRESETS["tiny"].noisy_mantissa_bits is None
+    assert PRESETS["embedded"].noisy_mantissa_bits == 12 and PRESETS["tiny"].noisy_mantissa_bits is None
     with pytest.raises(SweepError, match="noisy_mantissa_bits"):
         compact(out, noisy_mantissa_bits=0)
     assert main(["compact", "--out", str(out), "--noisy-mantissa-bits", "30"]) == 2

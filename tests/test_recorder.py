@@ -446,3 +446,19 @@ def test_layer_called_twice_is_refused():
     recorder, _, _ = _recorder(model=Twice())
     with pytest.raises(RuntimeError, match="conv1.*2 times"):
         recorder.observe()
+
+
+def test_training_gives_each_network_its_own_recorder_key():
+    # train_network and train_pack build recorders through _make_recorder: keyed by the run id
+    import dataclasses
+    from types import SimpleNamespace
+
+    from lrid_generate.presets import PRESETS
+    from lrid_generate.train import _make_recorder
+
+    _, model, x = _recorder()
+    spec = PRESETS["tiny"].specs()[0]
+    other = dataclasses.replace(spec, batch_size=spec.batch_size * 2)
+    task = SimpleNamespace(x_val=x)
+    keys = [_make_recorder(s, task, model).network_key for s in (spec, other)]
+    assert keys == [network_key(spec.run_id), network_key(other.run_id)] and keys[0] != keys[1]

@@ -683,12 +683,13 @@ class Recorder:
             units, key = output_units[condition], keys[condition]
             n_out = n_out_all if units is None else len(units)
             values = {"weight": weight, "act": act, "gradavg": jacobians[key], "gradfwd": forward[key]}
+            kept_seed = unit_seed(seed, net, index, 0)
             rows = {}
             for measure, value in values.items():
                 std = s * self._noise_scale(layer.name, measure, value, condition.relative) if s > 0 else s
-                draw = noise_seed(seed, checkpoint, measure, net, index) if s > 0 else None
-                rows[measure] = obfuscate_units(value, f, std, unit_seed(seed, net, index, 0),
-                                                batch_axis=measure != "weight", noise_seed=draw)
+                measure_noise_seed = noise_seed(seed, checkpoint, measure, net, index) if s > 0 else None
+                rows[measure] = obfuscate_units(value, f, std, kept_seed, batch_axis=measure != "weight",
+                                                noise_seed=measure_noise_seed)
             out.append(torch.cat([
                 function_statistics(rows["weight"]), function_statistics(rows["act"]),
                 _gradavg_functions(rows["gradavg"].sum(dim=1) / n_out),

@@ -57,7 +57,7 @@ from lrid_analysis.dataset import write_table
 from lrid_generate.claims import CLAIMS_DIR
 from lrid_analysis.observables import ADMISSIBLE_NAMES, KNOWN_NAMES, OBSERVABLE_NAMES
 from lrid_generate.presets import DEFAULT_MODEL_SEED, PRESETS, RunSpec, SweepError
-from lrid_generate.tasks import resolve_dataset_seed
+from lrid_generate.tasks import PAPER_TASKS, resolve_dataset_seed
 
 __all__ = [
     "COMPACTED_NAME", "check_writable", "clean_temporary", "collect_runs", "compact", "drop_compacted_duplicates",
@@ -493,7 +493,10 @@ def collect_runs(out):
     pandas.DataFrame
         One row per network: the spec's fields (without the measurement
         conditions, counted in ``n_conditions``), the summary's and the file
-        holding it, sorted by source and run id.
+        holding it, sorted by source and run id. ``paper_task`` is
+        :data:`~lrid_generate.tasks.PAPER_TASKS` of the task name (the label
+        stored in the footer for a task not in that mapping), so shards written
+        under an earlier mapping report the current one.
     """
     out = Path(out)
     records = []
@@ -502,6 +505,8 @@ def collect_runs(out):
         n_conditions = len(spec.pop("conditions", []))
         spec["task_options"] = json.dumps(spec.get("task_options", {}), sort_keys=True)
         summary = {k: v for k, v in record["summary"].items() if k != "traceback"}
+        if spec.get("task") in PAPER_TASKS:
+            summary["paper_task"] = PAPER_TASKS[spec["task"]]
         records.append({**spec, **summary, "run_id": run, "n_conditions": n_conditions,
                         "path": str(path.relative_to(out))})
     return pd.DataFrame.from_records(records)

@@ -46,6 +46,7 @@ from lrid_generate.store import (
     shard_path,
 )
 from lrid_generate.sweep import device_for_rank, parse_shard, run_sweep, select_shard, shard_from_env
+from lrid_generate.tasks import PAPER_TASKS
 from lrid_generate.train import checkpoint_steps, rescale_initial_weights
 
 TINY = PRESETS["tiny"]
@@ -295,6 +296,20 @@ def test_failed_network_does_not_stop_the_sweep(tmp_path, capsys):
     assert counts["complete"] == 1 and counts["failed"] == 1 and counts["missing"] == 1
     assert "unknown architecture" in next(iter(counts["failures"].values()))
     assert "no_such_net" in capsys.readouterr().err
+
+
+def test_collect_runs_reports_the_current_paper_task(tiny_out, tmp_path):
+    # a shard written under an earlier task mapping: its footer's label is replaced by PAPER_TASKS
+    shard = next(Path(tiny_out).rglob("*.parquet"))
+    table = pq.read_table(shard)
+    record = json.loads(table.schema.metadata[b"lrid_run"])
+    task = record["spec"]["task"]
+    record["summary"]["paper_task"] = "stale-label"
+    target = tmp_path / shard.relative_to(tiny_out)
+    target.parent.mkdir(parents=True)
+    pq.write_table(table.replace_schema_metadata({**table.schema.metadata, b"lrid_run": json.dumps(record)}), target)
+    runs = collect_runs(tmp_path)
+    assert len(runs) == 1 and runs["paper_task"].tolist() == [PAPER_TASKS[task]]
 
 
 def test_noise_conditions_in_sweep_output(tiny_out):

@@ -264,6 +264,7 @@ def test_make_task_names_and_mapping():
     assert set(PAPER_TASKS) == set(TASK_NAMES)
     assert PAPER_TASKS["digits"] == "imagenet" and PAPER_TASKS["digits_simclr"] == "simclr"
     assert PAPER_TASKS["signal1d"] == "audionet" and PAPER_TASKS["cifar10"] == "cifar10"
+    assert PAPER_TASKS["fashion_mnist"] == "cifar10"  # the shallow KNets' CIFAR-10 stand-in (issue #13)
     with pytest.raises(ValueError, match="unknown task 'mnist'.*digits"):
         make_task("mnist")
     task = make_task("digits_simclr", n_val=100, image_size=16)

@@ -119,7 +119,7 @@ def write_synthetic_cifar10(folder, n_train=50000, n_test=1000, seed=0):
     Returns
     -------
     Path
-        ``folder``, readable by :func:`lrid_generate.tasks.load_cifar10`.
+        ``folder``, readable by :func:`lrid_generate.datasets.load_cifar10`.
     """
     n_train, n_test = int(n_train), int(n_test)
     if n_train < 5 or n_train % 5:
@@ -151,7 +151,7 @@ def _plain_worker(rank, device, data_dir, batch, steps, warmup, width, threads, 
     import torch.nn.functional as F
 
     from lrid_generate.models import build_model
-    from lrid_generate.tasks import load_cifar10
+    from lrid_generate.datasets import load_cifar10
 
     try:
         torch.set_num_threads(int(threads))

@@ -9,7 +9,7 @@ import pytest
 from lrid_benchmarks import packed_throughput as pt
 from lrid_benchmarks.speed import discover, has_quick_flag
 from lrid_generate.presets import PRESETS
-from lrid_generate.tasks import load_cifar10
+from lrid_generate.datasets import load_cifar10
 
 
 def test_synthetic_cifar10_is_readable_seeded_and_raw(tmp_path):

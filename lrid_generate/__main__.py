@@ -116,6 +116,9 @@ def _parser():
     card.add_argument("--wall-seconds", type=float, default=None, help="wall-clock time the generation took")
     card.add_argument("--splits", type=int, default=5, help="category-balanced splits of the forest check")
     card.add_argument("--seed", type=int, default=0)
+    card.add_argument("--control-splits", type=int, default=10,
+                      help="network-grouped splits of the observables vs learning-curve comparison (default: 10)")
+    card.add_argument("--n-jobs", type=int, default=1, help="forest workers of that comparison (default: 1)")
     card.add_argument("--exception", action="append", default=[], metavar="TASK/ARCH/RULE=REASON",
                       help="a gate cell allowed to miss its target for a stated reason (repeatable)")
 
@@ -216,7 +219,8 @@ def main(argv=None):
             exceptions[key.strip()] = reason.strip()
         try:
             card = write_card(args.out, command=args.command_line, wall_seconds=args.wall_seconds,
-                              n_splits=args.splits, seed=args.seed, exceptions=exceptions)
+                              n_splits=args.splits, seed=args.seed, exceptions=exceptions,
+                              control_splits=args.control_splits, n_jobs=args.n_jobs)
         except FileNotFoundError as err:
             print(f"error: {err}", file=sys.stderr)
             return 1

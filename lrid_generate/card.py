@@ -16,7 +16,9 @@ task, and checks that the data carry the science:
   held-out architecture / curriculum / task splits;
 * the same forest on the learning curve alone (each network's final train /
   validation loss and accuracy plus its task) as a baseline the observables
-  must beat by far;
+  must beat by far, and the stronger baseline of the whole learning curve
+  against the observables on the same network-grouped splits, on all and on
+  performance-matched networks (:func:`learning_curve_control`);
 * LRN variants next to their plain twins (final training loss, accuracy);
 * a Fig. 5-style FA-vs-IA table at the corners of the unit-noise grid.
 """
@@ -31,8 +33,8 @@ import numpy as np
 from lrid_analysis.atomic import write_text_atomic
 from lrid_analysis.observables import MEASURE_GROUPS
 
-__all__ = ["GATE_TARGETS", "curve_baseline", "dataset_card", "format_gate", "lrn_twins", "noise_corners",
-           "training_gate", "write_card"]
+__all__ = ["GATE_TARGETS", "curve_baseline", "dataset_card", "format_gate", "learning_curve_control", "lrn_twins",
+           "noise_corners", "training_gate", "write_card"]
 
 #: Targets of :func:`training_gate` (see there).
 GATE_TARGETS = {"ia_ratio": 0.85, "fa_ratio": 0.5, "min_supervised": 0.2, "simclr_over_chance": 10.0}
@@ -146,6 +148,52 @@ def curve_baseline(runs, n_splits=5, seed=0, n_estimators=200):
         accuracy = None
     return {"test_accuracy_mean": accuracy, "chance": 1.0 / max(1, len(set(y))), "n_networks": int(len(done)),
             "features": columns + [f"task={t}" for t in tasks]}
+
+
+def learning_curve_control(out, n_splits=10, seed=0, n_jobs=1, observables="all"):
+    """The observables against each network's whole learning curve, on network-grouped splits.
+
+    Runs the ``performance_control`` experiment with its defaults (random
+    forest; whole learning curve: train / validation loss and accuracy at every
+    checkpoint; splits grouped by network, so neither feature set can
+    recognise a network seen in training), on all networks and on networks
+    matched in final validation accuracy, for the 4-way problem and every pair
+    of rules. Unlike :func:`curve_baseline` (final values only, per network)
+    this is the strongest learning-curve baseline lrid has, and the observables
+    are scored on the very same splits.
+
+    Parameters
+    ----------
+    out : str or Path
+        Generated data (a sweep folder) with learning curves.
+    n_splits, seed, n_jobs : int
+        Network-grouped category-balanced splits, their seed, forest workers.
+    observables : str
+        The observable set compared with the learning curve.
+
+    Returns
+    -------
+    dict
+        ``rows``: one per (networks, comparison, features) with
+        ``accuracy_mean``, ``accuracy_ci_low``, ``accuracy_ci_high`` (corrected
+        95 % CI) and ``n_splits``; ``n_splits``, ``observables``. When the data
+        cannot be split by network (fewer than 2 networks per rule) or hold no
+        learning curves, ``rows`` is empty and ``skipped`` says why.
+    """
+    from lrid_analysis.experiments import ExperimentError, performance_control
+
+    try:
+        result = performance_control.run(str(out), observables=observables, n_splits=n_splits, random_state=seed,
+                                         n_jobs=n_jobs, verbose=False, progress=False, plot=False)
+    except ExperimentError as err:
+        return {"rows": [], "n_splits": n_splits, "observables": observables, "skipped": str(err)}
+    summary = result.summary
+    if performance_control.CURVE not in set(summary["features"]):
+        return {"rows": [], "n_splits": n_splits, "observables": observables,
+                "skipped": "the data hold no learning curves"}
+    columns = ["networks", "comparison", "features", "accuracy_mean", "accuracy_ci_low", "accuracy_ci_high",
+               "n_splits"]
+    return {"rows": summary[columns].to_dict(orient="records"), "n_splits": n_splits, "observables": observables}
 
 
 # --------------------------------------------------------------------------- training-quality gate
@@ -347,7 +395,8 @@ def noise_corners(view, n_splits=5, seed=0, n_estimators=200, measures=CORNER_ME
     return out
 
 
-def dataset_card(out, n_splits=5, seed=0, n_estimators=200, exceptions=None, gate_targets=None):
+def dataset_card(out, n_splits=5, seed=0, n_estimators=200, exceptions=None, gate_targets=None, control_splits=10,
+                 n_jobs=1):
     """Facts about a generated dataset folder, as a dict.
 
     Parameters
@@ -360,6 +409,8 @@ def dataset_card(out, n_splits=5, seed=0, n_estimators=200, exceptions=None, gat
         Known-reason exceptions of the gate (see :func:`training_gate`).
     gate_targets : dict, optional
         Overrides of :data:`GATE_TARGETS`.
+    control_splits, n_jobs : int
+        Splits and forest workers of :func:`learning_curve_control`.
 
     Returns
     -------
@@ -367,8 +418,10 @@ def dataset_card(out, n_splits=5, seed=0, n_estimators=200, exceptions=None, gat
         ``sweep`` (preset, grid, versions as recorded), ``counts``,
         ``accuracy`` (per task and rule: mean final training and validation
         accuracy), ``gate`` (:func:`training_gate`), ``forest_check``,
-        ``curve_baseline`` (:func:`curve_baseline`), ``lrn_twins``
-        (:func:`lrn_twins`), ``noise_corners`` (:func:`noise_corners`).
+        ``curve_baseline`` (:func:`curve_baseline`),
+        ``learning_curve_control`` (:func:`learning_curve_control`),
+        ``lrn_twins`` (:func:`lrn_twins`), ``noise_corners``
+        (:func:`noise_corners`).
     """
     from lrid_analysis import dataset
     from lrid_generate.store import collect_runs
@@ -403,6 +456,7 @@ def dataset_card(out, n_splits=5, seed=0, n_estimators=200, exceptions=None, gat
         "gate": training_gate(runs, exceptions=exceptions, **(gate_targets or {})),
         "forest_check": _forest_check(out, n_splits, seed, n_estimators, view=view),
         "curve_baseline": curve_baseline(runs, n_splits, seed, n_estimators),
+        "learning_curve_control": learning_curve_control(out, n_splits=control_splits, seed=seed, n_jobs=n_jobs),
         "lrn_twins": lrn_twins(runs),
         "noise_corners": noise_corners(view, n_splits, seed, n_estimators),
     }
@@ -479,7 +533,8 @@ def _markdown(card, command, wall_seconds):
         "",
         f"{check['classifier']} on {check['observables']}; {check['n_splits']} category-balanced splits "
         f"({check['n_train_per_rule']} train / {check['n_test_per_rule']} test trajectories per rule, "
-        f"full-access trajectories only):",
+        f"full-access trajectories only; the splits draw trajectories, so other layers of a test network may be "
+        f"in training: the network-grouped comparison with the learning curve is in the next section):",
         "",
         f"- test accuracy {check['test_accuracy_mean']:.3f} +- {check['test_accuracy_sem']:.3f} (s.e.m.); "
         f"chance {check['chance']:.2f}",
@@ -499,6 +554,7 @@ def _markdown(card, command, wall_seconds):
     for label, row in zip(check["labels"], check["confusion"]):
         lines.append(f"    {label:>12}  " + "  ".join(f"{v:7.1f}" for v in row))
     lines.append("")
+    lines += _control_markdown(card.get("learning_curve_control"))
     twins = card.get("lrn_twins")
     if twins:
         lines += [
@@ -534,6 +590,39 @@ def _markdown(card, command, wall_seconds):
     return "\n".join(lines)
 
 
+def _control_markdown(control):
+    if not control:
+        return []
+    lines = ["## The observables against the whole learning curve", ""]
+    if not control["rows"]:
+        return lines + [f"Not computed: {control.get('skipped', 'no rows')}.", ""]
+    obs = control["observables"]
+    lines += [
+        f"The `performance_control` experiment: random forest, {control['n_splits']} category-balanced splits "
+        "grouped by network (no network has trajectories on both sides, so neither feature set can recognise "
+        "a network), the observables (`" + obs + "`) against each network's whole learning curve (train and "
+        "validation loss and accuracy at every checkpoint) on the same splits; *matched*: within each task, "
+        "networks subsampled so every compared rule has the same distribution of final validation accuracy. "
+        "Mean test accuracy [corrected 95 % CI, clipped to [0, 1]]:",
+        "",
+        f"| comparison | networks | observables ({obs}) | learning curve |",
+        "|---|---|---|---|",
+    ]
+    cells = {(r["networks"], r["comparison"], r["features"]): r for r in control["rows"]}
+    keys = list(dict.fromkeys((r["comparison"], r["networks"]) for r in control["rows"]))
+
+    def cell(row):
+        if row is None:
+            return "-"
+        low, high = (None if v is None else min(1.0, max(0.0, v)) for v in (row["accuracy_ci_low"],
+                                                                           row["accuracy_ci_high"]))
+        return f"{row['accuracy_mean']:.3f} [{_num(low)}, {_num(high)}]"
+
+    lines += [f"| {comparison} | {networks} | {cell(cells.get((networks, comparison, obs)))} | "
+              f"{cell(cells.get((networks, comparison, 'learning_curve')))} |" for comparison, networks in keys]
+    return lines + [""]
+
+
 def _num(value):
     return "n/a" if value is None else f"{value:.3f}"
 
@@ -550,7 +639,7 @@ def _find_versions(sweep):
 
 
 def write_card(out, command=None, wall_seconds=None, n_splits=5, seed=0, n_estimators=200, exceptions=None,
-               gate_targets=None):
+               gate_targets=None, control_splits=10, n_jobs=1):
     """Write ``CARD.md`` and ``card.json`` into a generated dataset folder.
 
     Parameters
@@ -565,6 +654,8 @@ def write_card(out, command=None, wall_seconds=None, n_splits=5, seed=0, n_estim
         Settings of the random-forest checks.
     exceptions, gate_targets : dict, optional
         See :func:`dataset_card`.
+    control_splits, n_jobs : int
+        See :func:`dataset_card`.
 
     Returns
     -------
@@ -574,7 +665,7 @@ def write_card(out, command=None, wall_seconds=None, n_splits=5, seed=0, n_estim
     """
     out = Path(out)
     card = dataset_card(out, n_splits=n_splits, seed=seed, n_estimators=n_estimators, exceptions=exceptions,
-                        gate_targets=gate_targets)
+                        gate_targets=gate_targets, control_splits=control_splits, n_jobs=n_jobs)
     card["command"], card["wall_seconds"] = command, wall_seconds
     write_text_atomic(out / "card.json", json.dumps(card, indent=2, default=str))
     write_text_atomic(out / "CARD.md", _markdown(card, command, wall_seconds))

@@ -60,7 +60,7 @@ def test_card_of_an_empty_folder_is_a_clear_error(tmp_path):
 import pandas as pd  # noqa: E402
 
 from lrid_generate.__main__ import main  # noqa: E402
-from lrid_generate.card import curve_baseline, format_gate, training_gate  # noqa: E402
+from lrid_generate.card import curve_baseline, format_gate, learning_curve_control, training_gate  # noqa: E402
 
 
 def _runs(values):
@@ -118,6 +118,22 @@ def test_curve_baseline_reads_a_rule_off_the_learning_curve():
     assert noise["test_accuracy_mean"] < 0.6
 
 
+def test_learning_curve_control_separates_observables_from_the_final_accuracy(curve_dir):
+    # planted: the observables carry the rule; the learning curve carries only a final accuracy that
+    # differs by rule but overlaps, so matching on it leaves the curve at chance
+    control = learning_curve_control(curve_dir, n_splits=5, observables="grad")
+    assert "skipped" not in control and control["observables"] == "grad"
+    acc = {(r["networks"], r["features"]): r["accuracy_mean"] for r in control["rows"]}
+    assert acc["all", "grad"] > 0.9 and acc["matched", "grad"] > 0.75
+    assert acc["all", "learning_curve"] > 0.65 and abs(acc["matched", "learning_curve"] - 0.5) < 0.15
+    assert all(r["n_splits"] == 5 and r["accuracy_ci_low"] <= r["accuracy_mean"] for r in control["rows"])
+    from lrid_generate.card import _control_markdown
+
+    text = "\n".join(_control_markdown(control))
+    assert "| adam vs sgdm | matched | " in text and "| adam vs sgdm | all | " in text
+    assert f"{acc['matched', 'learning_curve']:.3f}" in text
+
+
 def test_card_sections_on_the_tiny_preset(tiny_out):
     card = write_card(tiny_out, n_splits=2, n_estimators=20)
     runs = collect_runs(tiny_out)
@@ -137,9 +153,12 @@ def test_card_sections_on_the_tiny_preset(tiny_out):
         assert c["n_trajectories"] == len(sel[["run_id", "layer_name", "obs_seed"]].drop_duplicates())
         assert list(c["test_accuracy"]) == ["weight", "act", "grad", "all"]
         assert c["test_accuracy_mean"] == c["test_accuracy"]["all"]
+    control = card["learning_curve_control"]  # one network per rule: no network-grouped split exists
+    assert control["rows"] == [] and "2 networks per rule" in control["skipped"]
     text = (tiny_out / "CARD.md").read_text()
     assert "Training-quality gate" in text and "learning-curve baseline" in text and "grid corners" in text
     assert "| unit fraction | noise | trajectories | weight | act | grad | all |" in text
+    assert "## The observables against the whole learning curve" in text and "Not computed: " in text
 
 
 def test_card_command_exits_non_zero_when_the_gate_fails(tiny_out, capsys):

@@ -189,9 +189,8 @@ def run(data=None, *, classifier=None, observables=None, n_splits=10, random_sta
     curves, final = learning_curves(data, ctx.view)
     if curves is None and ctx.verbose:
         print("note: this data has no learning curves (train/val accuracy and loss per checkpoint; the public "
-              "and the shipped embedded data have none): the learning-curve classifiers and the performance "
-              "matching are skipped, only the observables are reported. Generate data with lrid_generate to "
-              "run the controls.")
+              "data has none): the learning-curve classifiers and the performance matching are skipped, only "
+              "the observables are reported. The embedded data and data generated with lrid_generate have them.")
     rules = sorted(set(ctx.view.meta["learning_rule"].astype(str)))
     conditions, cells = [], []
     for label, compared in _comparisons(rules):

@@ -118,7 +118,13 @@ def _parser():
     card.add_argument("--seed", type=int, default=0)
     card.add_argument("--control-splits", type=int, default=10,
                       help="network-grouped splits of the observables vs learning-curve comparison (default: 10)")
-    card.add_argument("--n-jobs", type=int, default=1, help="forest workers of that comparison (default: 1)")
+    card.add_argument("--n-jobs", type=int, default=1,
+                      help="threads of every forest (default: 1; the numbers do not depend on it)")
+    card.add_argument("--wall-note", default=None, help="free text after the wall time (how it was measured)")
+    card.add_argument("--reuse-forests", action="store_true",
+                      help="keep the forest sections of the folder's card.json (refused if the data or the "
+                           "settings changed); its command, wall time and exceptions are kept unless given "
+                           "(--exception adds or overrides): re-make the card in seconds")
     card.add_argument("--exception", action="append", default=[], metavar="TASK/ARCH/RULE=REASON",
                       help="a gate cell allowed to miss its target for a stated reason (repeatable)")
 
@@ -206,9 +212,7 @@ def main(argv=None):
             print()
         return 0
     if args.command == "card":
-        from lrid_generate.card import write_card
-
-        from lrid_generate.card import format_gate
+        from lrid_generate.card import CardError, format_gate, write_card
 
         exceptions = {}
         for item in args.exception:
@@ -220,8 +224,9 @@ def main(argv=None):
         try:
             card = write_card(args.out, command=args.command_line, wall_seconds=args.wall_seconds,
                               n_splits=args.splits, seed=args.seed, exceptions=exceptions,
-                              control_splits=args.control_splits, n_jobs=args.n_jobs)
-        except FileNotFoundError as err:
+                              control_splits=args.control_splits, n_jobs=args.n_jobs, wall_note=args.wall_note,
+                              reuse_forests=args.reuse_forests)
+        except (FileNotFoundError, CardError) as err:
             print(f"error: {err}", file=sys.stderr)
             return 1
         check = card["forest_check"]

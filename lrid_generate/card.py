@@ -33,8 +33,8 @@ import numpy as np
 from lrid_analysis.atomic import write_text_atomic
 from lrid_analysis.observables import MEASURE_GROUPS
 
-__all__ = ["GATE_TARGETS", "curve_baseline", "dataset_card", "format_gate", "learning_curve_control", "lrn_twins",
-           "noise_corners", "training_gate", "write_card"]
+__all__ = ["FOREST_SECTIONS", "GATE_TARGETS", "CardError", "curve_baseline", "dataset_card", "format_gate",
+           "learning_curve_control", "lrn_twins", "noise_corners", "training_gate", "write_card"]
 
 #: Targets of :func:`training_gate` (see there).
 GATE_TARGETS = {"ia_ratio": 0.85, "fa_ratio": 0.5, "min_supervised": 0.2, "simclr_over_chance": 10.0}
@@ -44,33 +44,33 @@ def _folder_bytes(path):
     return sum(p.stat().st_size for p in Path(path).rglob("*.parquet") if not p.name.startswith("."))
 
 
-def _forest(n_estimators, seed):
+def _forest(n_estimators, seed, n_jobs=1):
     from sklearn.ensemble import RandomForestClassifier
 
-    return RandomForestClassifier(n_estimators=n_estimators, max_features="sqrt", random_state=seed, n_jobs=1)
+    return RandomForestClassifier(n_estimators=n_estimators, max_features="sqrt", random_state=seed, n_jobs=n_jobs)
 
 
-def _mean_accuracy(view, splitter, n_estimators, seed, observables="all"):
+def _mean_accuracy(view, splitter, n_estimators, seed, observables="all", n_jobs=1):
     """Mean test accuracy of the forest on ``view``'s ``observables``, or None when the splits cannot be made."""
     from lrid_analysis import evaluate, features
 
     sub = features.select(view, observables)
     try:
-        result = evaluate.cross_validate(_forest(n_estimators, seed), features.flatten(sub), sub.y, splitter,
+        result = evaluate.cross_validate(_forest(n_estimators, seed, n_jobs), features.flatten(sub), sub.y, splitter,
                                          meta=sub.meta, verbose=False)
     except ValueError:  # too few rows of a rule for the split
         return None
     return float(result.table["test_accuracy"].mean())
 
 
-def _forest_check(out, n_splits, seed, n_estimators, view=None):
+def _forest_check(out, n_splits, seed, n_estimators, view=None, n_jobs=1):
     from lrid_analysis import dataset, evaluate, features, splits
 
     view = dataset.load_view(out, full_access=False) if view is None else view
     full = (view.meta["unit_fraction"].to_numpy() == 1.0) & (view.meta["noise_std"].to_numpy() == 0.0)
     view = view.subset(full)
     selected = features.select(view, "all")
-    forest = _forest(n_estimators, seed)
+    forest = _forest(n_estimators, seed, n_jobs)
     splitter = splits.CategoryBalancedSplit(n_splits=n_splits, random_state=seed)
     result = evaluate.cross_validate(forest, features.flatten(selected), selected.y, splitter, meta=selected.meta,
                                      verbose=False)
@@ -79,16 +79,16 @@ def _forest_check(out, n_splits, seed, n_estimators, view=None):
     for task in sorted(view.meta["task"].unique()):
         sub = view.subset(view.meta["task"].to_numpy() == task)
         per_task[task] = _mean_accuracy(sub, splits.CategoryBalancedSplit(n_splits=n_splits, random_state=seed),
-                                        n_estimators, seed)
+                                        n_estimators, seed, n_jobs=n_jobs)
     per_set = {obs: _mean_accuracy(view, splits.CategoryBalancedSplit(n_splits=n_splits, random_state=seed),
-                                   n_estimators, seed, obs)
+                                   n_estimators, seed, obs, n_jobs=n_jobs)
                for obs in MEASURE_GROUPS}
     heldout = {}
     for name, split_class in (("architecture", splits.HeldOutArchitecture),
                               ("curriculum", splits.HeldOutCurriculum), ("task", splits.HeldOutTask)):
         columns = ("batch_size", "dataset_seed") if name == "curriculum" else (name,)
         n_values = len(view.meta[list(columns)].astype(str).drop_duplicates())
-        heldout[name] = (_mean_accuracy(view, split_class(random_state=seed), n_estimators, seed)
+        heldout[name] = (_mean_accuracy(view, split_class(random_state=seed), n_estimators, seed, n_jobs=n_jobs)
                          if n_values >= 2 else None)
     n = len(table)
     acc = table["test_accuracy"].to_numpy()
@@ -112,7 +112,7 @@ def _forest_check(out, n_splits, seed, n_estimators, view=None):
 # --------------------------------------------------------------------------- learning-curve baseline
 
 
-def curve_baseline(runs, n_splits=5, seed=0, n_estimators=200):
+def curve_baseline(runs, n_splits=5, seed=0, n_estimators=200, n_jobs=1):
     """The forest on learning-curve features only: can the rule be read off the training outcome?
 
     Features per network: final ``train_loss``, ``train_accuracy``,
@@ -140,7 +140,7 @@ def curve_baseline(runs, n_splits=5, seed=0, n_estimators=200):
     y = done["learning_rule"].to_numpy()
     meta = done[["learning_rule", "task"]]
     try:
-        result = evaluate.cross_validate(_forest(n_estimators, seed), X, y,
+        result = evaluate.cross_validate(_forest(n_estimators, seed, n_jobs), X, y,
                                          splits.CategoryBalancedSplit(n_splits=n_splits, random_state=seed), meta=meta,
                                          verbose=False)
         accuracy = float(result.table["test_accuracy"].mean())
@@ -351,7 +351,7 @@ def lrn_twins(runs):
 CORNER_MEASURES = ("weight", "act", "grad", "all")
 
 
-def noise_corners(view, n_splits=5, seed=0, n_estimators=200, measures=CORNER_MEASURES):
+def noise_corners(view, n_splits=5, seed=0, n_estimators=200, measures=CORNER_MEASURES, n_jobs=1):
     """FA vs IA separability at the corners of the unit-noise grid (Fig. 5 style).
 
     The networks with more than one measurement condition (the noise grid)
@@ -388,15 +388,25 @@ def noise_corners(view, n_splits=5, seed=0, n_estimators=200, measures=CORNER_ME
             mask = in_grid & (meta["unit_fraction"] == f).to_numpy() & (meta["noise_std"] == s).to_numpy()
             sub = view.subset(mask)
             splitter = splits.CategoryBalancedSplit(n_splits=n_splits, random_state=seed)
-            accuracy = {m: _mean_accuracy(sub, splitter, n_estimators, seed, observables=m) if mask.sum() else None
+            accuracy = {m: _mean_accuracy(sub, splitter, n_estimators, seed, observables=m, n_jobs=n_jobs)
+                        if mask.sum() else None
                         for m in measures}
             out.append({"unit_fraction": float(f), "noise_std": float(s), "n_trajectories": int(mask.sum()),
                         "test_accuracy_mean": accuracy.get("all"), "test_accuracy": accuracy})
     return out
 
 
+class CardError(ValueError):
+    """A card cannot be made as asked (e.g. reusing an earlier card of changed data)."""
+
+
+#: The card's sections that train forests on the observables (minutes to an hour);
+#: :func:`dataset_card` can take them from an earlier card of the same data.
+FOREST_SECTIONS = ("forest_check", "learning_curve_control", "noise_corners")
+
+
 def dataset_card(out, n_splits=5, seed=0, n_estimators=200, exceptions=None, gate_targets=None, control_splits=10,
-                 n_jobs=1):
+                 n_jobs=1, reuse=None):
     """Facts about a generated dataset folder, as a dict.
 
     Parameters
@@ -409,12 +419,22 @@ def dataset_card(out, n_splits=5, seed=0, n_estimators=200, exceptions=None, gat
         Known-reason exceptions of the gate (see :func:`training_gate`).
     gate_targets : dict, optional
         Overrides of :data:`GATE_TARGETS`.
-    control_splits, n_jobs : int
-        Splits and forest workers of :func:`learning_curve_control`.
+    control_splits : int
+        Splits of :func:`learning_curve_control`.
+    n_jobs : int
+        Threads of every forest (the results do not depend on it).
+    reuse : dict, optional
+        An earlier card of this folder (its ``card.json``): its
+        :data:`FOREST_SECTIONS` are kept instead of recomputed, so that a
+        card can be re-made after a change to the exceptions, the text or the
+        cheap sections in seconds. Refused (:class:`CardError`) unless the data
+        are unchanged (same counts of networks, rows and trajectories, same
+        bytes on disk) and the forest settings are the same.
 
     Returns
     -------
     dict
+        ``settings`` (the arguments above that shape the numbers),
         ``sweep`` (preset, grid, versions as recorded), ``counts``,
         ``accuracy`` (per task and rule: mean final training and validation
         accuracy), ``gate`` (:func:`training_gate`), ``forest_check``,
@@ -439,30 +459,62 @@ def dataset_card(out, n_splits=5, seed=0, n_estimators=200, exceptions=None, gat
     accuracy.columns = [f"{a}_{b}" for a, b in accuracy.columns]
     table = dataset.read_table(out, columns=["run_id", "layer_name", "unit_fraction", "noise_std", "obs_seed"])
     trajectories = table.drop_duplicates().shape[0]
-    view = dataset.load_view(out, full_access=False)  # every condition: the noise corners need them
-    return {
+    settings = {"n_splits": int(n_splits), "seed": int(seed), "n_estimators": int(n_estimators),
+                "control_splits": int(control_splits)}
+    counts = {
+        "networks": int(len(runs)),
+        "complete": int((runs["status"] == "complete").sum()),
+        "diverged": int((runs["status"] == "diverged").sum()),
+        "rows": int(len(table)),
+        "trajectories": int(trajectories),
+        "bytes": int(_folder_bytes(out)),
+        "train_seconds_total": float(runs["seconds"].sum()),
+        "record_seconds_total": float(runs["record_seconds"].sum()),
+    }
+    card = {
+        "settings": settings,
         "sweep": sweep,
-        "counts": {
-            "networks": int(len(runs)),
-            "complete": int((runs["status"] == "complete").sum()),
-            "diverged": int((runs["status"] == "diverged").sum()),
-            "rows": int(len(table)),
-            "trajectories": int(trajectories),
-            "bytes": int(_folder_bytes(out)),
-            "train_seconds_total": float(runs["seconds"].sum()),
-            "record_seconds_total": float(runs["record_seconds"].sum()),
-        },
+        "counts": counts,
         "accuracy": accuracy.reset_index().to_dict(orient="records"),
         "gate": training_gate(runs, exceptions=exceptions, **(gate_targets or {})),
-        "forest_check": _forest_check(out, n_splits, seed, n_estimators, view=view),
-        "curve_baseline": curve_baseline(runs, n_splits, seed, n_estimators),
-        "learning_curve_control": learning_curve_control(out, n_splits=control_splits, seed=seed, n_jobs=n_jobs),
+        "curve_baseline": curve_baseline(runs, n_splits, seed, n_estimators, n_jobs=n_jobs),
         "lrn_twins": lrn_twins(runs),
-        "noise_corners": noise_corners(view, n_splits, seed, n_estimators),
+    }
+    if reuse is not None:
+        _check_reusable(reuse, settings, counts, out)
+        return {**card, **{key: reuse[key] for key in FOREST_SECTIONS}}
+    view = dataset.load_view(out, full_access=False)  # every condition: the noise corners need them
+    return {
+        **card,
+        "forest_check": _forest_check(out, n_splits, seed, n_estimators, view=view, n_jobs=n_jobs),
+        "learning_curve_control": learning_curve_control(out, n_splits=control_splits, seed=seed, n_jobs=n_jobs),
+        "noise_corners": noise_corners(view, n_splits, seed, n_estimators, n_jobs=n_jobs),
     }
 
 
-def _markdown(card, command, wall_seconds):
+def _check_reusable(previous, settings, counts, out):
+    """Refuse to reuse an earlier card's forest sections unless data and settings are the same."""
+    missing = [key for key in ("settings", "counts", *FOREST_SECTIONS) if key not in previous]
+    if missing:
+        raise CardError(f"{out}/card.json: cannot reuse it, it has no {', '.join(missing)}")
+    if previous["settings"] != settings:
+        raise CardError(f"{out}/card.json was computed with {previous['settings']}, not {settings}: "
+                         "recompute the card (without reuse) or pass the same settings")
+    changed = [key for key in ("networks", "complete", "diverged", "rows", "trajectories", "bytes")
+               if previous["counts"].get(key) != counts[key]]
+    if changed:
+        detail = ", ".join(f"{key} {previous['counts'].get(key)} -> {counts[key]}" for key in changed)
+        raise CardError(f"{out}: the data changed since card.json was written ({detail}); recompute the card")
+
+
+def _wall_time(wall_seconds, note):
+    text = f"{wall_seconds / 60:.1f} min" if wall_seconds else ""
+    if note:
+        text = f"{text}; {note}" if text else note
+    return f"- Wall time: {text or 'not recorded'}"
+
+
+def _markdown(card, command, wall_seconds, wall_note=None):
     counts, check = card["counts"], card["forest_check"]
     sweep = card["sweep"]
     lines = [
@@ -474,7 +526,7 @@ def _markdown(card, command, wall_seconds):
         "## How it was made",
         "",
         f"- Command: `{command}`" if command else "- Command: see `sweep.json`",
-        f"- Wall time: {wall_seconds / 60:.1f} min" if wall_seconds else "- Wall time: not recorded",
+        _wall_time(wall_seconds, wall_note),
         f"- CPU time in training and recording, summed over networks: {counts['train_seconds_total'] / 60:.1f} min "
         f"(of which recording {counts['record_seconds_total'] / 60:.1f} min)",
         "- Versions and the exact grid: `sweep.json` (preset, versions); per-network settings and results: "
@@ -639,7 +691,7 @@ def _find_versions(sweep):
 
 
 def write_card(out, command=None, wall_seconds=None, n_splits=5, seed=0, n_estimators=200, exceptions=None,
-               gate_targets=None, control_splits=10, n_jobs=1):
+               gate_targets=None, control_splits=10, n_jobs=1, wall_note=None, reuse_forests=False):
     """Write ``CARD.md`` and ``card.json`` into a generated dataset folder.
 
     Parameters
@@ -656,6 +708,13 @@ def write_card(out, command=None, wall_seconds=None, n_splits=5, seed=0, n_estim
         See :func:`dataset_card`.
     control_splits, n_jobs : int
         See :func:`dataset_card`.
+    wall_note : str, optional
+        Free text after the wall time (how it was measured, re-runs).
+    reuse_forests : bool
+        Keep the forest sections of the folder's ``card.json`` (see
+        ``reuse`` of :func:`dataset_card`); ``command``, ``wall_seconds``
+        and ``wall_note`` not given are kept from it too, and so are its
+        gate exceptions (``exceptions`` adds to them and overrides them).
 
     Returns
     -------
@@ -664,9 +723,20 @@ def write_card(out, command=None, wall_seconds=None, n_splits=5, seed=0, n_estim
         whether the training-quality gate passed.
     """
     out = Path(out)
+    previous = None
+    if reuse_forests:
+        path = out / "card.json"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no earlier card to reuse")
+        previous = json.loads(path.read_text())
+        command = previous.get("command") if command is None else command
+        wall_seconds = previous.get("wall_seconds") if wall_seconds is None else wall_seconds
+        wall_note = previous.get("wall_note") if wall_note is None else wall_note
+        kept = {c["key"]: c["exception"] for c in previous.get("gate", {}).get("cells", []) if c.get("exception")}
+        exceptions = {**kept, **(exceptions or {})}
     card = dataset_card(out, n_splits=n_splits, seed=seed, n_estimators=n_estimators, exceptions=exceptions,
-                        gate_targets=gate_targets, control_splits=control_splits, n_jobs=n_jobs)
-    card["command"], card["wall_seconds"] = command, wall_seconds
+                        gate_targets=gate_targets, control_splits=control_splits, n_jobs=n_jobs, reuse=previous)
+    card["command"], card["wall_seconds"], card["wall_note"] = command, wall_seconds, wall_note
     write_text_atomic(out / "card.json", json.dumps(card, indent=2, default=str))
-    write_text_atomic(out / "CARD.md", _markdown(card, command, wall_seconds))
+    write_text_atomic(out / "CARD.md", _markdown(card, command, wall_seconds, wall_note))
     return card

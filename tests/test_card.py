@@ -187,3 +187,54 @@ def test_lrn_twins_pair_networks_by_setting():
     assert len(twins) == 1 and twins[0]["lrn"] == "knetlrn" and twins[0]["n_pairs"] == 4
     assert twins[0]["median_abs_train_loss_difference"] == pytest.approx(0.3)
     assert twins[0]["train_loss_plain"] == pytest.approx(1.55)
+
+
+# --------------------------------------------------------------------------- re-making a card
+
+
+def test_card_forests_do_not_depend_on_threads(tiny_sweep, tmp_path):
+    import shutil
+
+    from lrid_generate.card import FOREST_SECTIONS
+
+    cards = []
+    for n_jobs in (1, 2):
+        out = tmp_path / f"jobs{n_jobs}"
+        shutil.copytree(tiny_sweep, out)
+        cards.append(write_card(out, n_splits=2, n_estimators=20, n_jobs=n_jobs))
+    for key in (*FOREST_SECTIONS, "curve_baseline"):
+        assert cards[0][key] == cards[1][key]
+
+
+def test_card_reuses_its_forests_only_for_unchanged_data(tiny_sweep, tmp_path, capsys):
+    import shutil
+
+    from lrid_generate.card import FOREST_SECTIONS, CardError
+
+    out = tmp_path / "out"
+    shutil.copytree(tiny_sweep, out)
+    with pytest.raises(FileNotFoundError, match="no earlier card"):
+        write_card(out, reuse_forests=True)
+    first = write_card(out, command="CMD", wall_seconds=90.0, wall_note="two sessions", n_splits=2, n_estimators=20)
+    assert "- Wall time: 1.5 min; two sessions" in (out / "CARD.md").read_text()
+    saved = json.loads((out / "card.json").read_text())
+    saved["forest_check"]["test_accuracy_mean"] = 0.123  # a marker: reused, not recomputed
+    (out / "card.json").write_text(json.dumps(saved))
+    cell = first["gate"]["cells"][0]["key"]
+    again = write_card(out, n_splits=2, n_estimators=20, reuse_forests=True, exceptions={cell: "a stated reason"})
+    assert again["forest_check"]["test_accuracy_mean"] == 0.123
+    assert all(again[key] == saved[key] for key in FOREST_SECTIONS)
+    assert {c["key"]: c["exception"] for c in again["gate"]["cells"]}[cell] == "a stated reason"
+    assert again["command"] == "CMD" and again["wall_note"] == "two sessions"  # kept from the earlier card
+    kept = write_card(out, n_splits=2, n_estimators=20, reuse_forests=True)  # the exception stays
+    assert {c["key"]: c["exception"] for c in kept["gate"]["cells"]}[cell] == "a stated reason"
+    text = (out / "CARD.md").read_text()
+    assert "0.123" in text and "- Wall time: 1.5 min; two sessions" in text
+    with pytest.raises(CardError, match="computed with"):
+        write_card(out, n_splits=3, n_estimators=20, reuse_forests=True)
+    next(out.rglob("*.parquet")).unlink()  # one network fewer
+    with pytest.raises(CardError, match=r"data changed .*networks 4 -> 3"):
+        write_card(out, n_splits=2, n_estimators=20, reuse_forests=True)
+    capsys.readouterr()
+    assert main(["card", "--out", str(out), "--splits", "2", "--reuse-forests"]) == 1
+    assert "error: " in capsys.readouterr().err

@@ -56,6 +56,7 @@ Usage::
 
     python lrid_benchmarks/forest_selection.py --quick [--rows-per-rule 60 --splits 2]
     python lrid_benchmarks/forest_selection.py --full [--splits 10] [--measure-nested]
+    python lrid_benchmarks/forest_selection.py --rows-per-rule 300 --vote-check 1000 2000 3000
 """
 
 from __future__ import annotations
@@ -322,6 +323,38 @@ def run(mode="quick", rows_per_rule=60, n_splits=2, signal=0.3, seed=0, n_jobs=2
     return results
 
 
+def vote_check(rows_per_rule=300, n_splits=3, signal=0.3, seed=0, n_jobs=2, sizes=(1000, 2000, 3000),
+               settings=("sqrt", "log2"), output=DEFAULT_OUTPUT, key=None):
+    """OOB accuracy of ``max_features`` settings grown past the grid, without pruning (grouped, quick data).
+
+    A row's out-of-bag vote uses only the ~37 % of trees that left its network
+    out, so OOB accuracy at ``k`` trees describes a forest of ~0.37 ``k``
+    trees; growing to ~3 ``k`` compares the settings at the vote count of a
+    ``k``-tree forest, as the nested search does. Same data and splits as
+    ``run(mode="quick", grouping="network")``.
+    """
+    started = time.perf_counter()
+    view, X, y, networks = build_data(signal, seed, rows_per_rule, grouped=True)
+    splits = list(CategoryBalancedSplit(n_splits=n_splits, random_state=seed).split(view))
+    grid = {"max_features": list(settings), "n_estimators": [int(k) for k in sizes]}
+    rows = []
+    for s, (train, _) in enumerate(tqdm(splits, desc="splits")):
+        est = OOBForestSelection(param_grid=grid, n_jobs=n_jobs, random_state=seed, prune_from=max(sizes) + 1,
+                                 stratify_groups=STRATIFY_GROUPS).fit(X[train], y[train], groups=networks[train])
+        table = est.oob_scores_[est.oob_scores_["in_grid"]]
+        curves = {str(m): [round(float(v), 4) for v in part["oob_score"]]
+                  for m, part in table.groupby(table["max_features"].map(str), sort=False)}
+        rows.append({"split": s, "oob_curves": curves})
+        tqdm.write(f"split {s}: " + ", ".join(f"{m} {c}" for m, c in curves.items()))
+    results = {"mode": "vote_check", "machine": machine(), "signal": signal, "seed": seed, "n_jobs": n_jobs,
+               "rows_per_rule": rows_per_rule, "n_splits": n_splits, "sizes": [int(k) for k in sizes],
+               "settings": list(settings), "stratify_groups": STRATIFY_GROUPS, "splits": rows,
+               "wall_seconds": time.perf_counter() - started}
+    if output is not None:
+        _merge_write(output, key or f"vote_check_{rows_per_rule}x{n_splits}", results)
+    return results
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     size = parser.add_mutually_exclusive_group()
@@ -345,7 +378,15 @@ def main(argv=None):
     parser.add_argument("--stratify-groups", action=argparse.BooleanOptionalAction, default=STRATIFY_GROUPS,
                         help="grouped OOB selection: draw the bootstrap's networks within each rule (default; "
                              "--no-stratify-groups: over all networks)")
+    parser.add_argument("--vote-check", type=int, nargs="+", default=None, metavar="TREES",
+                        help="instead: OOB accuracy of sqrt and log2 grown to these sizes without pruning "
+                             "(quick data, grouped), e.g. --vote-check 1000 2000 3000")
     args = parser.parse_args(argv)
+    if args.vote_check:
+        vote_check(rows_per_rule=args.rows_per_rule, n_splits=args.splits or 3, signal=args.signal,
+                   seed=args.seed, n_jobs=args.n_jobs, sizes=tuple(args.vote_check), output=args.output,
+                   key=args.key)
+        return
     mode = "full" if args.full else "quick"
     run(mode=mode, rows_per_rule=args.rows_per_rule,
         n_splits=args.splits or (10 if mode == "full" else 2), signal=args.signal, seed=args.seed,

@@ -127,7 +127,7 @@ def test_learning_curve_control_separates_observables_from_the_final_accuracy(cu
     assert acc["all", "grad"] > 0.9 and acc["matched", "grad"] > 0.75
     assert acc["all", "learning_curve"] > 0.65 and abs(acc["matched", "learning_curve"] - 0.5) < 0.15
     assert all(r["n_splits"] == 5 and r["accuracy_ci_low"] <= r["accuracy_mean"] for r in control["rows"])
-    from lrid_generate.card import _control_markdown
+    from lrid_generate._card_text import _control_markdown
 
     text = "\n".join(_control_markdown(control))
     assert "| adam vs sgdm | matched | " in text and "| adam vs sgdm | all | " in text

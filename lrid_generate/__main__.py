@@ -98,7 +98,10 @@ def _parser():
                      help="what compaction keeps of the subsampled / noisy rows (default: the preset's choice)")
     fin.add_argument("--noisy-mantissa-bits", type=int, default=None, metavar="N",
                      help="mantissa bits (1-23, 23 exact) kept of the subsampled / noisy rows' observables "
-                          "(default: the preset's choice; embedded: 13)")
+                          "(default: the preset's choice; embedded: 12)")
+    fin.add_argument("--compression-level", type=int, default=None, metavar="N",
+                     help="zstd level of the compacted files (1-22; lossless, 19: ~10 %% smaller, "
+                          "slower to write); default: the preset's choice, else pyarrow's")
 
     sub.add_parser("presets", help="list the presets and their grids")
     comp = sub.add_parser("compact", help="merge the per-network shards under a folder (one file per task)")
@@ -109,7 +112,10 @@ def _parser():
                            "stored as nulls); default: the preset's choice (embedded: admissible)")
     comp.add_argument("--noisy-mantissa-bits", type=int, default=None, metavar="N",
                       help="mantissa bits (1-23, 23 exact) kept of the subsampled / noisy rows' observables "
-                           "(relative error <= 2**-(N+1)); default: the preset's choice (embedded: 13)")
+                           "(relative error <= 2**-(N+1)); default: the preset's choice (embedded: 12)")
+    comp.add_argument("--compression-level", type=int, default=None, metavar="N",
+                      help="zstd level of the compacted files (1-22; lossless, 19: ~10 %% smaller, "
+                           "slower to write); default: the preset's choice, else pyarrow's")
     card = sub.add_parser("card", help="write CARD.md / card.json: counts, accuracies, a random-forest check")
     card.add_argument("--out", required=True, help="the sweep's output folder")
     card.add_argument("--command-line", default=None, help="the generating command, quoted in the card")
@@ -242,7 +248,7 @@ def main(argv=None):
     if args.command == "compact":
         try:
             written = compact(args.out, source=args.preset, noisy_statistics=args.noisy_statistics,
-                              noisy_mantissa_bits=args.noisy_mantissa_bits)
+                              noisy_mantissa_bits=args.noisy_mantissa_bits, compression_level=args.compression_level)
         except SweepError as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
@@ -251,7 +257,8 @@ def main(argv=None):
     if args.command == "finalize":
         try:
             result = finalize(args.out, source=args.preset, compact_files=args.compact,
-                              noisy_statistics=args.noisy_statistics, noisy_mantissa_bits=args.noisy_mantissa_bits)
+                              noisy_statistics=args.noisy_statistics, noisy_mantissa_bits=args.noisy_mantissa_bits,
+                              compression_level=args.compression_level)
         except SweepError as err:
             print(f"error: {err}", file=sys.stderr)
             return 2

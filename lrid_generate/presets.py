@@ -342,6 +342,8 @@ class Preset:
     noisy_mantissa_bits : int or None
         Mantissa bits (of float32's 23) compaction keeps of the observables
         of the unit-subsampled / noisy rows; None: exact.
+    compression_level : int or None
+        zstd level of the compacted files (1-22); None: pyarrow's default.
     """
 
     name: str
@@ -374,6 +376,7 @@ class Preset:
     tune_family: dict = field(default_factory=dict)
     noisy_statistics: str = "all"
     noisy_mantissa_bits: int | None = None
+    compression_level: int | None = None
 
     def tune_representative(self, architecture):
         """The architecture whose tuned rates ``architecture`` takes (itself unless ``tune_family`` says)."""

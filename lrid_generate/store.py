@@ -223,6 +223,15 @@ def _noisy_mantissa_bits(source, value):
     return None if value is None or int(value) == 23 else int(value)
 
 
+def _compression_level(source, value):
+    from lrid_analysis.dataset import COMPRESSION_LEVELS
+
+    value = _preset_choice(source, "compression_level", value, None)
+    if value is not None and not (isinstance(value, (int, np.integer)) and int(value) in COMPRESSION_LEVELS):
+        raise SweepError(f"compression_level must be an integer from 1 to 22, got {value!r}")
+    return None if value is None else int(value)
+
+
 def round_mantissa(values, bits):
     """Float32 values rounded to nearest with ``bits`` of their 23 mantissa bits (ties away from zero).
 
@@ -285,7 +294,7 @@ def _lean(frame):
     return frame
 
 
-def compact(out, source=None, noisy_statistics=None, noisy_mantissa_bits=None):
+def compact(out, source=None, noisy_statistics=None, noisy_mantissa_bits=None, compression_level=None):
     """Merge the per-network shards of each task folder into one ``compacted.parquet``.
 
     Many small Parquet files carry a footer each; one file per (source, task)
@@ -315,6 +324,10 @@ def compact(out, source=None, noisy_statistics=None, noisy_mantissa_bits=None):
         poorly, and a relative error far below their noise costs nothing.
         Default: the preset's ``noisy_mantissa_bits`` (None, exact, for
         folders of no known preset). Recorded as ``lrid_noisy_mantissa_bits``.
+    compression_level : int, optional
+        zstd level of the compacted file (1-22; default: the preset's
+        ``compression_level``, else pyarrow's). Lossless: the same rows at
+        another size. Recorded as ``lrid_compression_level``.
 
     Returns
     -------
@@ -327,6 +340,8 @@ def compact(out, source=None, noisy_statistics=None, noisy_mantissa_bits=None):
         _noisy_statistics(source, noisy_statistics)  # a bad value is an error even with nothing to compact
     if noisy_mantissa_bits is not None:
         _noisy_mantissa_bits(source, noisy_mantissa_bits)
+    if compression_level is not None:
+        _compression_level(source, compression_level)
     out = Path(out)
     folders = sorted({p.parent for p in _visible_parquet(out)})
     written = []
@@ -361,9 +376,12 @@ def compact(out, source=None, noisy_statistics=None, noisy_mantissa_bits=None):
         bits = _noisy_mantissa_bits(name, noisy_mantissa_bits)
         if bits is not None:
             frame = _rounded_noisy(frame, bits)
+        level = _compression_level(name, compression_level)
         write_table(frame, target, metadata={RUNS_METADATA_KEY: json.dumps(records, sort_keys=True),
                                              "lrid_noisy_statistics": mode,
-                                             "lrid_noisy_mantissa_bits": str(23 if bits is None else bits)})
+                                             "lrid_noisy_mantissa_bits": str(23 if bits is None else bits),
+                                             "lrid_compression_level": "default" if level is None else str(level)},
+                    compression_level=level)
         for path, _ in shards:
             path.unlink()
         written.append(target)
@@ -609,7 +627,8 @@ def missing_runs(out, source, stored=None):
     return [run for run in entry["run_ids"] if (source, run) not in stored]
 
 
-def finalize(out, source=None, compact_files=True, show=20, noisy_statistics=None, noisy_mantissa_bits=None):
+def finalize(out, source=None, compact_files=True, show=20, noisy_statistics=None, noisy_mantissa_bits=None,
+             compression_level=None):
     """End a sweep run by several processes or array tasks: check, compact, write the records.
 
     Refuses (:class:`SweepError`) while any network of the preset(s) in
@@ -626,7 +645,7 @@ def finalize(out, source=None, compact_files=True, show=20, noisy_statistics=Non
     show : int
         Missing run ids named in the error (the rest are counted).
     noisy_statistics : {"all", "admissible"}, optional
-    noisy_mantissa_bits : int, optional
+    noisy_mantissa_bits, compression_level : int, optional
         Passed to :func:`compact`.
 
     Returns
@@ -653,7 +672,8 @@ def finalize(out, source=None, compact_files=True, show=20, noisy_statistics=Non
     result = {}
     for name in names:
         written = (compact(out, source=name, noisy_statistics=noisy_statistics,
-                           noisy_mantissa_bits=noisy_mantissa_bits) if compact_files else [])
+                           noisy_mantissa_bits=noisy_mantissa_bits, compression_level=compression_level)
+                   if compact_files else [])
         stored = _stored_runs(out)
         statuses = [stored[(name, run)][0]["summary"]["status"] for run in entries[name]["run_ids"]]
         counts = {"total": len(statuses), "complete": statuses.count("complete"),

@@ -195,6 +195,16 @@ def test_write_table_round_trip(small_table, tmp_path):
     assert [p.name for p in path.parent.iterdir()] == ["runs.parquet"]
 
 
+def test_write_table_compression_level_is_lossless(small_table, tmp_path):
+    fast = write_table(small_table, tmp_path / "fast.parquet", compression_level=1)
+    small = write_table(small_table, tmp_path / "small.parquet", compression_level=19)
+    pd.testing.assert_frame_equal(read_table(fast), read_table(small))
+    assert small.stat().st_size < fast.stat().st_size
+    with pytest.raises(ValueError, match="bad.parquet: compression_level must be an integer from 1 to 22"):
+        write_table(small_table, tmp_path / "bad.parquet", compression_level=0)
+    assert not (tmp_path / "bad.parquet").exists()
+
+
 def test_write_table_file_mode_follows_umask(small_table, tmp_path):
     path = write_table(small_table.head(21), tmp_path / "runs.parquet")
     plain = tmp_path / "plain"

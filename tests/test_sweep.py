@@ -684,3 +684,22 @@ def test_compaction_can_round_the_noisy_rows(tiny_out, tmp_path):
     with pytest.raises(SweepError, match="noisy_mantissa_bits"):
         compact(out, noisy_mantissa_bits=0)
     assert main(["compact", "--out", str(out), "--noisy-mantissa-bits", "30"]) == 2
+
+
+def test_compaction_level_changes_only_the_size(tiny_out, tmp_path):
+    keys = ["run_id", "layer_name", "unit_fraction", "noise_std", "obs_seed", "checkpoint"]
+    sizes, tables = {}, {}
+    for level in ("1", "19"):
+        out = tmp_path / f"level{level}"
+        shutil.copytree(tiny_out, out)
+        assert main(["compact", "--out", str(out), "--compression-level", level]) == 0
+        files = sorted(out.rglob(COMPACTED_NAME))
+        assert pq.read_schema(files[0]).metadata[b"lrid_compression_level"] == level.encode()
+        sizes[level] = sum(f.stat().st_size for f in files)
+        tables[level] = read_table(out).sort_values(keys).reset_index(drop=True)
+    pd.testing.assert_frame_equal(tables["1"], tables["19"])  # lossless
+    assert sizes["19"] < sizes["1"]
+    assert PRESETS["embedded"].compression_level is None
+    with pytest.raises(SweepError, match="compression_level"):
+        compact(tmp_path / "level1", compression_level=23)
+    assert main(["compact", "--out", str(tmp_path / "level1"), "--compression-level", "0"]) == 2

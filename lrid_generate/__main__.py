@@ -100,8 +100,8 @@ def _parser():
                      help="mantissa bits (1-23, 23 exact) kept of the subsampled / noisy rows' observables "
                           "(default: the preset's choice; embedded: 12)")
     fin.add_argument("--compression-level", type=int, default=None, metavar="N",
-                     help="zstd level of the compacted files (1-22; lossless, 19: ~10 %% smaller, "
-                          "slower to write); default: the preset's choice, else pyarrow's")
+                     help="zstd level of the compacted files (1-22, lossless; 19: 6-17 %% smaller on the "
+                          "embedded data, slower to write); default: the preset's choice, else pyarrow's")
 
     sub.add_parser("presets", help="list the presets and their grids")
     comp = sub.add_parser("compact", help="merge the per-network shards under a folder (one file per task)")
@@ -114,8 +114,8 @@ def _parser():
                       help="mantissa bits (1-23, 23 exact) kept of the subsampled / noisy rows' observables "
                            "(relative error <= 2**-(N+1)); default: the preset's choice (embedded: 12)")
     comp.add_argument("--compression-level", type=int, default=None, metavar="N",
-                      help="zstd level of the compacted files (1-22; lossless, 19: ~10 %% smaller, "
-                           "slower to write); default: the preset's choice, else pyarrow's")
+                      help="zstd level of the compacted files (1-22, lossless; 19: 6-17 %% smaller on the "
+                           "embedded data, slower to write); default: the preset's choice, else pyarrow's")
     card = sub.add_parser("card", help="write CARD.md / card.json: counts, accuracies, a random-forest check")
     card.add_argument("--out", required=True, help="the sweep's output folder")
     card.add_argument("--command-line", default=None, help="the generating command, quoted in the card")

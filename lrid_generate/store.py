@@ -53,7 +53,7 @@ import torch
 
 import lrid_generate
 from lrid_analysis.atomic import write_text_atomic
-from lrid_analysis.dataset import write_table
+from lrid_analysis.dataset import COMPRESSION_LEVELS, write_table
 from lrid_generate.claims import CLAIMS_DIR
 from lrid_analysis.observables import ADMISSIBLE_NAMES, KNOWN_NAMES, OBSERVABLE_NAMES
 from lrid_generate.presets import DEFAULT_MODEL_SEED, PRESETS, RunSpec, SweepError
@@ -224,8 +224,6 @@ def _noisy_mantissa_bits(source, value):
 
 
 def _compression_level(source, value):
-    from lrid_analysis.dataset import COMPRESSION_LEVELS
-
     value = _preset_choice(source, "compression_level", value, None)
     if value is not None and not (isinstance(value, (int, np.integer)) and int(value) in COMPRESSION_LEVELS):
         raise SweepError(f"compression_level must be an integer from 1 to 22, got {value!r}")

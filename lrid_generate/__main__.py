@@ -17,7 +17,8 @@ examples:
   python -m lrid_generate sweep --preset cifar10_knet --out /shared/cifar --device cuda --executor submitit-slurm
       --partition gpu --time 120 --gpus-per-task 1 --networks-per-task 8 --device-memory-gb 80   # one job array
   python -m lrid_generate finalize --out /shared/cifar   # once every task is done: check, compact
-  python -m lrid_generate card --out lrid_analysis/data/embedded   # CARD.md: how it was made, checks
+  python -m lrid_generate card --out lrid_analysis/data/embedded --n-jobs 2   # CARD.md: how it was made, checks
+  python -m lrid_generate card --out lrid_analysis/data/embedded --reuse-forests   # re-make it in seconds
   python -m lrid_generate tune --preset tiny --out /tmp/tune-tiny --lr-file /tmp/tiny-rates.json
 
 A sweep writes one Parquet shard per network under OUT/source=PRESET/task=TASK/

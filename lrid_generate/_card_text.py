@@ -36,6 +36,14 @@ def _wall_time(wall_seconds, note):
     return f"- Wall time: {text or 'not recorded'}"
 
 
+def _time_spent(counts):
+    text = (f"- Time in training and recording, summed over networks: {counts['train_seconds_total'] / 60:.1f} min "
+            f"wall (a pack's wall time shared among its networks; of which recording "
+            f"{counts['record_seconds_total'] / 60:.1f} min)")
+    cpu = counts.get("cpu_seconds_total")
+    return text + (f", {cpu / 60:.1f} min of CPU time" if cpu is not None else "")
+
+
 def render(card, command, wall_seconds, wall_note=None):
     """``CARD.md``'s text for ``card`` (a :func:`lrid_generate.card.dataset_card` dict)."""
     counts, check = card["counts"], card["forest_check"]
@@ -50,8 +58,7 @@ def render(card, command, wall_seconds, wall_note=None):
         "",
         f"- Command: `{command}`" if command else "- Command: see `sweep.json`",
         _wall_time(wall_seconds, wall_note),
-        f"- CPU time in training and recording, summed over networks: {counts['train_seconds_total'] / 60:.1f} min "
-        f"(of which recording {counts['record_seconds_total'] / 60:.1f} min)",
+        _time_spent(counts),
         "- Versions and the exact grid: `sweep.json` (preset, versions); per-network settings and results: "
         "`runs.json`; each Parquet footer holds its networks' specs.",
     ]

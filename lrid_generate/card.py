@@ -449,6 +449,7 @@ def dataset_card(out, n_splits=5, seed=0, n_estimators=200, exceptions=None, gat
         "bytes": int(_folder_bytes(out)),
         "train_seconds_total": float(runs["seconds"].sum()),
         "record_seconds_total": float(runs["record_seconds"].sum()),
+        "cpu_seconds_total": float(runs["cpu_seconds"].sum()) if "cpu_seconds" in runs else None,
     }
     card = {
         "settings": settings,

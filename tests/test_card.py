@@ -27,6 +27,9 @@ def test_card_counts_and_accuracies_match_the_data(tiny_out):
     table = dataset.read_table(tiny_out)
     assert card["counts"]["networks"] == len(runs) == 4
     assert card["counts"]["rows"] == len(table)
+    assert card["counts"]["cpu_seconds_total"] == pytest.approx(runs["cpu_seconds"].sum())
+    assert card["counts"]["train_seconds_total"] == pytest.approx(runs["seconds"].sum())
+    assert f"{runs['cpu_seconds'].sum() / 60:.1f} min of CPU time" in (tiny_out / "CARD.md").read_text()
     trajectories = table[["run_id", "layer_name", "unit_fraction", "noise_std", "obs_seed"]].drop_duplicates()
     assert card["counts"]["trajectories"] == len(trajectories)
     by_rule = {row["learning_rule"]: row for row in card["accuracy"]}

@@ -157,6 +157,12 @@ def estimate_nested(X_train, y_train, grid, best, n_jobs, probe_trees, seed, cv=
             "per_tree_seconds_fold": fold, "per_tree_seconds_full": full}
 
 
+def _oob_curves(table):
+    """``max_features`` -> OOB accuracy at each size of ``table`` (``oob_scores_`` rows; None where dropped)."""
+    return {str(m): [None if np.isnan(v) else round(float(v), 4) for v in part["oob_score"]]
+            for m, part in table.groupby(table["max_features"].map(str), sort=False)}
+
+
 def run_oob(X_train, y_train, X_test, y_test, grid, n_jobs, seed, groups=None, stratify_groups=STRATIFY_GROUPS):
     start, cpu_start = time.perf_counter(), time.process_time()
     with warnings.catch_warnings():
@@ -167,12 +173,10 @@ def run_oob(X_train, y_train, X_test, y_test, grid, n_jobs, seed, groups=None, s
     table = est.oob_scores_
     grown = {str(m): int(part.n_estimators[~part.dropped].max())
              for m, part in table.groupby(table.max_features.map(str), sort=False)}
-    curves = {str(m): [None if np.isnan(v) else round(float(v), 4) for v in part.oob_score]
-              for m, part in table.groupby(table.max_features.map(str), sort=False)}
     return {"seconds": seconds, "cpu_seconds": cpu_seconds,
             "accuracy": float((est.predict(X_test) == y_test).mean()),
             "best_params": dict(est.best_params_), "oob_score": est.best_score_,
-            "trees_grown": grown, "oob_curves": curves,
+            "trees_grown": grown, "oob_curves": _oob_curves(table),
             "curve_sizes": [int(k) for k in table.n_estimators.unique()]}
 
 
@@ -341,9 +345,7 @@ def vote_check(rows_per_rule=300, n_splits=3, signal=0.3, seed=0, n_jobs=2, size
     for s, (train, _) in enumerate(tqdm(splits, desc="splits")):
         est = OOBForestSelection(param_grid=grid, n_jobs=n_jobs, random_state=seed, prune_from=max(sizes) + 1,
                                  stratify_groups=STRATIFY_GROUPS).fit(X[train], y[train], groups=networks[train])
-        table = est.oob_scores_[est.oob_scores_["in_grid"]]
-        curves = {str(m): [round(float(v), 4) for v in part["oob_score"]]
-                  for m, part in table.groupby(table["max_features"].map(str), sort=False)}
+        curves = _oob_curves(est.oob_scores_[est.oob_scores_["in_grid"]])
         rows.append({"split": s, "oob_curves": curves})
         tqdm.write(f"split {s}: " + ", ".join(f"{m} {c}" for m, c in curves.items()))
     results = {"mode": "vote_check", "machine": machine(), "signal": signal, "seed": seed, "n_jobs": n_jobs,

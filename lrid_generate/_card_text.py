@@ -44,8 +44,13 @@ def _time_spent(counts):
     return text + (f", {cpu / 60:.1f} min of CPU time" if cpu is not None else "")
 
 
-def render(card, command, wall_seconds, wall_note=None):
-    """``CARD.md``'s text for ``card`` (a :func:`lrid_generate.card.dataset_card` dict)."""
+def render(card):
+    """``CARD.md``'s text for ``card``.
+
+    ``card`` is a :func:`lrid_generate.card.dataset_card` dict plus
+    ``command``, ``wall_seconds`` and ``wall_note`` (each may be None).
+    """
+    command, wall_seconds = card.get("command"), card.get("wall_seconds")
     counts, check = card["counts"], card["forest_check"]
     sweep = card["sweep"]
     lines = [
@@ -57,7 +62,7 @@ def render(card, command, wall_seconds, wall_note=None):
         "## How it was made",
         "",
         f"- Command: `{command}`" if command else "- Command: see `sweep.json`",
-        _wall_time(wall_seconds, wall_note),
+        _wall_time(wall_seconds, card.get("wall_note")),
         _time_spent(counts),
         "- Versions and the exact grid: `sweep.json` (preset, versions); per-network settings and results: "
         "`runs.json`; each Parquet footer holds its networks' specs.",

@@ -535,5 +535,5 @@ def write_card(out, command=None, wall_seconds=None, n_splits=5, seed=0, n_estim
                         gate_targets=gate_targets, control_splits=control_splits, n_jobs=n_jobs, reuse=previous)
     card["command"], card["wall_seconds"], card["wall_note"] = command, wall_seconds, wall_note
     write_text_atomic(out / "card.json", json.dumps(card, indent=2, default=str))
-    write_text_atomic(out / "CARD.md", render(card, command, wall_seconds, wall_note))
+    write_text_atomic(out / "CARD.md", render(card))
     return card
